@@ -1,0 +1,1 @@
+"""Inbound gateway models (filled by the gateway issue)."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ChatterConfig(AppConfig):
+    name = "chatter"
+    verbose_name = "Chatter"

@@ -1,0 +1,15 @@
+"""Errors raised by chatter services."""
+
+from __future__ import annotations
+
+
+class ChatterError(Exception):
+    """Root of every chatter error."""
+
+
+class MessagePostError(ChatterError, ValueError):
+    """A message cannot be posted as asked."""
+
+
+class UnknownSubtypeError(ChatterError, LookupError):
+    """No subtype has the given code."""

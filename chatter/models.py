@@ -1,0 +1,208 @@
+"""Messages, subtypes, followers, notifications, tracking values and the thread mixin.
+
+Names follow Odoo's ``mail.message``, ``mail.message.subtype``, ``mail.followers``,
+``mail.notification`` and ``mail.tracking.value``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from mailcore.models import AliasDomain, MailServer, Partner
+
+
+class MessageType(models.TextChoices):
+    EMAIL = "email", "Incoming e-mail"
+    COMMENT = "comment", "Comment"
+    EMAIL_OUTGOING = "email_outgoing", "Outgoing e-mail"
+    NOTIFICATION = "notification", "System notification"
+    AUTO_COMMENT = "auto_comment", "Automated targeted notification"
+    USER_NOTIFICATION = "user_notification", "User specific notification"
+
+
+class MessageSubtype(models.Model):
+    """A kind of message followers can subscribe to (Odoo ``mail.message.subtype``)."""
+
+    # Stable key used by code, like Odoo's xmlid: "mt_comment", "mt_note", "demo.mt_lead_won".
+    code = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True, help_text="Text posted when the subtype is used by tracking.")
+    internal = models.BooleanField(default=False, help_text="Only visible to employees, like notes.")
+    default = models.BooleanField(default=True, help_text="Checked for new followers.")
+    res_model = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every model."
+    )
+    sequence = models.PositiveIntegerField(default=1)
+    hidden = models.BooleanField(default=False)
+    track_recipients = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["sequence", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Attachment(models.Model):
+    """A file attached to a message (Odoo ``ir.attachment``), stored in the database."""
+
+    name = models.CharField(max_length=255)
+    mimetype = models.CharField(max_length=255, default="application/octet-stream")
+    datas = models.BinaryField()
+    file_size = models.PositiveIntegerField(default=0)
+    # Content-ID of an inline image (incoming mail), without the angle brackets.
+    content_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """A line of a chatter (Odoo ``mail.message``), linked to its record by (model, res_id)."""
+
+    model = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.CASCADE)
+    res_id = models.PositiveBigIntegerField(null=True, blank=True)
+    record_name = models.CharField(max_length=255, blank=True)
+    message_type = models.CharField(max_length=32, choices=MessageType.choices, default=MessageType.COMMENT)
+    subtype = models.ForeignKey(MessageSubtype, null=True, blank=True, on_delete=models.SET_NULL)
+    is_internal = models.BooleanField(default=False)
+    author = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    email_from = models.CharField(max_length=512, blank=True)
+    reply_to = models.CharField(max_length=512, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body = models.TextField(blank=True, help_text="Sanitised HTML.")
+    message_id = models.CharField("Message-Id", max_length=998, blank=True, db_index=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    partners = models.ManyToManyField(Partner, blank=True, related_name="+", help_text="Explicit recipients.")
+    attachments = models.ManyToManyField(Attachment, blank=True, related_name="messages")
+    mail_server = models.ForeignKey(MailServer, null=True, blank=True, on_delete=models.SET_NULL)
+    record_alias_domain = models.ForeignKey(AliasDomain, null=True, blank=True, on_delete=models.SET_NULL)
+    date = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["model", "res_id", "-date"], name="message_thread_idx")]
+
+    def __str__(self) -> str:
+        return self.subject or f"Message {self.pk}"
+
+
+class Follower(models.Model):
+    """A contact following a record, for some subtypes (Odoo ``mail.followers``)."""
+
+    model = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    res_id = models.PositiveBigIntegerField()
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="followings")
+    subtypes = models.ManyToManyField(MessageSubtype, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "res_id", "partner"], name="follower_unique_partner")
+        ]
+        indexes = [models.Index(fields=["model", "res_id"], name="follower_record_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.partner} follows {self.model_id}/{self.res_id}"
+
+
+class NotificationStatus(models.TextChoices):
+    READY = "ready", "Ready to Send"
+    SENT = "sent", "Sent"
+    BOUNCE = "bounce", "Bounced"
+    EXCEPTION = "exception", "Exception"
+    CANCELED = "canceled", "Cancelled"
+
+
+class FailureType(models.TextChoices):
+    """Odoo's failure types (``mail.notification`` / ``mail.mail``)."""
+
+    UNKNOWN = "unknown", "Unknown error"
+    MAIL_BOUNCE = "mail_bounce", "Bounce"
+    MAIL_EMAIL_INVALID = "mail_email_invalid", "Invalid email address"
+    MAIL_EMAIL_MISSING = "mail_email_missing", "Missing email address"
+    MAIL_FROM_INVALID = "mail_from_invalid", "Invalid from address"
+    MAIL_FROM_MISSING = "mail_from_missing", "Missing from address"
+    MAIL_SMTP = "mail_smtp", "Connection failed (outgoing mail server problem)"
+    MAIL_BL = "mail_bl", "Blacklisted Address"
+    MAIL_OPTOUT = "mail_optout", "Opted Out"
+    MAIL_DUP = "mail_dup", "Duplicated Email"
+    MAIL_SPAM = "mail_spam", "Detected As Spam"
+    # Ours (Odoo has none): held back by the daily quota of the built-in server.
+    MAIL_QUOTA = "mail_quota", "Daily limit reached"
+
+
+class NotificationKind(models.TextChoices):
+    INBOX = "inbox", "Inbox"
+    EMAIL = "email", "Email"
+
+
+class Notification(models.Model):
+    """One recipient of one message (Odoo ``mail.notification``)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
+    res_partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="notifications")
+    author = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    notification_type = models.CharField(max_length=16, choices=NotificationKind.choices)
+    notification_status = models.CharField(
+        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.READY
+    )
+    failure_type = models.CharField(max_length=32, choices=FailureType.choices, blank=True)
+    failure_reason = models.TextField(blank=True)
+    is_read = models.BooleanField(default=False)
+    read_date = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "res_partner"], name="notification_unique_recipient")
+        ]
+        indexes = [
+            models.Index(
+                fields=["res_partner", "is_read", "notification_status", "message"], name="notification_inbox_idx"
+            ),
+            models.Index(
+                fields=["author", "notification_status"],
+                name="notification_failure_idx",
+                condition=models.Q(notification_status__in=["bounce", "exception"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.res_partner} ({self.notification_status})"
+
+    @property
+    def is_failed(self) -> bool:
+        return self.notification_status in (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
+
+    def format_failure_reason(self) -> str:
+        """Odoo ``format_failure_reason``: the label, or "Unknown error: <reason>"."""
+        if self.failure_type and self.failure_type != FailureType.UNKNOWN:
+            return str(FailureType(self.failure_type).label)
+        return f"Unknown error: {self.failure_reason}" if self.failure_reason else "Unknown error"
+
+
+class TrackingValue(models.Model):
+    """One tracked field change carried by a message (Odoo ``mail.tracking.value``)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="tracking_values")
+    field_name = models.CharField(max_length=128)
+    field_desc = models.CharField(max_length=255)
+    field_type = models.CharField(max_length=32)
+    old_value_char = models.TextField(blank=True)
+    new_value_char = models.TextField(blank=True)
+    old_value_integer = models.BigIntegerField(null=True, blank=True)
+    new_value_integer = models.BigIntegerField(null=True, blank=True)
+    old_value_float = models.FloatField(null=True, blank=True)
+    new_value_float = models.FloatField(null=True, blank=True)
+    old_value_datetime = models.DateTimeField(null=True, blank=True)
+    new_value_datetime = models.DateTimeField(null=True, blank=True)
+    sequence = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sequence", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.field_desc}: {self.old_value_char} → {self.new_value_char}"

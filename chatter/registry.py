@@ -1,0 +1,49 @@
+"""The hand-off from chatter to the mail queue.
+
+Dependencies point one way (mailcore ← chatter ← mailqueue): chatter decides *who* is notified
+by e-mail, mailqueue decides *how* the mail leaves. ``mailqueue`` fills this registry in its
+``AppConfig.ready()`` (STYLE.md: a small registry, not a signal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from chatter.models import Message
+
+
+@dataclass(frozen=True)
+class EmailRecipient:
+    """One recipient to reach by e-mail: its contact and its ``email`` notification."""
+
+    partner_id: int
+    notification_id: int
+
+
+class EmailNotifier(Protocol):
+    def __call__(
+        self,
+        *,
+        message: Message,
+        recipients: list[EmailRecipient],
+        urgent: bool,
+        auto_delete: bool,
+        scheduled_date: datetime | None,
+    ) -> None: ...
+
+
+_email_notifier: EmailNotifier | None = None
+
+
+def register_email_notifier(notifier: EmailNotifier) -> None:
+    global _email_notifier
+    _email_notifier = notifier
+
+
+def get_email_notifier() -> EmailNotifier:
+    if _email_notifier is None:
+        raise RuntimeError("No e-mail notifier registered: is 'mailqueue' in INSTALLED_APPS?")
+    return _email_notifier

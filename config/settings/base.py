@@ -1,0 +1,194 @@
+"""Settings shared by every environment.
+
+Environment variables are read only in this package (STYLE.md). Apps read their own
+settings through their ``conf.py`` getters, which supply the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("MAILCORE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-insecure-change-me-0123456789abcdefghijklmnopqrstuvwxyz")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "mailcore",
+    "chatter",
+    "mailqueue",
+    "bounces",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# SQLite under var/ is the embedded default; DATABASE_URL points at PostgreSQL in production.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'mailcore.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (web, worker, beat, gateway) share the file: wait for locks instead of
+    # failing at once, and use WAL so readers never block the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Celery: the database row is the queue, Celery is the doorbell -------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+_broker_dir = VAR_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
+    {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {}
+)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "mailcore API",
+    "DESCRIPTION": "Chatter, followers, notifications and the outgoing mail queue.",
+    "VERSION": "0.1.0",
+}
+
+# --- mailcore -------------------------------------------------------------------------------
+# Public URL of the web UI, used in links inside outgoing mail.
+MAILCORE_BASE_URL = os.environ.get("MAILCORE_BASE_URL", "http://127.0.0.1:8000")
+# The built-in ("default") outgoing server, used when no MailServer record matches (Odoo §3.2.6).
+MAILCORE_SMTP_HOST = os.environ.get("MAILCORE_SMTP_HOST", "127.0.0.1")
+MAILCORE_SMTP_PORT = env_int("MAILCORE_SMTP_PORT", 1025)
+MAILCORE_SMTP_USER = os.environ.get("MAILCORE_SMTP_USER", "")
+MAILCORE_SMTP_PASSWORD = os.environ.get("MAILCORE_SMTP_PASSWORD", "")
+MAILCORE_SMTP_ENCRYPTION = os.environ.get("MAILCORE_SMTP_ENCRYPTION", "none")
+MAILCORE_SMTP_TIMEOUT = env_int("MAILCORE_SMTP_TIMEOUT", 60)
+MAILCORE_SMTP_FROM_FILTER = os.environ.get("MAILCORE_SMTP_FROM_FILTER", "")
+# Daily quota of the built-in server: an explicit number, or derived from the plan.
+MAILCORE_DAILY_LIMIT = env_int("MAILCORE_DAILY_LIMIT", 0) or None
+MAILCORE_PLAN = os.environ.get("MAILCORE_PLAN", "paying")
+MAILCORE_PLAN_MARKETING = env_bool("MAILCORE_PLAN_MARKETING", False)
+MAILCORE_PLAN_MIGRATING = env_bool("MAILCORE_PLAN_MIGRATING", False)
+MAILCORE_QUOTA_RESET_HOUR_UTC = env_int("MAILCORE_QUOTA_RESET_HOUR_UTC", 23)
+MAILCORE_QUOTA_AUTO_RESUME = env_bool("MAILCORE_QUOTA_AUTO_RESUME", True)
+# The alias domain created for a fresh database.
+MAILCORE_DEFAULT_ALIAS_DOMAIN = os.environ.get("MAILCORE_ALIAS_DOMAIN", "mailcore.localhost")
+# Inbound gateway.
+MAILCORE_GATEWAY_HOST = os.environ.get("MAILCORE_GATEWAY_HOST", "127.0.0.1")
+MAILCORE_GATEWAY_PORT = env_int("MAILCORE_GATEWAY_PORT", 8025)
+# Local outgoing sink started by `make run`.
+MAILCORE_SINK_HOST = os.environ.get("MAILCORE_SINK_HOST", "127.0.0.1")
+MAILCORE_SINK_PORT = env_int("MAILCORE_SINK_PORT", 1025)
+MAILCORE_SINK_DIR = Path(os.environ.get("MAILCORE_SINK_DIR", VAR_DIR / "sink"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "mailcore": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
+        "chatter": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
+        "mailqueue": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
+        "bounces": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
+    },
+}

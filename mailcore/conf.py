@@ -1,0 +1,75 @@
+"""Settings of the mailcore app, with their defaults. Read settings only through these getters."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def _get(name: str, default: object) -> object:
+    return getattr(settings, name, default)
+
+
+def base_url() -> str:
+    return str(_get("MAILCORE_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+
+
+def smtp_host() -> str:
+    return str(_get("MAILCORE_SMTP_HOST", "127.0.0.1"))
+
+
+def smtp_port() -> int:
+    return int(_get("MAILCORE_SMTP_PORT", 1025))  # type: ignore[call-overload]
+
+
+def smtp_user() -> str:
+    return str(_get("MAILCORE_SMTP_USER", ""))
+
+
+def smtp_password() -> str:
+    return str(_get("MAILCORE_SMTP_PASSWORD", ""))
+
+
+def smtp_encryption() -> str:
+    return str(_get("MAILCORE_SMTP_ENCRYPTION", "none"))
+
+
+def smtp_timeout() -> int:
+    return int(_get("MAILCORE_SMTP_TIMEOUT", 60))  # type: ignore[call-overload]
+
+
+def smtp_from_filter() -> str:
+    return str(_get("MAILCORE_SMTP_FROM_FILTER", ""))
+
+
+def daily_limit_setting() -> int | None:
+    value = _get("MAILCORE_DAILY_LIMIT", None)
+    return int(value) if value else None  # type: ignore[call-overload]
+
+
+def plan() -> str:
+    return str(_get("MAILCORE_PLAN", "paying"))
+
+
+def plan_marketing() -> bool:
+    return bool(_get("MAILCORE_PLAN_MARKETING", False))
+
+
+def plan_migrating() -> bool:
+    return bool(_get("MAILCORE_PLAN_MIGRATING", False))
+
+
+def quota_reset_hour_utc() -> int:
+    return int(_get("MAILCORE_QUOTA_RESET_HOUR_UTC", 23))  # type: ignore[call-overload]
+
+
+def quota_auto_resume() -> bool:
+    return bool(_get("MAILCORE_QUOTA_AUTO_RESUME", True))
+
+
+def default_alias_domain() -> str:
+    return str(_get("MAILCORE_DEFAULT_ALIAS_DOMAIN", "mailcore.localhost"))
+
+
+def placeholder_admin_email() -> str:
+    """The address a fresh admin gets; the product flags it until it is changed (seed page)."""
+    return str(_get("MAILCORE_PLACEHOLDER_ADMIN_EMAIL", "admin@example.com"))

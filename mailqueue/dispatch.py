@@ -1,0 +1,1 @@
+"""Ringing Celery's doorbell after commit. Filled in by the sender work."""

@@ -1,0 +1,118 @@
+"""Outgoing mail rows (Odoo ``mail.mail``), their per-recipient deliveries, and the delivery log."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from chatter.models import FailureType, Message, Notification
+from mailcore.models import MailServer, Partner
+
+
+class MailState(models.TextChoices):
+    OUTGOING = "outgoing", "Outgoing"
+    SENT = "sent", "Sent"
+    RECEIVED = "received", "Received"
+    EXCEPTION = "exception", "Delivery Failed"
+    CANCEL = "cancel", "Cancelled"
+
+
+class Mail(models.Model):
+    """One outgoing mail row (Odoo ``mail.mail``) carrying up to 50 recipients.
+
+    Each recipient is sent its own SMTP message and has its own :class:`MailRecipient`, so
+    a crash mid-row never resends to recipients already served (product.md item 2).
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mails")
+    # Odoo ``is_notification``: created for an existing chatter message (deleting the row keeps it).
+    is_notification = models.BooleanField(default=True)
+    subject = models.CharField(max_length=998, blank=True)
+    email_from = models.CharField(max_length=512, blank=True)
+    reply_to = models.CharField(max_length=512, blank=True)
+    email_to = models.TextField(blank=True, help_text="Raw addresses, besides the recipient contacts.")
+    body_html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    references = models.TextField(blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    state = models.CharField(max_length=16, choices=MailState.choices, default=MailState.OUTGOING, db_index=True)
+    failure_type = models.CharField(max_length=32, choices=FailureType.choices, blank=True)
+    failure_reason = models.TextField(blank=True)
+    scheduled_date = models.DateTimeField(null=True, blank=True, help_text="Not sent before (UTC).")
+    auto_delete = models.BooleanField(default=True, help_text="Delete the row once sent.")
+    # Person-to-person mail goes out right after commit; bulk mail waits for the queue cron.
+    urgent = models.BooleanField(default=True)
+    mail_server = models.ForeignKey(
+        MailServer, null=True, blank=True, on_delete=models.SET_NULL, help_text="Forced server; else chosen."
+    )
+    server_used = models.CharField(max_length=255, blank=True, help_text="Host the last attempt went through.")
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a temporary failure retries.")
+    # Claim lease: a worker owns the row until this time (SELECT … FOR UPDATE SKIP LOCKED + lease).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["scheduled_date", "id"],
+                name="mail_outgoing_fifo_idx",
+                condition=models.Q(state="outgoing"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"Mail {self.pk}"
+
+
+class RecipientState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    EXCEPTION = "exception", "Failed"
+    CANCEL = "cancel", "Cancelled"
+
+
+class MailRecipient(models.Model):
+    """One SMTP delivery of a mail row: a recipient contact (or raw address) and its outcome."""
+
+    mail = models.ForeignKey(Mail, on_delete=models.CASCADE, related_name="recipients")
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    email = models.CharField(max_length=512, blank=True, help_text="Raw address when there is no contact.")
+    state = models.CharField(max_length=16, choices=RecipientState.choices, default=RecipientState.PENDING)
+    failure_type = models.CharField(max_length=32, choices=FailureType.choices, blank=True)
+    failure_reason = models.TextField(blank=True)
+    smtp_response = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["mail", "state"], name="recipient_mail_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.partner_id} ({self.state})"
+
+
+class DeliveryLog(models.Model):
+    """A compact record of each delivery that outlives auto-delete (product.md item 10)."""
+
+    mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
+    chatter_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message_id = models.CharField("Message-Id", max_length=998, db_index=True)
+    recipient = models.CharField(max_length=512)
+    server = models.CharField(max_length=255, blank=True)
+    smtp_response = models.TextField(blank=True)
+    success = models.BooleanField(default=True)
+    date = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.recipient}"

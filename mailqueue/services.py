@@ -1,0 +1,96 @@
+"""Creating outgoing mail rows for e-mail notifications (the chatter → queue hand-off).
+
+Sending lives in :mod:`mailqueue.sender`; queue actions (retry, send now, cancel) in
+:mod:`mailqueue.actions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+
+from django.db import transaction
+from django.utils import timezone
+
+from chatter.models import Message
+from chatter.registry import EmailRecipient
+from mailcore import conf as mailcore_conf
+from mailqueue import conf
+from mailqueue.models import Mail, MailRecipient
+
+
+def _references(message: Message) -> tuple[str, str]:
+    """(In-Reply-To, References) for a chatter message.
+
+    References holds the parent's Message-ID and the message's own, as Odoo does, so a provider
+    that rewrites Message-ID still leaves a trace. Unlike Odoo we also set In-Reply-To.
+    """
+    parent_id = message.parent.message_id if message.parent_id and message.parent else ""
+    references = " ".join(filter(None, [parent_id, message.message_id]))
+    return parent_id, references
+
+
+def render_notification_body(message: Message) -> str:
+    """The HTML sent by e-mail: the message body plus a link back to its record."""
+    link = ""
+    if message.model_id and message.res_id:
+        url = f"{mailcore_conf.base_url()}/records/{message.model_id}/{message.res_id}/"
+        link = (
+            f'<p style="margin-top:16px"><a href="{escape(url)}" '
+            f'style="color:#714B67">View {escape(message.record_name or "document")}</a></p>'
+        )
+    return f"<div>{message.body}</div>{link}"
+
+
+def mail_create_for_notifications(
+    *,
+    message: Message,
+    recipients: list[EmailRecipient],
+    urgent: bool,
+    auto_delete: bool,
+    scheduled_date: dt.datetime | None,
+) -> list[Mail]:
+    """Odoo ``_notify_thread_by_email``: rows of up to 50 recipients, each its own SMTP message.
+
+    Urgent rows are sent by a Celery task right after commit; the others (and any scheduled in
+    the future) wait for the Email Queue Manager, which is triggered for their time.
+    """
+    in_reply_to, references = _references(message)
+    subject = message.subject or message.record_name or "Notification"
+    body_html = render_notification_body(message)
+    headers = {}
+    if message.model_id and message.res_id:
+        headers["X-Mailcore-Objects"] = f"{message.model_id}-{message.res_id}"
+    batch = conf.recipients_per_mail()
+    now = timezone.now()
+    mails = Mail.objects.bulk_create(
+        Mail(
+            message=message,
+            is_notification=True,
+            subject=subject.replace("\r", " ").replace("\n", " "),
+            email_from=message.email_from,
+            reply_to=message.reply_to,
+            body_html=body_html,
+            headers=headers,
+            references=references,
+            in_reply_to=in_reply_to,
+            scheduled_date=scheduled_date,
+            auto_delete=auto_delete,
+            urgent=urgent,
+            mail_server=message.mail_server,
+            created_at=now,
+        )
+        for _ in range(0, len(recipients), batch)
+    )
+    MailRecipient.objects.bulk_create(
+        MailRecipient(mail=mails[index // batch], partner_id=r.partner_id, notification_id=r.notification_id)
+        for index, r in enumerate(recipients)
+    )
+    mail_ids = [m.pk for m in mails]
+    from mailqueue import dispatch
+
+    if urgent and (scheduled_date is None or scheduled_date <= now):
+        transaction.on_commit(lambda: dispatch.send_now_async(mail_ids))
+    else:
+        transaction.on_commit(lambda: dispatch.queue_trigger(at=scheduled_date))
+    return mails
