@@ -1,0 +1,3 @@
+"""JSON API routes (Django REST Framework)."""
+
+urlpatterns: list = []

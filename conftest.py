@@ -1,0 +1,22 @@
+"""Fixtures shared by every test: a real SMTP sink on a free loopback port, wired as the
+built-in outgoing server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mailcore.testing.smtp import SmtpSink
+
+
+@pytest.fixture
+def smtp_sink(settings: pytest.FixtureRequest) -> Iterator[SmtpSink]:
+    """A real aiosmtpd server; the built-in outgoing server (settings) points at it."""
+    sink = SmtpSink().start()
+    settings.MAILCORE_SMTP_HOST = sink.host  # type: ignore[attr-defined]
+    settings.MAILCORE_SMTP_PORT = sink.port  # type: ignore[attr-defined]
+    try:
+        yield sink
+    finally:
+        sink.stop()
