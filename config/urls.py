@@ -12,5 +12,6 @@ urlpatterns = [
     path("queue/", include("mailqueue.urls")),
     path("settings/", include("mailcore.urls")),
     path("inbound/", include("bounces.urls")),
+    path("sink/", include("mailcore.sink_urls")),
     path("", include("chatter.urls")),
 ]

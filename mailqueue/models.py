@@ -116,3 +116,24 @@ class DeliveryLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.recipient}"
+
+
+class CronState(models.Model):
+    """Run bookkeeping of one scheduled action (Odoo ``ir.cron`` run fields, plus a lease).
+
+    ``running_until`` is a lease taken with a conditional update so one cron never runs twice at
+    once, on any number of workers (Odoo locks the cron row for the same reason, spec §8.2).
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    running_until = models.DateTimeField(null=True, blank=True)
+    running_owner = models.CharField(max_length=128, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    last_result = models.TextField(blank=True)
+    last_success = models.BooleanField(null=True)
+    failure_count = models.PositiveIntegerField(default=0)
+    next_trigger_at = models.DateTimeField(null=True, blank=True, help_text="An earlier run asked for.")
+
+    def __str__(self) -> str:
+        return self.name
