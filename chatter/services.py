@@ -141,7 +141,8 @@ def message_post(
     """
     if record.pk is None:
         raise MessagePostError(
-            "Posting a message should be done on a business document. Use message_notify to send a notification to an user."
+            "Posting a message should be done on a business document. "
+            "Use message_notify to send a notification to an user."
         )
     if message_type == MessageType.USER_NOTIFICATION:
         raise MessagePostError("Use message_notify to send a notification to an user.")
@@ -225,10 +226,10 @@ def notify_thread(
         for partner_id, user_id, notification_type in rows:
             recipients[partner_id] = _notification_kind(user_id, notification_type)
     if partner_ids:
-        rows = Partner.objects.filter(id__in=partner_ids, active=True).values_list(
+        partner_rows = Partner.objects.filter(id__in=partner_ids, active=True).values_list(
             "id", "user_id", "notification_type"
         )
-        for partner_id, user_id, notification_type in rows:
+        for partner_id, user_id, notification_type in partner_rows:
             recipients[partner_id] = _notification_kind(user_id, notification_type)
     if author is not None and not notify_author:
         recipients.pop(author.pk, None)
@@ -352,7 +353,8 @@ def thread_track_changes(*, record: MailThread, initial: dict[str, Any], changed
         if name not in changed:
             continue
         field = record._meta.get_field(name)
-        old, new = initial[name], getattr(record, field.attname)  # type: ignore[union-attr]
+        assert isinstance(field, models.Field)  # tracked fields are concrete fields
+        old, new = initial[name], getattr(record, field.attname)
         value = TrackingValue(
             field_name=name,
             field_desc=str(getattr(field, "verbose_name", name)).capitalize(),

@@ -13,7 +13,7 @@ record whose tracked fields changed logs a message with tracking values (posted 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.contenttypes.models import ContentType
@@ -34,23 +34,6 @@ class MailThread(models.Model):
     class Meta:
         abstract = True
 
-    # --- tracking -----------------------------------------------------------------------
-    @classmethod
-    def from_db(cls, db: str | None, field_names: Iterable[str], values: Iterable[Any]) -> MailThread:
-        instance = super().from_db(db, field_names, values)
-        instance._mail_tracking_initial = instance._mail_tracking_snapshot()
-        return instance
-
-    def _mail_tracking_snapshot(self) -> dict[str, Any]:
-        snapshot: dict[str, Any] = {}
-        deferred = self.get_deferred_fields()
-        for name in self.mail_tracked_fields:
-            field = self._meta.get_field(name)
-            if name in deferred or getattr(field, "attname", name) in deferred:
-                continue
-            snapshot[name] = getattr(self, field.attname)  # type: ignore[union-attr]
-        return snapshot
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         from chatter import services
 
@@ -66,6 +49,23 @@ class MailThread(models.Model):
                 if changed:
                     services.thread_track_changes(record=self, initial=initial, changed=changed)
             self._mail_tracking_initial = current
+
+    # --- tracking -----------------------------------------------------------------------
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> MailThread:
+        instance = super().from_db(db, field_names, values)
+        instance._mail_tracking_initial = instance._mail_tracking_snapshot()
+        return instance
+
+    def _mail_tracking_snapshot(self) -> dict[str, Any]:
+        snapshot: dict[str, Any] = {}
+        deferred = self.get_deferred_fields()
+        for name in self.mail_tracked_fields:
+            field = self._meta.get_field(name)
+            if name in deferred or getattr(field, "attname", name) in deferred:
+                continue
+            snapshot[name] = getattr(self, field.attname)  # type: ignore[union-attr]
+        return snapshot
 
     def _track_subtype(self, changed: set[str]) -> str | None:
         """The subtype code to post tracking with (followers are notified), or None for a log."""

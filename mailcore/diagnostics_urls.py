@@ -1,0 +1,4 @@
+"""Routes of the e-mail diagnostics pages."""
+
+app_name = "diagnostics"
+urlpatterns: list = []
