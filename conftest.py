@@ -9,6 +9,8 @@ import pytest
 
 from mailcore.testing.smtp import SmtpSink
 
+pytest_plugins = ["tests.celery_fixtures"]
+
 
 @pytest.fixture
 def smtp_sink(settings: pytest.FixtureRequest) -> Iterator[SmtpSink]:

@@ -1,1 +1,169 @@
-"""Inbound gateway models (filled by the gateway issue)."""
+"""Inbound mail as the gateway saw it, and the bounces it carried.
+
+Every message that reached the end of DATA is an :class:`InboundMessage` — accepted or rejected
+— with its raw bytes exactly as received and its envelope (product.md item 7), kept for the
+retention period. :class:`BounceEvent` is one bounced (or delayed, or complained-about) recipient;
+the blacklist rule counts them, so they outlive the inbound rows.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from chatter.models import Message, Notification
+from mailcore.models import Alias, Partner
+
+
+class InboundDecision(models.TextChoices):
+    """What the gateway decided at the end of DATA (ours: Odoo decides after the fact)."""
+
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    IGNORED = "ignored", "Ignored"
+    BOUNCE = "bounce", "Bounce"
+    LOOP = "loop", "Loop"
+
+
+class InboundState(models.TextChoices):
+    """Where the heavy processing (parsing, posting, bounce effects) stands."""
+
+    RECEIVED = "received", "Received"
+    PROCESSING = "processing", "Processing"
+    DONE = "done", "Done"
+    ERROR = "error", "Error"
+
+
+class InboundMessage(models.Model):
+    """One message received by the SMTP gateway, with its envelope and the routing decision."""
+
+    # Short id given in the 250 reply ("queued as …") so support can find a sender's message.
+    queue_id = models.CharField(max_length=32)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    peer = models.CharField(max_length=255, blank=True, help_text="Client address and port.")
+    helo = models.CharField("HELO/EHLO name", max_length=255, blank=True)
+    mail_from = models.CharField("MAIL FROM", max_length=998, blank=True, help_text="Empty: null sender <>.")
+    rcpt_tos = models.JSONField("RCPT TO", default=list)
+    size = models.PositiveIntegerField(default=0)
+    raw = models.BinaryField(help_text="The message exactly as received (after dot-unstuffing).")
+
+    # Header facts read at the door (headers only — the body is parsed later).
+    message_id = models.CharField("Message-Id", max_length=998, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    email_from = models.CharField("From", max_length=998, blank=True)
+    sender_email = models.CharField(
+        max_length=255, blank=True, help_text="Normalised From address (the envelope sender when there is no From)."
+    )
+    is_auto_submitted = models.BooleanField(default=False)
+
+    decision = models.CharField(max_length=16, choices=InboundDecision.choices)
+    reason = models.TextField(blank=True)
+    smtp_reply = models.TextField("SMTP reply", blank=True)
+    # The routes decided at the door: [{"kind": "update"|"create", "model": ct id, "res_id": …}].
+    routes = models.JSONField(default=list, blank=True)
+    # "<ct>.<res_id>" or "alias.<id>": what the loop counter counts per sender.
+    loop_target = models.CharField(max_length=64, blank=True)
+    # Not indexed: nothing filters on them, and every index costs each INSERT at the door.
+    alias = models.ForeignKey(Alias, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    routed_model = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    routed_res_id = models.PositiveBigIntegerField(null=True, blank=True)
+    chatter_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+
+    state = models.CharField(max_length=16, choices=InboundState.choices, default=InboundState.RECEIVED)
+    error = models.TextField(blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        # Few indexes, and none of Django's extra LIKE indexes: each one costs every INSERT, and
+        # the INSERT is on the critical path of the 250.
+        constraints = [models.UniqueConstraint(fields=["queue_id"], name="inbound_queue_id_unique")]
+        indexes = [
+            # The duplicate guard at the door.
+            models.Index(fields=["message_id"], name="inbound_message_id_idx"),
+            # The sweep: rows waiting for processing (a handful at any time).
+            models.Index(
+                fields=["state", "received_at"],
+                name="inbound_pending_idx",
+                condition=models.Q(state__in=["received", "processing"]),
+            ),
+            # The loop counter: accepted mails from one sender per target in a time window. Partial,
+            # so the planner never prefers the decision index (stale statistics under a burst).
+            models.Index(
+                fields=["sender_email", "loop_target", "received_at"],
+                name="inbound_loop_idx",
+                condition=models.Q(decision="accepted"),
+            ),
+            models.Index(fields=["decision", "received_at"], name="inbound_decision_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} {self.decision}: {self.subject or self.message_id}"
+
+    @property
+    def mail_from_display(self) -> str:
+        return self.mail_from or "<>"
+
+    @property
+    def routed_record(self) -> models.Model | None:
+        if self.routed_model is None or self.routed_res_id is None:
+            return None
+        model_class = self.routed_model.model_class()
+        if model_class is None:
+            return None
+        return model_class._default_manager.filter(pk=self.routed_res_id).first()
+
+
+class BounceAction(models.TextChoices):
+    FAILED = "failed", "Failed"
+    DELAYED = "delayed", "Delayed"
+    # Ours (Odoo has none): a feedback-loop (abuse) report about the address.
+    COMPLAINT = "complaint", "Complaint"
+
+
+class BounceReason(models.TextChoices):
+    """Reason categories of product.md item 5."""
+
+    USER_UNKNOWN = "user_unknown", "Unknown user"
+    MAILBOX_FULL = "mailbox_full", "Mailbox full"
+    HOST_UNKNOWN = "host_unknown", "Unknown host"
+    SPAM_BLOCKED = "spam_blocked", "Blocked as spam"
+    EXPIRED = "expired", "Expired"
+    OTHER = "other", "Other"
+    ABUSE = "abuse", "Abuse report"
+
+
+class BounceEvent(models.Model):
+    """One recipient a bounce (or delay notice, or feedback report) was about."""
+
+    date = models.DateTimeField(default=timezone.now, db_index=True)
+    email = models.CharField(max_length=255, help_text="Normalised bounced address.")
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=BounceAction.choices)
+    status = models.CharField("Status code", max_length=16, blank=True, help_text="Enhanced code, e.g. 5.1.1.")
+    reason = models.CharField(max_length=32, choices=BounceReason.choices, default=BounceReason.OTHER)
+    hard = models.BooleanField(default=False, help_text="The address is dead.")
+    diagnostic = models.TextField(blank=True)
+    # How the original delivery was found: "token", "message_id", "references" or "" (not found).
+    attributed_by = models.CharField(max_length=16, blank=True)
+    inbound = models.ForeignKey(
+        InboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="bounce_events"
+    )
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="bounce_events"
+    )
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["email", "hard", "date"], name="bounce_event_blacklist_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} {self.action} {self.status}"

@@ -32,7 +32,7 @@ class EmailNotifier(Protocol):
         urgent: bool,
         auto_delete: bool,
         scheduled_date: datetime | None,
-    ) -> None: ...
+    ) -> object: ...
 
 
 _email_notifier: EmailNotifier | None = None

@@ -19,6 +19,15 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 }
 
 
+def _drop_non_image_data_urls(tag: str, attribute: str, value: str) -> str | None:
+    # ``data:`` is allowed for inline images only (as lxml's Cleaner in Odoo): a
+    # ``data:text/html`` link is a script URL in disguise.
+    if attribute in {"href", "src"} and value.strip().lower().startswith("data:"):
+        if not (tag == "img" and value.strip().lower().startswith("data:image/")):
+            return None
+    return value
+
+
 def html_sanitize(body: str) -> str:
     """Strip scripts, event handlers and unsafe URLs; keep the formatting people write."""
     return nh3.clean(
@@ -27,6 +36,7 @@ def html_sanitize(body: str) -> str:
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "cid", "data"},
         link_rel="noopener noreferrer",
+        attribute_filter=_drop_non_image_data_urls,
     )
 
 

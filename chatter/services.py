@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -130,6 +131,7 @@ def message_post(
     notify_author: bool = False,
     tracking_values: Sequence[TrackingValue] = (),
     is_internal: bool | None = None,
+    notify: bool = True,
 ) -> Message:
     """Odoo ``message_post``: create a chatter message on ``record`` and notify its recipients.
 
@@ -138,6 +140,7 @@ def message_post(
     else an e-mail notification, carried by outgoing queue rows. ``urgent`` (person-to-person) mail
     is sent right after commit; otherwise it waits for the Email Queue Manager cron. A Note
     (``mt_note``, the default as in Odoo) notifies nobody but the explicit recipients.
+    ``notify=False`` is Odoo's ``_message_log``: the message is stored and nobody is notified.
     """
     if record.pk is None:
         raise MessagePostError(
@@ -188,6 +191,8 @@ def message_post(
     if real_author is not None and real_author.active and message_type != MessageType.NOTIFICATION:
         _subscribe_if_absent(model=model, res_id=record.pk, partner=real_author)
 
+    if not notify:
+        return message
     notify_thread(
         message=message,
         partner_ids=partner_ids,
@@ -315,10 +320,11 @@ def message_subscribe(
 def message_unsubscribe(*, record: models.Model, partners: Iterable[Partner]) -> int:
     """Odoo ``message_unsubscribe``: stop following ``record``. Returns how many were removed."""
     model = ContentType.objects.get_for_model(record)
-    deleted, _ = Follower.objects.filter(
+    _total, per_model = Follower.objects.filter(
         model=model, res_id=record.pk, partner__in=[p.pk for p in partners]
     ).delete()
-    return deleted
+    # ``delete()``'s total also counts the cascaded follower-subtype links.
+    return per_model.get(Follower._meta.label, 0)
 
 
 @transaction.atomic
@@ -368,8 +374,10 @@ def thread_track_changes(*, record: MailThread, initial: dict[str, Any], changed
             value.new_value_integer = None if new is None else int(new)
         elif isinstance(old, int) or isinstance(new, int):
             value.old_value_integer, value.new_value_integer = old, new
-        elif isinstance(old, float) or isinstance(new, float):
-            value.old_value_float, value.new_value_float = old, new
+        elif isinstance(old, float | Decimal) or isinstance(new, float | Decimal):
+            # Odoo stores monetary values in the float columns.
+            value.old_value_float = None if old is None else float(old)
+            value.new_value_float = None if new is None else float(new)
         elif isinstance(old, dt.datetime) or isinstance(new, dt.datetime):
             value.old_value_datetime, value.new_value_datetime = old, new
         values.append(value)
@@ -382,14 +390,19 @@ def thread_track_changes(*, record: MailThread, initial: dict[str, Any], changed
         subtype=subtype_code or MT_NOTE,
         tracking_values=values,
         urgent=True,
+        # Without a subtype Odoo logs the change (``_message_log``): even Note followers are not told.
+        notify=subtype is not None,
     )
 
 
 def thread_log_creation(*, record: MailThread) -> Message | None:
-    """Log "<Model> created" on a new record (Odoo's creation message)."""
+    """Log "<Model> created" on a new record (Odoo's creation message); the creator follows it."""
+    actor = acting_partner()
+    if actor is not None and actor.active:
+        # Odoo's create() subscribes the creator with the default subtypes (spec §9).
+        _subscribe_if_absent(model=ContentType.objects.get_for_model(record), res_id=record.pk, partner=actor)
     if not record.mail_log_creation:
         return None
-    actor = acting_partner()
     name = str(record._meta.verbose_name).capitalize()
     return message_post(
         record=record,
@@ -397,6 +410,7 @@ def thread_log_creation(*, record: MailThread) -> Message | None:
         message_type=MessageType.NOTIFICATION,
         subtype=MT_NOTE,
         author=actor,
+        notify=False,  # Odoo logs the creation message with ``_message_log``.
     )
 
 

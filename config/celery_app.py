@@ -1,6 +1,18 @@
-"""The Celery application. Tasks live in each app's ``tasks.py`` and take ids."""
+"""The Celery application. Tasks live in each app's ``tasks.py`` and take ids.
+
+Start a worker with the beat (crons from django-celery-beat's tables) on the embedded
+filesystem broker::
+
+    .venv/bin/celery -A config worker -B -l INFO
+
+Production runs the beat as its own process (``celery -A config beat``) and workers without -B.
+"""
+
+from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 from celery import Celery
 
@@ -9,3 +21,27 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 app = Celery("mailcore")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def prepare_filesystem_broker(celery_app: Celery) -> None:
+    """Create the folders of kombu's ``filesystem://`` transport (it does not create them itself).
+
+    Messages are written to ``data_folder_out`` and read from ``data_folder_in`` (the same folder
+    here); ``control_folder`` holds the exchange tables and defaults to ``./control`` relative to
+    the working directory, so we pin it beside the data folder.
+    """
+    if not str(celery_app.conf.broker_url or "").startswith("filesystem"):
+        return
+    options = dict(celery_app.conf.broker_transport_options or {})
+    data_in = Path(options.setdefault("data_folder_in", "var/broker/out"))
+    options.setdefault("data_folder_out", str(data_in))
+    options.setdefault("control_folder", str(data_in.parent / "control"))
+    for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    celery_app.conf.broker_transport_options = options
+
+
+@app.on_after_configure.connect
+def _on_after_configure(sender: Celery, **kwargs: Any) -> None:
+    prepare_filesystem_broker(sender)

@@ -42,6 +42,8 @@ def email_is_valid(text: str | None) -> bool:
 
 def formataddr(name: str, email: str) -> str:
     """``"Name" <email>`` with proper quoting, for any name."""
+    if "@" not in email:
+        return email
     local, _, domain = email.rpartition("@")
     try:
         return str(Address(display_name=name or "", username=local, domain=domain))
@@ -72,4 +74,6 @@ def unsign_token(purpose: str, token: str, length: int = 10) -> str | None:
     if not sep or not value:
         return None
     expected = sign_token(purpose, value, length)
-    return value if hmac.compare_digest(expected.lower(), token.lower()) else None
+    # Compare bytes: compare_digest refuses str with non-ASCII characters, and tokens come from
+    # addresses anyone can write to.
+    return value if hmac.compare_digest(expected.lower().encode(), token.lower().encode()) else None

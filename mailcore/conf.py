@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 
 
@@ -73,3 +75,41 @@ def default_alias_domain() -> str:
 def placeholder_admin_email() -> str:
     """The address a fresh admin gets; the product flags it until it is changed (seed page)."""
     return str(_get("MAILCORE_PLACEHOLDER_ADMIN_EMAIL", "admin@example.com"))
+
+
+def dns_nameserver() -> str:
+    """The DNS server (an IP address) the diagnostics ask; empty means the system resolver."""
+    return str(_get("MAILCORE_DNS_NAMESERVER", "") or "")
+
+
+def dns_port() -> int:
+    return int(_get("MAILCORE_DNS_PORT", 53))  # type: ignore[call-overload]
+
+
+def dns_timeout() -> float:
+    """Seconds one diagnostics DNS lookup may take before it is reported as "could not check"."""
+    return float(_get("MAILCORE_DNS_TIMEOUT", 3.0))  # type: ignore[arg-type]
+
+
+def dkim_selector() -> str:
+    """The DKIM selector whose key the diagnostics look up (``<selector>._domainkey.<domain>``)."""
+    return str(_get("MAILCORE_DKIM_SELECTOR", "mailcore"))
+
+
+def log_file() -> str:
+    """Today's log file (``var/log/mailcore.log``); empty when file logging is off."""
+    return str(_get("MAILCORE_LOG_FILE", "") or "")
+
+
+def sink_host() -> str:
+    """Where ``run_sink`` (the local outgoing SMTP sink of ``make run``) listens."""
+    return str(_get("MAILCORE_SINK_HOST", "127.0.0.1"))
+
+
+def sink_port() -> int:
+    return int(_get("MAILCORE_SINK_PORT", 1025))  # type: ignore[call-overload]
+
+
+def sink_dir() -> Path:
+    """The folder holding the sink's captured messages, one ``.eml`` file each."""
+    return Path(str(_get("MAILCORE_SINK_DIR", Path(settings.BASE_DIR) / "var" / "sink")))

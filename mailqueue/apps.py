@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MailqueueConfig(AppConfig):
@@ -10,3 +11,9 @@ class MailqueueConfig(AppConfig):
         from mailqueue.services import mail_create_for_notifications
 
         register_email_notifier(mail_create_for_notifications)
+
+        # Crons as django-celery-beat periodic tasks: created after migrate, edited in the admin.
+        from mailqueue import admin_crons, crons
+
+        post_migrate.connect(crons.crons_ensure_after_migrate, sender=self, dispatch_uid="mailqueue.crons_ensure")
+        admin_crons.install()

@@ -38,3 +38,44 @@ def retry_base_seconds() -> int:
 def cron_time_budget_seconds() -> int:
     """A queue cron run stops claiming new batches after this long, and re-triggers itself."""
     return int(getattr(settings, "MAILQUEUE_CRON_TIME_BUDGET_SECONDS", 240))
+
+
+def trigger_eta_horizon_seconds() -> int:
+    """Queue-cron triggers closer than this are enqueued with a countdown; later ones wait for the sweep.
+
+    Far-future ETA messages sit unacknowledged in a worker (Redis redelivers them after its
+    visibility timeout), so a trigger for next week is kept on the row and rung by the sweep.
+    """
+    return int(getattr(settings, "MAILQUEUE_TRIGGER_ETA_HORIZON_SECONDS", 600))
+
+
+def sweep_grace_seconds() -> int:
+    """An urgent row is re-rung by the sweep only once it has waited this long (its own doorbell may be in flight)."""
+    return int(getattr(settings, "MAILQUEUE_SWEEP_GRACE_SECONDS", 60))
+
+
+def notification_retention_days() -> int:
+    """Odoo ``_gc_notifications(max_age_days=180)``: read notifications older than this are deleted."""
+    return int(getattr(settings, "MAILQUEUE_NOTIFICATION_RETENTION_DAYS", 180))
+
+
+def delivery_log_retention_days() -> int:
+    """Delivery log rows (the history that outlives auto-delete) are kept this long."""
+    return int(getattr(settings, "MAILQUEUE_DELIVERY_LOG_RETENTION_DAYS", 180))
+
+
+def mail_retention_days() -> int:
+    """Sent rows kept on purpose (auto-delete off) and cancelled rows are deleted after this long.
+
+    Odoo's mass mailing deletes cancelled mails after 6 months (``_gc_canceled_mail_mail``).
+    """
+    return int(getattr(settings, "MAILQUEUE_MAIL_RETENTION_DAYS", 180))
+
+
+def asynchronous_commit() -> bool:
+    """The sender commits its "sent" marks with PostgreSQL's ``synchronous_commit = off``.
+
+    A worker crash loses nothing; only a database-server crash can lose the last ~0.6 s of marks
+    (those recipients could be sent again). False waits for the disk on every mark (slower).
+    """
+    return bool(getattr(settings, "MAILQUEUE_ASYNCHRONOUS_COMMIT", True))

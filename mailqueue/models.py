@@ -105,6 +105,12 @@ class DeliveryLog(models.Model):
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     message_id = models.CharField("Message-Id", max_length=998, db_index=True)
+    # The delivery the bounce token names (MailRecipient id) and its notification: a bounce that
+    # arrives after the row was auto-deleted still finds whom it is about.
+    recipient_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     recipient = models.CharField(max_length=512)
     server = models.CharField(max_length=255, blank=True)
     smtp_response = models.TextField(blank=True)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN (the API docs work offline)
     "django_htmx",
     "mailcore",
     "chatter",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "chatter.middleware.ActingPartnerMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -74,6 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mailcore.context_processors.mailcore",
             ],
         },
     },
@@ -105,6 +108,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -150,6 +154,21 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "mailcore API",
     "DESCRIPTION": "Chatter, followers, notifications and the outgoing mail queue.",
     "VERSION": "0.1.0",
+    # Like every /api/ route, the schema and its UI need a logged-in user.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a "state"/"stage" field with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "MailStateEnum": "mailqueue.models.MailState",
+        "MailRecipientStateEnum": "mailqueue.models.RecipientState",
+        "QuotationStateEnum": "demo.models.Quotation.State",
+        "LeadStageEnum": "demo.models.Lead.Stage",
+        "TicketStageEnum": "demo.models.Ticket.Stage",
+    },
 }
 
 # --- mailcore -------------------------------------------------------------------------------
@@ -172,23 +191,63 @@ MAILCORE_QUOTA_RESET_HOUR_UTC = env_int("MAILCORE_QUOTA_RESET_HOUR_UTC", 23)
 MAILCORE_QUOTA_AUTO_RESUME = env_bool("MAILCORE_QUOTA_AUTO_RESUME", True)
 # The alias domain created for a fresh database.
 MAILCORE_DEFAULT_ALIAS_DOMAIN = os.environ.get("MAILCORE_ALIAS_DOMAIN", "mailcore.localhost")
+# Diagnostics (SPF / DKIM / DMARC checks): the DNS server to ask (an IP; empty = the system
+# resolver), its port, the per-lookup timeout in seconds, and the DKIM selector to look up.
+MAILCORE_DNS_NAMESERVER = os.environ.get("MAILCORE_DNS_NAMESERVER", "")
+MAILCORE_DNS_PORT = env_int("MAILCORE_DNS_PORT", 53)
+MAILCORE_DNS_TIMEOUT = float(os.environ.get("MAILCORE_DNS_TIMEOUT", "3"))
+MAILCORE_DKIM_SELECTOR = os.environ.get("MAILCORE_DKIM_SELECTOR", "mailcore")
 # Inbound gateway.
 MAILCORE_GATEWAY_HOST = os.environ.get("MAILCORE_GATEWAY_HOST", "127.0.0.1")
 MAILCORE_GATEWAY_PORT = env_int("MAILCORE_GATEWAY_PORT", 8025)
+# Defaults live in bounces/conf.py; these only let the environment override them.
+MAILCORE_GATEWAY_PROCESSES = env_int("MAILCORE_GATEWAY_PROCESSES", 1)
+MAILCORE_GATEWAY_DB_THREADS = env_int("MAILCORE_GATEWAY_DB_THREADS", 8)
+MAILCORE_GATEWAY_HOSTNAME = os.environ.get("MAILCORE_GATEWAY_HOSTNAME", "")
+MAILCORE_GATEWAY_MAX_MESSAGE_SIZE = env_int("MAILCORE_GATEWAY_MAX_MESSAGE_SIZE", 25 * 1024 * 1024)
+MAILCORE_GATEWAY_MAX_RECIPIENTS = env_int("MAILCORE_GATEWAY_MAX_RECIPIENTS", 50)
+MAILCORE_GATEWAY_MAX_CONNECTIONS = env_int("MAILCORE_GATEWAY_MAX_CONNECTIONS", 100)
+MAILCORE_GATEWAY_IDLE_TIMEOUT = env_int("MAILCORE_GATEWAY_IDLE_TIMEOUT", 300)
+MAILCORE_GATEWAY_TLS_CERT = os.environ.get("MAILCORE_GATEWAY_TLS_CERT", "")
+MAILCORE_GATEWAY_TLS_KEY = os.environ.get("MAILCORE_GATEWAY_TLS_KEY", "")
+MAILCORE_GATEWAY_LOOP_THRESHOLD = env_int("MAILCORE_GATEWAY_LOOP_THRESHOLD", 20)
+MAILCORE_GATEWAY_LOOP_MINUTES = env_int("MAILCORE_GATEWAY_LOOP_MINUTES", 120)
+# Refused and processed inbound mail is kept this long (the inbound log, .eml downloads).
+MAILCORE_INBOUND_RETENTION_DAYS = env_int("MAILCORE_INBOUND_RETENTION_DAYS", 30)
 # Local outgoing sink started by `make run`.
 MAILCORE_SINK_HOST = os.environ.get("MAILCORE_SINK_HOST", "127.0.0.1")
 MAILCORE_SINK_PORT = env_int("MAILCORE_SINK_PORT", 1025)
 MAILCORE_SINK_DIR = Path(os.environ.get("MAILCORE_SINK_DIR", VAR_DIR / "sink"))
 
+# Daily files under var/log rotating at 05:00 UTC (mailcore.log, .1, then dated .gz; product.md
+# item 11). MAILCORE_LOG_FILE="" turns the file off (console only).
+MAILCORE_LOG_FILE = os.environ.get("MAILCORE_LOG_FILE", str(VAR_DIR / "log" / "mailcore.log"))
+MAILCORE_LOG_BACKUP_DAYS = env_int("MAILCORE_LOG_BACKUP_DAYS", 30)
+_log_handlers = ["console", "file"] if MAILCORE_LOG_FILE else ["console"]
+_log_level = os.environ.get("MAILCORE_LOG_LEVEL", "INFO")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        **(
+            {
+                "file": {
+                    "class": "mailcore.logging.DailyRotatingFileHandler",
+                    "formatter": "plain",
+                    "filename": MAILCORE_LOG_FILE,
+                    "at_hour_utc": 5,
+                    "backup_days": MAILCORE_LOG_BACKUP_DAYS,
+                }
+            }
+            if MAILCORE_LOG_FILE
+            else {}
+        ),
+    },
     "loggers": {
-        "mailcore": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
-        "chatter": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
-        "mailqueue": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
-        "bounces": {"handlers": ["console"], "level": os.environ.get("MAILCORE_LOG_LEVEL", "INFO")},
+        name: {"handlers": _log_handlers, "level": _log_level}
+        for name in ("mailcore", "chatter", "mailqueue", "bounces", "demo")
     },
 }

@@ -9,3 +9,7 @@ STORAGES = {
 }
 # Tests pick their own free ports for SMTP servers and point MailServer rows at them.
 MAILCORE_SMTP_TIMEOUT = 10
+# Tests never run collectstatic: WhiteNoise looks files up through the finders on demand instead
+# of warning (an error under pytest) that STATIC_ROOT does not exist.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,13 +1,12 @@
 """Create the database's alias domain from settings, so Reply-To and Return-Path work at once."""
 
-from django.conf import settings
 from django.db import migrations
 
 
 def create_alias_domain(apps, schema_editor):  # type: ignore[no-untyped-def]
-    AliasDomain = apps.get_model("mailcore", "AliasDomain")
-    if not AliasDomain.objects.exists():
-        AliasDomain.objects.create(name=getattr(settings, "MAILCORE_DEFAULT_ALIAS_DOMAIN", "mailcore.localhost"))
+    from mailcore.defaults import ensure_alias_domain
+
+    ensure_alias_domain(apps)
 
 
 class Migration(migrations.Migration):

@@ -69,13 +69,17 @@ class SinkHandler:
                 return rule.reply
         return None
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
         return responses
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         reply = self._match("MAIL", address)
         if reply == "DROP":
             server.transport.close()  # type: ignore[union-attr]
@@ -86,7 +90,9 @@ class SinkHandler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = self._match("RCPT", address)
         if reply == "DROP":
             server.transport.close()  # type: ignore[union-attr]
@@ -121,9 +127,7 @@ class SmtpSink:
         self.host = host
         self.port = port or free_port(host)
         self.handler = SinkHandler()
-        self.controller = Controller(
-            self.handler, hostname=host, port=self.port, decode_data=False, data_size_limit=0
-        )
+        self.controller = Controller(self.handler, hostname=host, port=self.port, decode_data=False, data_size_limit=0)
 
     def start(self) -> SmtpSink:
         self.controller.start()

@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints one comparable line (``make bench``)."""

@@ -1,0 +1,286 @@
+"""Non-standard bounces: the readable text of Postfix, Sendmail, Exim, qmail, Exchange, Gmail,
+Yahoo, Courier, Domino, OpenSMTPD and plain "could not be delivered" notices.
+
+Rather than one parser per vendor, the notices are read with the few layouts they share:
+
+* ``<user@example.com>: diagnostic`` (Postfix, qmail, Yahoo, Courier, OpenSMTPD), the
+  diagnostic possibly on the following lines;
+* an address alone on an indented line after an introduction ("The following address(es)
+  failed:", "was not delivered to:", "failed permanently:"), the diagnostic indented below or
+  after a label ("because:", "The error that the other server returned was:");
+* a sentence naming the address ("Your message wasn't delivered to user@example.com because").
+
+Each address gets the text between it and the next address; the diagnostic is taken from that
+region by the most specific rule that matches (an SMTP transcript reply, Exchange's "Remote
+Server returned '...'", "said:", a line starting with an SMTP code, else the first lines).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from bounces.dsn.classify import BASIC_CODE_RE, STATUS_RE
+from bounces.dsn.mime import EMAIL_SEARCH_RE, normalize_email
+
+_ADDR = EMAIL_SEARCH_RE.pattern
+
+# Where the copy of the returned message starts in a text-only notice.
+RETURNED_MARKER_RE = re.compile(
+    r"(?im)^[ \t>-]*(?:"
+    r"-+ ?Below this line is a copy of the message|"
+    r"-+ This is a copy of the (?:message|body of the message)|"
+    r"Below is a copy of the original message|"
+    r"-+ ?Original message(?: follows)? ?-+|"
+    r"-+ ?Unsent message follows ?-+|"
+    r"Original message follows\.?[ \t]*$|"
+    r"-+ ?Message header follows ?-+|"
+    r"-+ ?Returned message ?-+|"
+    r"-+ ?The header of the original message is following|"
+    r"Original message headers:|"
+    r"-+ ?Original Message ?-+|"
+    r"--- ?Kopie der Nachricht|"
+    r"--- ?Copie du message"
+    r")"
+)
+
+_INTRO_RE = re.compile(
+    r"(?i)following address(?:\(es\)|es)? failed|"
+    r"following recipients? (?:failed permanently|has been delayed|could not be reached)|"
+    r"recipient\(?s?\)? (?:cannot|could not) be reached|"
+    r"was not delivered to:|"
+    r"(?:could not|couldn't|cannot) be delivered to (?:one or more|the following)|"
+    r"delivery has failed to these recipients|"
+    r"addresses had (?:permanent fatal|transient non-fatal) errors|"
+    r"not yet been delivered|has not been delivered|address to which the message has not yet|"
+    r"following (?:list of )?recipient|to the following (?:address|recipient)|undeliverable to the following|"
+    r"following (?:destination )?addresses? (?:could not|couldn't|cannot|were)|"
+    r"folgende[n]? Empf[äa]nger|nicht zugestellt werden|"
+    r"destinataires? suivants?|n[’']a pas pu [êe]tre (?:remis|distribu[ée])|"
+    r"Diagnostic information for administrators"
+)
+# Postfix names the address we sent to when an alias expanded: "<user@x> (expanded from <alias@x>):".
+_ANGLE_COLON_RE = re.compile(rf"(?m)^<({_ADDR})>(?:[ \t]*\(expanded from <({_ADDR})>\))?[ \t]*:?")
+_BARE_COLON_RE = re.compile(rf"(?m)^({_ADDR})[ \t]*:(?:[ \t]+\S.*)?$")
+_OWN_LINE_RE = re.compile(
+    rf"(?m)^[ \t]*<?({_ADDR})>?(?:[ \t]*<mailto:[^>]*>|[ \t]+on[ \t].*|[ \t]*\(([^)]*)\))?[ \t]*$"
+)
+_SENTENCE_RES = [
+    re.compile(
+        rf"(?i)(?:wasn't|was not|could not be|couldn't be|cannot be|can't be|has not been) delivered"
+        rf" to:?\s*<?({_ADDR})>?"
+    ),
+    re.compile(
+        rf"(?i)your message to (?:[^<>\n@]{{0,60}}<)?({_ADDR})>?"
+        r"(?= (?:couldn't|could not|can't|cannot|wasn't|was not|has not))"
+    ),
+    re.compile(rf"(?i)recipient address:\s*<?({_ADDR})>?"),
+    re.compile(rf"(?i)problem delivering your message to <?({_ADDR})>?"),
+    re.compile(rf"(?i)delivery to <?({_ADDR})>? (?:has )?(?:failed|been delayed|is delayed)"),
+    re.compile(rf"(?i)unable to deliver (?:your |the )?(?:message |mail )?to <?({_ADDR})>?"),
+    re.compile(
+        rf"(?i)(?:message|mail) (?:for|to) <?({_ADDR})>?"
+        r"(?= (?:could not|couldn't|was not|wasn't|can ?not) be delivered)"
+    ),
+]
+# The reason written before the address: "User mailbox exceeds allowed size: user@host" (SMTP32...);
+# the whole line is the diagnostic.
+_REASON_FIRST_RE = re.compile(
+    r"(?im)^[ \t]*((?:user )?(?:mailbox exceeds allowed size|user unknown|unknown user|no such user|user not found|"
+    rf"mailbox unavailable|invalid recipient|recipient unknown)\s*:\s*<?({_ADDR})>?)[ \t]*$"
+)
+
+_PERMANENT_MARKERS = re.compile(
+    r"(?i)permanent fatal errors|failed permanently|this is a permanent error|permanent error|"
+    r"following address(?:\(es\)|es)? failed|I've given up|delivery has failed|could not be delivered|"
+    r"couldn't be delivered|wasn't delivered|was not delivered|cannot be delivered|unable to deliver|"
+    r"cannot be reached|error has occurred while attempting to deliver|undeliverable|"
+    r"nicht zugestellt|n[’']a pas pu [êe]tre"
+)
+_TRANSIENT_MARKERS = re.compile(
+    r"(?i)transient non-fatal errors|this is a warning only|has been delayed|not yet been delivered|"
+    r"will (?:continue to )?(?:retry|try)|delays have been reported|temporary problem delivering|"
+    r"still (?:trying|being retried)|delivery (?:is )?delayed|could not send message for past|"
+    r"delivery incomplete|no action is required on your part"
+)
+
+MAX_NOTICE = 256 * 1024
+MAX_HITS = 1000
+_SKIP_LOCALS = ("mailer-daemon", "postmaster", "double-bounce", "noreply", "no-reply")
+
+
+@dataclass(frozen=True)
+class TextHit:
+    email: str
+    diagnostic: str
+    delayed: bool
+
+
+def cut_returned(text: str) -> tuple[str, str]:
+    """``(notice, returned_copy)``: the text split where the copy of the message starts."""
+    match = RETURNED_MARKER_RE.search(text)
+    if not match:
+        return text, ""
+    return text[: match.start()], text[match.end() :]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _trim(diag: str) -> str:
+    diag = re.sub(r"\s*\(in reply to [^)]*\)\.?", "", diag)
+    diag = re.sub(r"\s*Giving up on [\d.:a-fA-F]+\.?\s*$", "", diag)
+    diag = re.sub(r"^\s*#\s*", "", diag)
+    diag = re.sub(r"\s*##\s*$", "", diag)
+    diag = re.sub(r"^\s*(?:smtp|x-[\w-]+)\s*;\s*", "", _one_line(diag), flags=re.IGNORECASE)
+    diag = diag.strip().lstrip(".: ")
+    if len(diag) > 1 and diag[0] == diag[-1] and diag[0] in "'\"":
+        diag = diag[1:-1].strip()
+    return diag
+
+
+def _smtp_line_block(lines: list[str]) -> str:
+    """From the first line starting with an SMTP reply code to the end of its paragraph."""
+    for index, line in enumerate(lines):
+        stripped = line.strip().lstrip("#")
+        if re.match(r"^[245]\d\d(?:[\s\-:]|$)", stripped):
+            taken = [stripped]
+            for follow in lines[index + 1 :]:
+                if not follow.strip() or re.match(r"^\s*(?:Giving up|Generating server|Remote-MTA)", follow):
+                    break
+                taken.append(follow.strip())
+            return " ".join(taken)
+    return ""
+
+
+def diagnostic_from_region(region: str) -> str:
+    """The remote server's words from the text that follows one recipient."""
+    # An SMTP transcript: the first failure reply, with its continuation lines ("550-...", "550 ...").
+    # A "503 Need RCPT" that follows a refused RCPT is only the consequence.
+    replies = [r for r in re.findall(r"(?m)^\s*<<<\s*([45]\d\d[ -].*)$", region) if not r.startswith("503")]
+    if replies:
+        code = replies[0][:3]
+        taken = []
+        for reply in replies:
+            if not reply.startswith(code):
+                break
+            taken.append(reply)
+            if reply[3] == " ":
+                break
+        return _trim(" ".join(taken))
+    rules = (
+        r"^\.\.\.\s*(.+)",  # Sendmail's "<user@host>... Deferred: reason"
+        r"Remote Server returned '(.+)'",
+        r"(?m)#\d\.\d+\.\d+ smtp;\s*(.*)>[ \t]*(?:#SMTP#)?[ \t]*$",
+        # One paragraph: the first line, then every following non-blank line.
+        r"(?:The error that the other server returned was|The response from the remote server was|"
+        r"The response was):[ \t]*\n\s*(.+(?:\n[ \t]*\S.*)*)",
+        r"said:\s*(.+(?:\n[ \t]*\S.*)*)",
+        r"because:\s*\n\s*(.+)",
+        r"Diagnostic[- ]code:\s*(.+)",
+        r"\(reason:\s*([^)]*)\)",
+    )
+    for rule in rules:
+        match = re.search(rule, region, re.IGNORECASE)
+        if match and match.group(1).strip():
+            return _trim(match.group(1))
+    lines = region.split("\n")
+    block = _smtp_line_block(lines)
+    if block:
+        return _trim(block)
+    match = re.search(r"(?:Grund|Raison|Reason|Fehler|Erreur)\s*:\s*(.+)", region, re.IGNORECASE)
+    if match and match.group(1).strip():
+        return _trim(match.group(1))
+    for line in lines:  # a reply code inside a sentence ("... returned 550 5.1.1 ...")
+        if STATUS_RE.search(line) or BASIC_CODE_RE.search(line):
+            return _trim(line)
+    first: list[str] = []
+    for line in lines:
+        if not line.strip():
+            if first:
+                break
+            continue
+        first.append(line.strip())
+        if len(first) == 3:
+            break
+    return _trim(" ".join(first))
+
+
+def _wanted(email: str | None, exclude: set[str]) -> bool:
+    if not email or email in exclude:
+        return False
+    return not email.split("@")[0].startswith(_SKIP_LOCALS)
+
+
+class _Sections:
+    """Where the permanent / transient sections of a notice start, for bisecting (linear time)."""
+
+    def __init__(self, notice: str) -> None:
+        self.permanent = [m.end() for m in _PERMANENT_MARKERS.finditer(notice)]
+        self.transient = [m.end() for m in _TRANSIENT_MARKERS.finditer(notice)]
+
+    def delayed_at(self, position: int) -> bool:
+        """A recipient is delayed when the nearest section marker before it is a transient one;
+        with no marker before it, when the notice only speaks of delays."""
+        perm = bisect.bisect_right(self.permanent, position)
+        temp = bisect.bisect_right(self.transient, position)
+        last_perm = self.permanent[perm - 1] if perm else -1
+        last_temp = self.transient[temp - 1] if temp else -1
+        if last_perm >= 0 or last_temp >= 0:
+            return last_temp > last_perm
+        return bool(self.transient) and not self.permanent
+
+
+def _score(diag: str) -> int:
+    if STATUS_RE.search(diag):
+        return 3
+    if BASIC_CODE_RE.search(diag):
+        return 2
+    return 1 if diag else 0
+
+
+def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]:
+    """Failed (or delayed) recipients named in a notice's readable text."""
+    exclude = exclude or set()
+    # A notice is a few kilobytes; bound the work on hostile or huge input.
+    notice = notice[:MAX_NOTICE]
+    # (position where the address occurs, where its region starts, raw address, diagnostic on its line)
+    found: list[tuple[int, int, str, str]] = []
+    found += [(m.start(), m.end(), m.group(2) or m.group(1), "") for m in _ANGLE_COLON_RE.finditer(notice)]
+    found += [(m.start(), m.end(1) + 1, m.group(1), "") for m in _BARE_COLON_RE.finditer(notice)]
+    intro = _INTRO_RE.search(notice)
+    if intro:
+        own_lines = _OWN_LINE_RE.finditer(notice, intro.end())
+        found += [(m.start(), m.end(), m.group(1), m.group(2) or "") for m in own_lines]
+    for pattern in _SENTENCE_RES:
+        found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(notice)]
+    found += [(m.start(), m.end(), m.group(2), m.group(1)) for m in _REASON_FIRST_RE.finditer(notice)]
+    found.sort()
+    kept = [
+        (pos, start, email, inline)
+        for pos, start, raw, inline in found
+        if (email := normalize_email(raw)) and _wanted(email, exclude)
+    ][:MAX_HITS]
+    positions = [hit[0] for hit in kept]
+    sections = _Sections(notice)
+    hits: dict[str, TextHit] = {}
+    for position, region_start, email, inline in kept:
+        # The region ends where the next address starts (one nested in this hit's own line is skipped).
+        after = bisect.bisect_left(positions, region_start)
+        region = notice[region_start : positions[after] if after < len(positions) else len(notice)]
+        diag = _trim(inline) if inline.strip() else diagnostic_from_region(region)
+        if not diag:
+            # Nothing after the address: the reason was written before it, on its own line.
+            line_start = notice.rfind("\n", 0, position) + 1
+            line_end = notice.find("\n", position)
+            diag = _trim(notice[line_start : line_end if line_end >= 0 else len(notice)])
+        if email not in hits:
+            hits[email] = TextHit(email=email, diagnostic=diag, delayed=sections.delayed_at(position))
+        elif _score(diag) > _score(hits[email].diagnostic):
+            # Exchange names the address twice; the second mention carries the SMTP reply.
+            hits[email] = TextHit(email=email, diagnostic=diag, delayed=hits[email].delayed)
+    # Several addresses sharing one explanation (Gmail lists them, then explains once).
+    shared = next((hit.diagnostic for hit in reversed(hits.values()) if hit.diagnostic), "")
+    return [hit if hit.diagnostic else TextHit(hit.email, shared, hit.delayed) for hit in hits.values()]

@@ -1,0 +1,477 @@
+"""The inbound SMTP gateway: an aiosmtpd server that refuses in the dialogue and loses nothing.
+
+``handle_RCPT`` accepts only addresses of our alias domains that mean something. ``handle_DATA``
+decides from the headers, stores the raw bytes and the envelope, commits, and only then answers
+250 (product.md item 7). ``handle_exception`` answers ``451 4.3.0``: aiosmtpd's default 500
+would make the sender drop the mail. Every reply carries an enhanced status code whose class
+agrees with the basic code (RFC 3463), including aiosmtpd's own built-in answers, which
+:meth:`GatewaySMTP.push` completes.
+
+Database work runs in threads (``sync_to_async``): one thread on SQLite, whose single writer
+would only queue up behind more, several on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import re
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from bounces import conf, services
+from bounces.exceptions import GatewayConfigurationError
+from bounces.routing import rcpt_check, rcpt_check_cached
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+INTERNAL_ERROR_REPLY = "451 4.3.0 Error: internal server error, please try again later"
+TOO_MANY_RECIPIENTS_REPLY = "452 4.5.3 Too many recipients"
+TOO_MANY_CONNECTIONS_REPLY = "421 4.3.2 {host} Error: too many connections, try again later"
+IDLE_TIMEOUT_REPLY = "421 4.4.2 {host} Error: timeout exceeded"
+
+# aiosmtpd's built-in answers carry no enhanced status code (RFC 2034) or a vague one: ours do.
+_EXACT_REPLIES = {
+    "250 OK": "250 2.0.0 OK",
+    "221 Bye": "221 2.0.0 Bye",
+    "552 Error: Too much mail data": "552 5.3.4 Message too big",
+    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message too big",
+    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Error: line too long",
+}
+_DEFAULT_ENHANCED = {
+    "421": "4.3.0",
+    "451": "4.3.0",
+    "452": "4.3.1",
+    "454": "4.7.0",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "530": "5.7.0",
+    "550": "5.0.0",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.7.0",
+    "555": "5.5.4",
+}
+_HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+
+
+def with_enhanced_code(reply: str) -> str:
+    """``reply`` with an enhanced status code whose class agrees with the basic code."""
+    if reply in _EXACT_REPLIES:
+        return _EXACT_REPLIES[reply]
+    lines = reply.split("\r\n")
+    fixed: list[str] = []
+    for line in lines:
+        code = line[:3]
+        if code in _DEFAULT_ENHANCED and not _HAS_ENHANCED.match(line) and len(line) > 3 and line[3] in " -":
+            line = f"{code}{line[3]}{_DEFAULT_ENHANCED[code]} {line[4:]}"
+        fixed.append(line)
+    return "\r\n".join(fixed)
+
+
+class Doorbell:
+    """Rings Celery for stored rows from one thread, off the event loop, one task per batch.
+
+    A slow or dead broker never delays a 250. Publishing a Celery message costs about as much
+    CPU as storing the row, so rows stored within ``window`` seconds of the first one waiting go
+    out together (at most ``max_batch``): under load a ring serves many rows, when idle a row
+    waits at most ``window`` for its ring. A lost ring is made up by the sweep.
+    """
+
+    def __init__(self, ring: Callable[[list[int]], bool], *, window: float = 0.02, max_batch: int = 50) -> None:
+        self._ring = ring
+        self._window = window
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="gateway-doorbell", daemon=True)
+        self._thread.start()
+
+    def ring(self, inbound_id: int) -> None:
+        self._queue.put(inbound_id)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            ids = [first]
+            deadline = time.monotonic() + self._window
+            while len(ids) < self._max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                ids.append(item)
+            try:
+                self._ring(ids)
+            except Exception:  # pragma: no cover - the ring function never raises; belt and braces
+                logger.exception("Doorbell failed for %s", ids)
+
+    def close(self, timeout: float = 30) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
+class Receiver:
+    """Stores what reaches the end of DATA, from one database thread, with group commit.
+
+    Every message waiting when the thread comes round is decided and stored in one batch: one
+    lookup query, one multi-row INSERT, one commit (:func:`bounces.services.inbound_receive_many`),
+    then each session gets its answer. Alone, a message is a batch of one; under load the
+    per-message cost of the database round trips shrinks instead of queueing up. A batch that
+    fails is retried message by message, so one bad message cannot refuse the others.
+    """
+
+    def __init__(self, threads: int = 1, max_batch: int = 64) -> None:
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._queue = queue.SimpleQueue()
+        # Several threads on PostgreSQL: a few sessions proceed in parallel, many share commits.
+        self._threads = [
+            threading.Thread(target=self._run, name=f"gateway-receiver-{i}", daemon=True) for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def submit(self, item: services.Incoming) -> services.Reception:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[services.Reception] = loop.create_future()
+        self._queue.put((item, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                self._store(batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _store(self, batch: list[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
+        results: list[Any]
+        try:
+            _connection_check()
+            results = list(services.inbound_receive_many([item for item, _loop, _future in batch]))
+        except Exception:
+            if len(batch) == 1:
+                results = [sys.exc_info()[1]]
+            else:
+                results = []
+                for item, _loop, _future in batch:
+                    try:
+                        _connection_check()
+                        results.append(services.inbound_receive_many([item])[0])
+                    except Exception as exc:
+                        results.append(exc)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for (_item, loop, future), result in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, answers in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, answers)
+
+    def close(self, timeout: float = 30) -> None:
+        for _thread in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def _resolve(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in answers:
+        if future.done():  # the session went away meanwhile
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP protocol with our limits: long lines, connection cap, 421 on idle."""
+
+    def __init__(self, handler: GatewayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+        # aiosmtpd sizes its stream buffer from this attribute in __init__ (default 1001 bytes:
+        # real HTML mail has far longer lines).
+        self.line_length_limit = line_length_limit
+        self._counted = False
+        super().__init__(handler, **kwargs)
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str):
+            status = with_enhanced_code(status)
+        await super().push(status)  # type: ignore[type-var]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        handler: GatewayHandler = self.event_handler
+        if self._original_transport is not None or self._counted:
+            # STARTTLS calls this again with the TLS transport: the same connection.
+            super().connection_made(transport)
+            return
+        if not handler.connection_open():
+            # Over the cap: say goodbye with a temporary code (the sender retries later).
+            reply = TOO_MANY_CONNECTIONS_REPLY.format(host=self.hostname)
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(f"{reply}\r\n".encode())
+            transport.close()
+            self.transport = None
+            return
+        self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self.event_handler.connection_closed()
+            super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        # aiosmtpd closes an idle connection silently; RFC 5321 §4.2 / Postfix say goodbye first.
+        if isinstance(self.transport, asyncio.WriteTransport):
+            try:
+                self.transport.write(f"{IDLE_TIMEOUT_REPLY.format(host=self.hostname)}\r\n".encode())
+            except Exception:  # pragma: no cover - the peer is gone already
+                pass
+        super()._timeout_cb()
+
+
+class GatewayHandler:
+    """The aiosmtpd hooks. Each hook parses the input, calls one service, formats the reply."""
+
+    def __init__(self, *, max_recipients: int, max_connections: int, db_threads: int) -> None:
+        self.max_recipients = max_recipients
+        self.max_connections = max_connections
+        self._connections = 0
+        self._lock = threading.Lock()
+        # SQLite has one writer: more threads would only wait for its lock.
+        threads = 1 if connection.vendor == "sqlite" else db_threads
+        self.db_executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gateway-db")
+        self.doorbell = Doorbell(services.inbound_enqueue_many)
+        self.receiver = Receiver(threads=threads)
+        self.received = 0
+
+    # --- connections -----------------------------------------------------------------------------
+    def connection_open(self) -> bool:
+        with self._lock:
+            if self._connections >= self.max_connections:
+                return False
+            self._connections += 1
+            return True
+
+    def connection_closed(self) -> None:
+        with self._lock:
+            self._connections = max(self._connections - 1, 0)
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._connections
+
+    # --- database access --------------------------------------------------------------------------
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        def call() -> T:
+            _connection_check()
+            return fn(*args, **kwargs)
+
+        runner: Callable[[], Awaitable[T]] = sync_to_async(call, thread_sensitive=False, executor=self.db_executor)
+        return await runner()
+
+    def close(self) -> None:
+        """Close each database thread's connection, then stop the threads."""
+        threads = len(getattr(self.db_executor, "_threads", ())) or 0
+        if threads:
+            # One job per thread: each holds its thread at the barrier until all have closed.
+            barrier = threading.Barrier(threads)
+
+            def close_connection() -> None:
+                connection.close()
+                try:
+                    barrier.wait(timeout=10)
+                except threading.BrokenBarrierError:  # pragma: no cover - a thread was busy too long
+                    pass
+
+            for future in [self.db_executor.submit(close_connection) for _ in range(threads)]:
+                future.result(timeout=30)
+        self.db_executor.shutdown(wait=True, cancel_futures=False)
+        self.receiver.close()
+        self.doorbell.close()
+
+    # --- SMTP hooks --------------------------------------------------------------------------------
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        """Any sender, the null sender ``<>`` (bounces) included."""
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Only our domains' addresses that mean something; refused ones never reach DATA."""
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return TOO_MANY_RECIPIENTS_REPLY
+        # Aliases and alias domains are cached: most RCPTs are answered without a thread hop.
+        verdict = rcpt_check_cached(address)
+        if verdict is None:
+            verdict = await self._db(rcpt_check, address)
+        if verdict.accepted:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return verdict.reply
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Decide, store the raw bytes and the envelope, commit — then answer."""
+        raw = envelope.original_content or b""
+        mail_from = envelope.mail_from or ""
+        peer = session.peer
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "")
+        reception = await self.receiver.submit(
+            services.Incoming(
+                raw=bytes(raw),
+                mail_from=mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                peer=peer_text,
+                helo=session.host_name or "",
+            )
+        )
+        self.received += 1
+        logger.info(
+            "inbound %s from=%s to=%s decision=%s reply=%r",
+            reception.inbound_id,
+            mail_from or "<>",
+            ",".join(envelope.rcpt_tos),
+            reception.decision,
+            " ".join(reception.reply.split("\r\n")),
+        )
+        if reception.needs_processing:
+            self.doorbell.ring(reception.inbound_id)
+        return reception.reply
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Log and answer 451: the message is not stored, so the sender must keep and retry it."""
+        logger.error("SMTP session error: %s", error, exc_info=error)
+        return INTERNAL_ERROR_REPLY
+
+
+def _connection_check() -> None:
+    """Drop a broken database connection before using it (the server restarted, say)."""
+    if connection.connection is not None and connection.errors_occurred:
+        if not connection.is_usable():
+            connection.close()
+        else:
+            connection.errors_occurred = False
+
+
+def tls_context() -> ssl.SSLContext | None:
+    """The STARTTLS context from the configured certificate, or None when none is configured."""
+    cert, key = conf.tls_cert_file(), conf.tls_key_file()
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise GatewayConfigurationError("STARTTLS needs both MAILCORE_GATEWAY_TLS_CERT and MAILCORE_GATEWAY_TLS_KEY.")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise GatewayConfigurationError(f"Cannot load the gateway TLS certificate {cert}: {exc}") from exc
+    return context
+
+
+class GatewayController(Controller):
+    """aiosmtpd's threaded Controller building :class:`GatewaySMTP` sessions."""
+
+    handler: GatewayHandler
+
+    def __init__(
+        self, handler: GatewayHandler, *, line_length_limit: int, reuse_port: bool = False, **kwargs: Any
+    ) -> None:
+        self.line_length_limit = line_length_limit
+        self.reuse_port = reuse_port
+        super().__init__(handler, **kwargs)
+
+    def factory(self) -> GatewaySMTP:
+        return GatewaySMTP(self.handler, line_length_limit=self.line_length_limit, **self.SMTP_kwargs)
+
+    def _create_server(self) -> Any:
+        # SO_REUSEPORT lets several gateway processes listen on one port; the kernel spreads the
+        # connections (``run_gateway --processes N``).
+        return self.loop.create_server(
+            self._factory_invoker,
+            host=self.hostname,
+            port=self.port,
+            ssl=self.ssl_context,
+            reuse_port=self.reuse_port or None,
+        )
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        self.handler.close()
+
+
+def make_controller(*, host: str | None = None, port: int | None = None, reuse_port: bool = False) -> GatewayController:
+    """A gateway Controller configured from settings (``start()`` it, ``stop()`` it)."""
+    handler = GatewayHandler(
+        max_recipients=conf.max_recipients(),
+        max_connections=conf.max_connections(),
+        db_threads=conf.db_threads(),
+    )
+    context = tls_context()
+    return GatewayController(
+        handler,
+        hostname=host or conf.gateway_host(),
+        port=port or conf.gateway_port(),
+        line_length_limit=conf.max_line_length(),
+        reuse_port=reuse_port,
+        server_hostname=conf.gateway_hostname(),
+        ident="mailcore ESMTP",
+        data_size_limit=conf.max_message_size(),
+        enable_SMTPUTF8=True,
+        decode_data=False,
+        timeout=conf.idle_timeout(),
+        tls_context=context,
+        require_starttls=False,
+    )

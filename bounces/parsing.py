@@ -1,0 +1,407 @@
+"""Reading inbound mail: the header facts the gateway decides on, and the readable message.
+
+:func:`parse_headers` reads only the header block (the end of DATA must stay fast).
+:func:`parse_message` turns any MIME message — any charset, broken declarations, inline
+images, attachments, malformed structure — into an HTML body and attachments (Odoo
+``message_parse``). It never raises: a message we cannot make sense of is shown as its text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from email.message import Message as EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+from typing import Any
+
+from chatter.sanitize import html_sanitize, plaintext_to_html
+from mailcore.addresses import email_normalize
+
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+# Odoo drops ids containing "reply_to" from References when looking for a parent (§5.5 step 3).
+_MAX_REFERENCES = 32
+
+
+@dataclass
+class HeaderFacts:
+    """What the gateway needs from the headers to route a message."""
+
+    message_id: str = ""
+    x_mailcore_message_id: str = ""
+    in_reply_to: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    subject: str = ""
+    email_from: str = ""
+    sender_email: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    content_type: str = ""
+    report_type: str = ""
+    auto_submitted: str = ""
+
+    @property
+    def is_auto_submitted(self) -> bool:
+        """RFC 3834: anything but ``Auto-Submitted: no`` is automatic and must not be answered."""
+        value = self.auto_submitted.strip().lower()
+        return bool(value) and not value.startswith("no")
+
+    @property
+    def reference_ids(self) -> list[str]:
+        """Ids to look a parent up by: In-Reply-To first, then the last 32 References."""
+        refs = [r for r in self.references if "reply_to" not in r][-_MAX_REFERENCES:]
+        ordered = [*self.in_reply_to, *reversed(refs)]
+        return list(dict.fromkeys(ordered))
+
+
+def header_block(raw: bytes) -> bytes:
+    """The bytes before the first empty line (the whole message if there is none)."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return raw[: min(ends) + 2] if ends else raw
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def decode_header_value(value: object) -> str:
+    """An RFC 2047 header as text; undecodable pieces are kept readable, never an error."""
+    if value is None:
+        return ""
+    text = str(value)
+    # Raw 8-bit header bytes arrive as surrogates (SMTPUTF8, or sloppy senders): recover them.
+    if _has_surrogates(text):
+        text = _decode_bytes(text.encode("utf-8", "surrogateescape"), None)
+    try:
+        decoded = str(make_header(decode_header(text)))
+    except (UnicodeDecodeError, LookupError, ValueError, AssertionError, TypeError):
+        decoded = text
+    return " ".join(decoded.split())
+
+
+def raw_header(msg: EmailMessage, name: str) -> list[str]:
+    """Every value of header ``name`` as sent (compat32 would hide 8-bit bytes behind U+FFFD)."""
+    wanted = name.lower()
+    return [str(value) for key, value in msg.raw_items() if key.lower() == wanted]
+
+
+def _first(msg: EmailMessage, name: str) -> str:
+    values = raw_header(msg, name)
+    return values[0] if values else ""
+
+
+def message_ids(value: object) -> list[str]:
+    """The ``<id>`` tokens of a Message-ID/In-Reply-To/References header, in order."""
+    text = str(value or "")
+    found = _MSGID_RE.findall(text)
+    if not found:
+        # Some clients drop the angle brackets; keep what looks like an id.
+        found = [f"<{token}>" for token in text.split() if "@" in token]
+    return found
+
+
+def parse_headers(raw: bytes) -> HeaderFacts:
+    """Header facts of a raw message, reading the header block only."""
+    msg = BytesHeaderParser(policy=policy.compat32).parsebytes(header_block(raw))
+    from_value = decode_header_value(_first(msg, "From"))
+    facts = HeaderFacts(
+        message_id=(message_ids(_first(msg, "Message-ID")) or [""])[0],
+        x_mailcore_message_id=(message_ids(_first(msg, "X-Mailcore-Message-Id")) or [""])[0],
+        in_reply_to=message_ids(_first(msg, "In-Reply-To")),
+        references=message_ids(" ".join(raw_header(msg, "References"))),
+        subject=decode_header_value(_first(msg, "Subject"))[:998],
+        email_from=from_value[:998],
+        sender_email=(email_normalize(from_value) or "")[:255],
+        to=_addresses(raw_header(msg, "To") + raw_header(msg, "Delivered-To")),
+        cc=_addresses(raw_header(msg, "Cc")),
+        content_type=msg.get_content_type(),
+        report_type=str(msg.get_param("report-type", "") or "").lower(),
+        auto_submitted=_first(msg, "Auto-Submitted"),
+    )
+    return facts
+
+
+def _addresses(values: list[str]) -> list[str]:
+    result: list[str] = []
+    for _name, address in getaddresses([decode_header_value(v) for v in values]):
+        normalized = email_normalize(address)
+        if normalized:
+            result.append(normalized)
+    return result
+
+
+# --- the readable message -------------------------------------------------------------------------
+@dataclass
+class ParsedAttachment:
+    name: str
+    content: bytes
+    mimetype: str
+    content_id: str = ""
+
+
+@dataclass
+class ParsedMessage:
+    """Odoo ``message_parse``'s result, limited to what posting needs."""
+
+    subject: str
+    email_from: str
+    sender_email: str
+    message_id: str
+    body_html: str
+    attachments: list[ParsedAttachment]
+    defects: list[str]
+    date: str = ""
+
+
+# Declared charsets that lie or that Python does not know under that name (WHATWG practice).
+_CHARSET_ALIASES = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "iso-8859-8-i": "iso-8859-8",
+    "tis-620": "cp874",
+    "windows-874": "cp874",
+    "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman",
+    "unicode-1-1-utf-7": "utf-7",
+    "utf8": "utf-8",
+}
+_SINGLE_BYTE = {"cp1252", "ascii", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
+# Detection is trusted only for multi-byte (CJK) guesses: on short Latin text it confuses
+# Windows-1252 with its neighbours, and Windows-1252 is by far the likeliest there.
+_MULTIBYTE = {
+    "gb18030",
+    "gb2312",
+    "gbk",
+    "big5",
+    "big5hkscs",
+    "cp950",
+    "cp932",
+    "shift_jis",
+    "euc_jp",
+    "cp949",
+    "euc_kr",
+    "iso2022_jp",
+    "iso2022_kr",
+    "utf_16",
+    "utf_32",
+    "johab",
+    "hz",
+}
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
+
+
+def _codec(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    name = charset.strip().strip("\"'").lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _decode_bytes(data: bytes, declared: str | None, *, html: bool = False) -> str:
+    """Text of ``data``: the declared charset if it works, else the likeliest one, never an error.
+
+    Order: declared charset (strict) → ISO-2022-JP when its escape sequences are present →
+    ``<meta charset>`` for HTML → UTF-8 → charset detection → Windows-1252 → Latin-1.
+    """
+    candidates: list[str] = []
+    declared_codec = _codec(declared)
+    if declared_codec in _SINGLE_BYTE and any(b > 0x7F for b in data):
+        # "Latin-1" or "ASCII" on UTF-8 bytes is the commonest broken declaration; valid
+        # multi-byte UTF-8 is next to impossible in genuine single-byte text, so try it first.
+        candidates.append("utf-8")
+    if (b"\x1b$" in data or b"\x1b(" in data) and not (declared_codec or "").startswith("iso2022"):
+        # ISO-2022-JP is 7-bit: declared as ASCII (or UTF-8, or nothing) it would decode "fine".
+        candidates.append("iso2022_jp_ext")
+    if declared_codec:
+        candidates.append(declared_codec)
+    if html:
+        match = _META_CHARSET_RE.search(data[:4096])
+        meta_codec = _codec(match.group(1).decode("ascii", "ignore")) if match else None
+        if meta_codec:
+            candidates.append(meta_codec)
+    candidates.append("utf-8")
+    for codec in dict.fromkeys(candidates):
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is not None and best.encoding.replace("-", "_") in _MULTIBYTE:
+            return str(best)
+    except Exception:  # pragma: no cover - detection is a best effort, never a failure
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _filename(part: EmailMessage) -> str:
+    name = part.get_filename() or part.get_param("name") or ""
+    if isinstance(name, tuple):  # RFC 2231 (charset, language, value) from compat32
+        try:
+            name = str(name[2]).encode("latin-1", "surrogateescape").decode(name[0] or "utf-8", "replace")
+        except (LookupError, UnicodeError):
+            name = str(name[2])
+    return decode_header_value(name)[:255]
+
+
+def _payload(part: EmailMessage) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # malformed base64/qp: keep the raw text rather than lose the part
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+    "text/calendar": ".ics",
+    "message/rfc822": ".eml",
+    "text/plain": ".txt",
+    "text/html": ".html",
+}
+
+
+def _mimetype(part: EmailMessage) -> str:
+    mimetype = part.get_content_type()
+    # Odoo fixes "binary/octet-stream" and "application/pdf;" style types.
+    if mimetype in ("binary/octet-stream", "application/x-octet-stream"):
+        return "application/octet-stream"
+    return mimetype.rstrip(";")
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.html_parts: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+
+    def add_attachment(self, part: EmailMessage, data: bytes | None = None) -> None:
+        mimetype = _mimetype(part)
+        name = _filename(part)
+        if not name:
+            name = f"attachment{len(self.attachments) + 1}{_EXTENSIONS.get(mimetype, '.bin')}"
+        content_id = str(part.get("Content-ID", "") or "").strip().strip("<>")
+        self.attachments.append(
+            ParsedAttachment(
+                name=name, content=_payload(part) if data is None else data, mimetype=mimetype, content_id=content_id
+            )
+        )
+
+    def text_body(self, part: EmailMessage) -> str:
+        data = _payload(part)
+        charset = part.get_content_charset()
+        if part.get_content_type() == "text/html":
+            return _decode_bytes(data, charset, html=True)
+        return plaintext_to_html(_decode_bytes(data, charset))
+
+    def walk(self, part: EmailMessage, depth: int = 0) -> None:
+        """Odoo ``_message_parse_extract_payload``: bodies from alternatives, the rest attached."""
+        if depth > 30:  # a hostile nesting: attach the rest as it is
+            self.add_attachment(part)
+            return
+        ctype = part.get_content_type()
+        disposition = (part.get_content_disposition() or "").lower()
+        if ctype.startswith("multipart/") and not part.is_multipart():
+            # A multipart without a usable boundary: its body is all we have, show it as text.
+            self.html_parts.append(plaintext_to_html(_decode_bytes(_payload(part), part.get_content_charset())))
+            return
+        if part.is_multipart() and ctype != "message/rfc822":
+            subparts = part.get_payload()
+            if not isinstance(subparts, list):
+                return
+            if ctype == "multipart/alternative":
+                self._walk_alternative(subparts, depth)
+                return
+            for sub in subparts:
+                if isinstance(sub, EmailMessage):
+                    self.walk(sub, depth + 1)
+            return
+        if ctype == "message/rfc822":
+            inner = part.get_payload()
+            inner_msg = inner[0] if isinstance(inner, list) and inner else None
+            data = inner_msg.as_bytes(policy=policy.compat32) if isinstance(inner_msg, EmailMessage) else _payload(part)
+            self.add_attachment(part, data)
+            return
+        is_text = ctype in ("text/plain", "text/html")
+        if is_text and disposition != "attachment" and not _filename(part):
+            self.html_parts.append(self.text_body(part))
+            return
+        self.add_attachment(part)
+
+    def _walk_alternative(self, subparts: list[Any], depth: int) -> None:
+        candidates = [s for s in subparts if isinstance(s, EmailMessage)]
+        # The richest alternative wins (RFC 2046: the last one); prefer HTML like Odoo.
+        chosen = None
+        for wanted in ("text/html", "multipart/related", "multipart/mixed", "text/plain"):
+            chosen = next((s for s in reversed(candidates) if s.get_content_type() == wanted), None)
+            if chosen is not None:
+                break
+        if chosen is None and candidates:
+            chosen = candidates[-1]
+        if chosen is not None:
+            self.walk(chosen, depth + 1)
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Odoo ``message_parse``: the readable form of a raw message. Never raises."""
+    try:
+        msg = message_from_bytes(raw, policy=policy.compat32)
+    except Exception:  # pragma: no cover - the compat32 parser is lenient; belt and braces
+        msg = None
+    facts = parse_headers(raw)
+    collector = _Collector()
+    defects: list[str] = []
+    if msg is not None:
+        try:
+            collector.walk(msg)
+        except Exception as exc:  # a structure the walker cannot handle: fall back to the text
+            defects.append(f"unreadable MIME structure: {exc.__class__.__name__}")
+            collector = _Collector()
+        defects.extend(type(d).__name__ for d in msg.defects)
+    body = "".join(collector.html_parts)
+    if not body.strip() and not collector.attachments:
+        # Nothing readable: show the body bytes as text rather than drop the message.
+        rest = raw[len(header_block(raw)) :]
+        body = plaintext_to_html(_decode_bytes(rest, None)) if rest.strip() else ""
+    return ParsedMessage(
+        subject=facts.subject,
+        email_from=facts.email_from,
+        sender_email=facts.sender_email,
+        message_id=facts.message_id,
+        body_html=html_sanitize(body),
+        attachments=collector.attachments,
+        defects=defects,
+        date=decode_header_value(_first(msg, "Date")) if msg is not None else "",
+    )

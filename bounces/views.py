@@ -1,0 +1,87 @@
+"""The inbound log: every message the gateway saw, its decision, and the raw .eml (staff only)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from bounces.models import InboundDecision, InboundMessage
+from bounces.parsing import parse_message
+
+PAGE_SIZE = 50
+FILTERS = {
+    "accepted": Q(decision=InboundDecision.ACCEPTED),
+    "rejected": Q(decision__in=[InboundDecision.REJECTED, InboundDecision.LOOP]),
+    "bounce": Q(decision=InboundDecision.BOUNCE),
+    "ignored": Q(decision=InboundDecision.IGNORED),
+    "error": Q(state="error"),
+}
+
+
+def _require_staff(request: HttpRequest) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("The inbound log is for staff.")
+
+
+@login_required
+def inbound_list_view(request: HttpRequest) -> HttpResponse:
+    """The inbound log, newest first, with decision filters and a search over envelope and headers."""
+    _require_staff(request)
+    current = request.GET.get("filter", "")
+    search = request.GET.get("q", "").strip()
+    rows = InboundMessage.objects.defer("raw").select_related("routed_model")
+    if current in FILTERS:
+        rows = rows.filter(FILTERS[current])
+    if search:
+        rows = rows.filter(
+            Q(queue_id__iexact=search)
+            | Q(mail_from__icontains=search)
+            | Q(email_from__icontains=search)
+            | Q(subject__icontains=search)
+            | Q(message_id__icontains=search)
+            | Q(reason__icontains=search)
+        )
+    page = Paginator(rows.order_by("-received_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "bounces/inbound_list.html",
+        {
+            "page": page,
+            "current": current,
+            "search": search,
+            "filters": ["accepted", "rejected", "bounce", "ignored", "error"],
+        },
+    )
+
+
+@login_required
+def inbound_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """One inbound message: envelope, decision, reason, routed record, bounce events, a preview."""
+    _require_staff(request)
+    row = get_object_or_404(InboundMessage.objects.select_related("routed_model", "chatter_message", "alias"), pk=pk)
+    parsed = parse_message(bytes(row.raw))
+    return render(
+        request,
+        "bounces/inbound_detail.html",
+        {
+            "row": row,
+            "parsed": parsed,
+            "record": row.routed_record,
+            "bounce_events": row.bounce_events.select_related("partner", "notification"),
+            "headers": bytes(row.raw)[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace"),
+        },
+    )
+
+
+@login_required
+def inbound_eml_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The raw message exactly as received, as a .eml download."""
+    _require_staff(request)
+    row = get_object_or_404(InboundMessage.objects.only("pk", "queue_id", "raw"), pk=pk)
+    response = HttpResponse(bytes(row.raw), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="inbound-{row.queue_id}.eml"'
+    return response

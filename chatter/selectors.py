@@ -1,0 +1,353 @@
+"""Reads for the record and chatter UI: record types, message pages, envelopes, inbox, failures.
+
+Every list here is fetched with a fixed number of queries whatever its length (the chatter of a
+record with 1,000 messages costs what one with 10 costs): related rows come through
+``select_related`` / ``prefetch_related`` and the envelope is computed from prefetched rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.text import slugify
+
+from chatter.models import (
+    Attachment,
+    FailureType,
+    Follower,
+    Message,
+    MessageSubtype,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
+from chatter.thread import MailThread
+from mailcore.models import Partner
+
+FAILED_STATUSES = (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
+MESSAGES_PER_PAGE = 30
+
+
+# --- record types ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecordType:
+    """A model with a chatter, as the UI lists it (``/leads/`` …)."""
+
+    model: type[MailThread]
+    slug: str
+    label: str
+    label_plural: str
+
+    @property
+    def content_type(self) -> ContentType:
+        return ContentType.objects.get_for_model(self.model)
+
+
+@cache
+def _record_types() -> tuple[RecordType, ...]:
+    found = []
+    for model in apps.get_models():
+        if issubclass(model, MailThread) and not model._meta.abstract:
+            meta = model._meta
+            found.append(
+                RecordType(
+                    model=model,
+                    slug=slugify(str(meta.verbose_name_plural)),
+                    label=str(meta.verbose_name).capitalize(),
+                    label_plural=str(meta.verbose_name_plural).capitalize(),
+                )
+            )
+    return tuple(sorted(found, key=lambda rt: rt.label_plural))
+
+
+def record_types() -> list[RecordType]:
+    """Every installed model that inherits :class:`chatter.thread.MailThread`."""
+    return list(_record_types())
+
+
+def record_type_for_slug(slug: str) -> RecordType | None:
+    return next((rt for rt in _record_types() if rt.slug == slug), None)
+
+
+def record_type_for_model(model: type[models.Model]) -> RecordType | None:
+    return next((rt for rt in _record_types() if rt.model is model), None)
+
+
+def record_type_for_content_type(content_type_id: int) -> RecordType | None:
+    try:
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+    except ContentType.DoesNotExist:
+        return None
+    return record_type_for_model(model) if model is not None else None
+
+
+def record_list_fields(record_type: RecordType) -> list[models.Field[Any, Any]]:
+    """The columns of a record list: short, concrete fields (no primary key, no long text)."""
+    return [
+        f
+        for f in record_type.model._meta.concrete_fields
+        if not f.primary_key and not isinstance(f, models.TextField | models.BinaryField | models.JSONField)
+    ]
+
+
+def _failed_notifications(content_type: ContentType) -> models.QuerySet[Notification]:
+    return Notification.objects.filter(
+        message__model=content_type,
+        message__res_id=OuterRef("pk"),
+        notification_type=NotificationKind.EMAIL,
+        notification_status__in=FAILED_STATUSES,
+    )
+
+
+def record_list(record_type: RecordType, *, search: str = "", failures_only: bool = False) -> models.QuerySet[Any]:
+    """Records of a type, each annotated with ``failure_count`` (messages' failed e-mail deliveries).
+
+    Odoo's ``message_has_error`` counts only the current author's failures; the list shows every
+    failure on the record, which is what the operator looking for "who did not get it" needs.
+    """
+    content_type = record_type.content_type
+    failures = (
+        _failed_notifications(content_type).order_by().values("message__res_id").annotate(n=Count("id")).values("n")
+    )
+    qs: models.QuerySet[Any] = record_type.model._default_manager.all()
+    if any(f.name == "customer" for f in record_type.model._meta.concrete_fields):
+        qs = qs.select_related("customer")
+    qs = qs.annotate(failure_count=Coalesce(Subquery(failures, output_field=models.IntegerField()), 0))
+    if search:
+        qs = qs.filter(name__icontains=search) if _has_field(record_type.model, "name") else qs
+    if failures_only:
+        qs = qs.filter(failure_count__gt=0)
+    return qs
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    return any(f.name == name for f in model._meta.concrete_fields)
+
+
+# --- envelopes ---------------------------------------------------------------------------------
+@dataclass
+class Envelope:
+    """The envelope of a message sent by e-mail (Odoo's red-envelope rule, spec §4.1).
+
+    ``failed`` when any e-mail notification is in exception or bounce, ``pending`` while any is
+    still queued or retrying (``ready``), else ``sent`` (delivered or cancelled ones).
+    """
+
+    state: str
+    notifications: list[Notification] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Notification]:
+        return [n for n in self.notifications if n.notification_status in FAILED_STATUSES]
+
+    @property
+    def poll_seconds(self) -> int:
+        """How often a pending envelope asks again: seconds for a fresh send, longer while waiting.
+
+        A recipient waiting for the daily-limit reset or for a retry after a temporary failure
+        carries the reason on its still-``ready`` notification (the sender sets it).
+        """
+        waiting = [n for n in self.notifications if n.notification_status == NotificationStatus.READY]
+        if any(n.failure_type == FailureType.MAIL_QUOTA for n in waiting):
+            return 60
+        if any(n.failure_reason for n in waiting):
+            return 10
+        return 2
+
+    @property
+    def label(self) -> str:
+        return {"failed": "Delivery failed", "pending": "Sending", "sent": "Sent by e-mail"}[self.state]
+
+
+def envelope_for(notifications: list[Notification]) -> Envelope | None:
+    """The envelope for a message's e-mail notifications, or None when it was not e-mailed."""
+    if not notifications:
+        return None
+    statuses = {n.notification_status for n in notifications}
+    if statuses & set(FAILED_STATUSES):
+        state = "failed"
+    elif NotificationStatus.READY in statuses:
+        state = "pending"
+    else:
+        state = "sent"
+    return Envelope(state=state, notifications=sorted(notifications, key=lambda n: (n.res_partner.name, n.pk)))
+
+
+def _email_notifications_prefetch() -> Prefetch:
+    return Prefetch(
+        "notifications",
+        queryset=Notification.objects.filter(notification_type=NotificationKind.EMAIL).select_related("res_partner"),
+        to_attr="email_notifications",
+    )
+
+
+def with_envelopes(messages: list[Message]) -> list[Message]:
+    for message in messages:
+        message.envelope = envelope_for(message.email_notifications)  # type: ignore[attr-defined]
+    return messages
+
+
+def message_with_envelope(message_id: int) -> Message:
+    """One message with its e-mail notifications and envelope (for the envelope partial)."""
+    message = (
+        Message.objects.select_related("author", "subtype")
+        .prefetch_related(_email_notifications_prefetch())
+        .get(pk=message_id)
+    )
+    return with_envelopes([message])[0]
+
+
+# --- message pages -----------------------------------------------------------------------------
+@dataclass
+class MessagePage:
+    messages: list[Message]
+    has_more: bool
+
+    @property
+    def next_cursor(self) -> int | None:
+        return self.messages[-1].pk if self.has_more and self.messages else None
+
+
+def message_page(
+    *, content_type: ContentType, res_id: int, before: int | None = None, limit: int = MESSAGES_PER_PAGE
+) -> MessagePage:
+    """The newest ``limit`` messages of a record older than message ``before``, newest first.
+
+    A keyset page on (date, id) — not an offset — so messages posted meanwhile never shift or
+    repeat a page. Five queries whatever the number of messages: messages with their author
+    and subtype, then attachments (without their bytes), tracking values, e-mail notifications.
+    """
+    qs = Message.objects.filter(model=content_type, res_id=res_id)
+    if before is not None:
+        cursor = Message.objects.filter(pk=before, model=content_type, res_id=res_id).values("date")
+        qs = qs.filter(Q(date__lt=Subquery(cursor)) | Q(date=Subquery(cursor), id__lt=before))
+    rows = list(
+        qs.select_related("author", "subtype")
+        .prefetch_related(
+            Prefetch("attachments", queryset=Attachment.objects.defer("datas").order_by("id")),
+            "tracking_values",
+            _email_notifications_prefetch(),
+        )
+        .order_by("-date", "-id")[: limit + 1]
+    )
+    return MessagePage(messages=with_envelopes(rows[:limit]), has_more=len(rows) > limit)
+
+
+def message_count(*, content_type: ContentType, res_id: int) -> int:
+    return Message.objects.filter(model=content_type, res_id=res_id).count()
+
+
+def attachment_get(attachment_id: int) -> Attachment:
+    return Attachment.objects.get(pk=attachment_id)
+
+
+# --- followers ---------------------------------------------------------------------------------
+def followers_of(*, content_type: ContentType, res_id: int) -> list[Follower]:
+    """The followers of a record with their contact and subtypes (two queries)."""
+    return list(
+        Follower.objects.filter(model=content_type, res_id=res_id)
+        .select_related("partner", "partner__user")
+        .prefetch_related("subtypes")
+        .order_by("partner__name", "id")
+    )
+
+
+def follower_get(*, follower_id: int, content_type: ContentType, res_id: int) -> Follower:
+    return Follower.objects.select_related("partner").get(pk=follower_id, model=content_type, res_id=res_id)
+
+
+def subtypes_for(content_type: ContentType) -> list[MessageSubtype]:
+    """Subtypes a follower of this model can choose: generic ones and the model's own."""
+    return list(
+        MessageSubtype.objects.filter(hidden=False).filter(Q(res_model__isnull=True) | Q(res_model=content_type))
+    )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    partner: Partner
+    in_app: bool
+
+
+def recipients_preview(*, followers: list[Follower], subtype_id: int, author: Partner | None) -> list[Recipient]:
+    """Who a post of this subtype notifies, before it is sent (mirrors ``notify_thread``).
+
+    The followers subscribed to the subtype, active, minus the author; users who handle
+    notifications in the app get them in their inbox, everyone else by e-mail.
+    """
+    return [
+        Recipient(partner=f.partner, in_app=f.partner.notifies_in_app)
+        for f in followers
+        if f.partner.active
+        and (author is None or f.partner_id != author.pk)
+        and any(s.pk == subtype_id for s in f.subtypes.all())
+    ]
+
+
+def partners_for_picker(*, exclude_ids: list[int], limit: int = 200) -> list[Partner]:
+    return list(
+        Partner.objects.filter(active=True)
+        .exclude(email_normalized="")
+        .exclude(pk__in=exclude_ids)
+        .order_by("name", "id")[:limit]
+    )
+
+
+# --- inbox and failures ------------------------------------------------------------------------
+def inbox_unread_count(partner: Partner) -> int:
+    return Notification.objects.filter(
+        res_partner=partner, notification_type=NotificationKind.INBOX, is_read=False
+    ).count()
+
+
+def inbox_notifications(partner: Partner, *, unread_only: bool) -> models.QuerySet[Notification]:
+    """A user's in-app notifications, newest first (Odoo's Inbox)."""
+    qs = Notification.objects.filter(res_partner=partner, notification_type=NotificationKind.INBOX)
+    if unread_only:
+        qs = qs.filter(is_read=False)
+    return qs.select_related("message", "message__author", "message__subtype").order_by(
+        "is_read", "-message__date", "-id"
+    )
+
+
+def inbox_notification_get(*, partner: Partner, notification_id: int) -> Notification:
+    return Notification.objects.select_related("message").get(
+        pk=notification_id, res_partner=partner, notification_type=NotificationKind.INBOX
+    )
+
+
+def failed_messages_for(partner: Partner) -> models.QuerySet[Message]:
+    """Messages with failed e-mail deliveries that ``partner`` wrote or whose record it follows.
+
+    Odoo shows failures to their author only; we also show them to the record's followers
+    (product.md item 9: failures reach the people who can act).
+    """
+    failed = Notification.objects.filter(
+        message=OuterRef("pk"), notification_type=NotificationKind.EMAIL, notification_status__in=FAILED_STATUSES
+    )
+    followed = Follower.objects.filter(partner=partner, model=OuterRef("model"), res_id=OuterRef("res_id"))
+    return (
+        Message.objects.filter(Exists(failed))
+        .filter(Q(author=partner) | Exists(followed))
+        .select_related("author", "subtype", "model")
+        .prefetch_related(_email_notifications_prefetch())
+        .order_by("-date", "-id")
+    )
+
+
+def failed_notifications(message: Message) -> list[Notification]:
+    """The failed e-mail notifications of a message: the lines of the resend dialog."""
+    return list(
+        Notification.objects.filter(
+            message=message, notification_type=NotificationKind.EMAIL, notification_status__in=FAILED_STATUSES
+        )
+        .select_related("res_partner")
+        .order_by("res_partner__name", "id")
+    )

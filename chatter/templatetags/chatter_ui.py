@@ -1,0 +1,84 @@
+"""Template helpers of the mailcore UI: icons, avatars, record links, field values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
+
+register = template.Library()
+
+# Muted, readable avatar colours (white text passes WCAG AA on each).
+_AVATAR_COLOURS = ("#714B67", "#2f6f8f", "#3d7a4f", "#8a5a14", "#7a3e8f", "#9c3d4f", "#36607a", "#5b6b2f")
+
+
+@register.simple_tag
+def icon(name: str, extra: str = "") -> str:
+    """An icon from the inline sprite (templates/partials/icons.svg)."""
+    return format_html('<svg class="icon {}" aria-hidden="true"><use href="#{}"></use></svg>', extra, name)
+
+
+@register.filter
+def avatar_colour(key: Any) -> str:
+    try:
+        index = int(key)
+    except (TypeError, ValueError):
+        index = sum(map(ord, str(key)))
+    return _AVATAR_COLOURS[index % len(_AVATAR_COLOURS)]
+
+
+@register.filter
+def initials(name: Any) -> str:
+    words = [w for w in str(name or "?").replace("@", " ").split() if w[:1].isalnum()]
+    return ("".join(w[0] for w in words[:2]) or "?").upper()
+
+
+@register.simple_tag
+def record_url(content_type_id: int | None, res_id: int | None) -> str:
+    """The record page of (content type, id): the URL outgoing mail links to."""
+    if not content_type_id or not res_id:
+        return ""
+    return reverse("chatter:record_by_content_type", args=[content_type_id, res_id])
+
+
+@register.simple_tag
+def field_value(record: models.Model, field: models.Field[Any, Any]) -> Any:
+    """A field's value for display: choice labels, related names, dates as they are."""
+    if getattr(field, "choices", None):
+        return getattr(record, f"get_{field.name}_display")()
+    value = getattr(record, field.name)
+    return "" if value is None else value
+
+
+@register.filter
+def is_numeric_field(field: models.Field[Any, Any]) -> bool:
+    return isinstance(field, models.DecimalField | models.FloatField | models.IntegerField) and not getattr(
+        field, "choices", None
+    )
+
+
+@register.filter
+def mail_state_badge(state: str) -> str:
+    """Odoo's queue badge colours: muted for sent/cancel, info for outgoing, danger for failures."""
+    return {"outgoing": "badge-info", "exception": "badge-danger", "sent": "", "cancel": "", "received": ""}.get(
+        state, ""
+    )
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def posted_email(posted: Any, partner_id: int) -> str:
+    """The address typed for a recipient of the resend dialog (re-shown after an error)."""
+    return str(posted.get(f"email_{partner_id}", "")) if posted else ""
+
+
+@register.filter
+def posted_retry(posted: Any, partner_id: int) -> bool:
+    return bool(posted.get(f"retry_{partner_id}")) if posted else False

@@ -1,0 +1,113 @@
+"""JSON API of contacts (Odoo ``res.partner``).
+
+Anyone logged in may list, create and edit contacts, as internal users can in Odoo. Deleting is
+not offered: messages, notifications and followers point at contacts; archive them instead
+(``active: false``).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+
+from mailcore.addresses import email_normalize
+from mailcore.models import Partner
+
+# The label of Odoo's failure type ``mail_email_invalid``, so the API and the chatter say the same.
+EMAIL_INVALID_MESSAGE = "Invalid email address"
+
+
+def email_validate(value: str) -> str:
+    """Accept an empty address (a contact may have none) or one valid address; reject the rest.
+
+    The error's code (DRF ``get_codes()``) is ``mail_email_invalid``, Odoo's failure type for it.
+    """
+    value = value.strip()
+    if value and email_normalize(value) is None:
+        raise serializers.ValidationError(f"{EMAIL_INVALID_MESSAGE}: {value!r}.", code="mail_email_invalid")
+    return value
+
+
+class PartnerSerializer(serializers.ModelSerializer[Partner]):
+    email = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="One address, optionally with a display name: 'Name <a@b.c>'.",
+    )
+
+    class Meta:
+        model = Partner
+        fields = [
+            "id",
+            "name",
+            "email",
+            "email_normalized",
+            "message_bounce",
+            "is_blacklisted",
+            "user",
+            "notification_type",
+            "active",
+            "created_at",
+        ]
+        read_only_fields = ["email_normalized", "message_bounce", "user", "created_at"]
+
+    def validate_email(self, value: str) -> str:
+        return email_validate(value)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("search", OpenApiTypes.STR, description="Part of the name or e-mail."),
+            OpenApiParameter("active", OpenApiTypes.BOOL, description="Archived contacts with false; both if unset."),
+        ]
+    )
+)
+class PartnerViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Partner],
+):
+    """Contacts: list, create, read and update (archive with ``active: false``)."""
+
+    serializer_class = PartnerSerializer
+    queryset = Partner.objects.all()
+    lookup_value_converter = "int"
+
+    def get_queryset(self) -> QuerySet[Partner]:
+        queryset = Partner.objects.order_by("name", "id")
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        search = params.get("search", "").strip()
+        if search:
+            queryset = queryset.filter(Q(name__icontains=search) | Q(email__icontains=search))
+        active = params.get("active")
+        if active is not None:
+            queryset = queryset.filter(active=parse_bool_param("active", active))
+        return queryset
+
+
+def parse_bool_param(name: str, value: str) -> bool:
+    """A query-string boolean, or a 400 naming the parameter."""
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes"}:
+        return True
+    if lowered in {"0", "false", "no"}:
+        return False
+    raise serializers.ValidationError({name: [f"Expected true or false, got {value!r}."]})
+
+
+class PartnerSummarySerializer(serializers.ModelSerializer[Partner]):
+    """The short form of a contact embedded in other resources (authors, recipients, followers)."""
+
+    class Meta:
+        model = Partner
+        fields = ["id", "name", "email"]
+        read_only_fields = fields

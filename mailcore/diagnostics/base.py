@@ -1,0 +1,68 @@
+"""The shape of a diagnostic result: a status, a summary, advice and detail lines."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+class Status(enum.StrEnum):
+    """How a check came out; the page colours sections by it."""
+
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+    UNKNOWN = "unknown"  # the check could not run (DNS timeout, bad setting…)
+
+    @property
+    def label(self) -> str:
+        return {"ok": "OK", "warning": "Warning", "error": "Problem", "unknown": "Could not check"}[self.value]
+
+
+_SEVERITY = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.ERROR: 3}
+
+
+def worst(statuses: list[Status]) -> Status:
+    """The most severe status (an unknown result outranks OK: nobody should read it as fine)."""
+    return max(statuses, key=_SEVERITY.__getitem__, default=Status.OK)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of a check: a label, a text, its own status, and an optional link."""
+
+    label: str
+    text: str
+    status: Status | None = None
+    url: str = ""
+    url_label: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one diagnostic: a status, a one-line summary, what to do, and the details."""
+
+    key: str
+    title: str
+    status: Status
+    summary: str
+    advice: str = ""
+    items: tuple[Item, ...] = ()
+
+
+def run_check(key: str, title: str, func: Callable[[], Check]) -> Check:
+    """``func()``, or an "could not check" result when it raises: the page always renders."""
+    try:
+        return func()
+    except Exception as exc:
+        logger.exception("Diagnostic %s failed", key)
+        return Check(key=key, title=title, status=Status.UNKNOWN, summary=f"could not check: {describe_error(exc)}")
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,244 @@
+"""``manage.py run_all``: what ``make run`` starts — web, Celery worker with beat, SMTP sink, gateway.
+
+One foreground command; Ctrl-C (SIGINT) or SIGTERM stops everything and leaves no process
+behind. Each service runs in its own process group, so the supervisor, not the terminal, decides
+how it is stopped (Celery takes a second SIGINT as "cold shutdown"): its main process gets one
+SIGTERM (Celery's warm shutdown stops its own pool), a grace period, then SIGKILL for the whole
+group, so nothing it started can outlive it. A service that exits by itself stops the others, so
+a half-running system is never left behind. Children also die with the supervisor if it is
+killed outright (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.management import get_commands
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from mailcore import conf
+
+GRACE_SECONDS = 20.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends it SIGTERM when the supervisor dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: Ctrl-C handling still applies
+        pass
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    buffer: bytes = field(default=b"")
+
+
+class Command(BaseCommand):
+    help = "Start the web server, a Celery worker with beat, the local SMTP sink and the gateway; Ctrl-C stops all."
+    # Each service runs its own checks; the supervisor must start even to show their errors.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--web", default="127.0.0.1:8000", help="host:port of the web server.")
+        parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes.")
+        parser.add_argument("--no-gateway", action="store_true", help="Do not start the inbound gateway.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.stopping = False
+        self.force = False
+        self.selector = selectors.DefaultSelector()
+        services = self._services(options)
+        signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        code = 0
+        try:
+            for service in services:
+                self._start(service)
+            code = self._supervise(services, options["web"])
+        finally:
+            self._stop_all(services)
+        if code:
+            raise CommandError(f"a service exited with status {code}; everything was stopped.", returncode=code)
+        self.stdout.write("Everything stopped.")
+
+    # --- services -------------------------------------------------------------------------
+    def _services(self, options: dict[str, Any]) -> list[Service]:
+        python = sys.executable
+        manage = [python, str(settings.BASE_DIR / "manage.py")]
+        services = [
+            Service("web", [*manage, "runserver", options["web"], "--noreload"]),
+            Service(
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-B",
+                    "-l",
+                    "info",
+                    "--concurrency",
+                    str(options["concurrency"]),
+                ],
+            ),
+            Service("sink", [*manage, "run_sink"]),
+        ]
+        # The gateway ships with the bounces app; start it only once it exists.
+        if not options["no_gateway"] and "run_gateway" in get_commands():
+            services.append(Service("gateway", [*manage, "run_gateway"]))
+        return services
+
+    def _start(self, service: Service) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        service.process = subprocess.Popen(
+            service.argv,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            process_group=0,  # its own group: the terminal's Ctrl-C reaches only the supervisor
+            preexec_fn=_die_with_parent,
+        )
+        self._say("run_all", f"started {service.name} (pid {service.process.pid}): {' '.join(service.argv[1:])}")
+
+    def _listening(self, web: str) -> bool:
+        host, _, port = web.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def _announce(self, web: str, services: list[Service]) -> None:
+        lines = [
+            f"web UI        http://{web}/  (log in as admin / admin)",
+            f"captured mail http://{web}/sink/  (SMTP sink on {conf.sink_host()}:{conf.sink_port()})",
+        ]
+        if any(s.name == "gateway" for s in services):
+            gateway_host = getattr(settings, "MAILCORE_GATEWAY_HOST", "127.0.0.1")
+            gateway_port = getattr(settings, "MAILCORE_GATEWAY_PORT", 8025)
+            lines.append(f"inbound mail  SMTP gateway on {gateway_host}:{gateway_port}")
+        lines.append("Press Ctrl-C to stop everything.")
+        for line in lines:
+            self._say("run_all", line)
+
+    # --- supervision ------------------------------------------------------------------------
+    def _request_stop(self, signum: int, frame: object) -> None:
+        # A second Ctrl-C while stopping: do not wait for the grace period.
+        self.force = self.stopping
+        self.stopping = True
+
+    def _supervise(self, services: list[Service], web: str) -> int:
+        for service in services:
+            assert service.process is not None and service.process.stdout is not None
+            os.set_blocking(service.process.stdout.fileno(), False)
+            self.selector.register(service.process.stdout, selectors.EVENT_READ, service)
+        announced = False
+        while not self.stopping:
+            if not announced and self._listening(web):
+                self._announce(web, services)
+                announced = True
+            self._pump_all(timeout=0.2)
+            for service in services:
+                assert service.process is not None
+                code = service.process.poll()
+                if code is not None:
+                    self._drain(service)
+                    self._say("run_all", f"{service.name} exited with status {code}; stopping everything.")
+                    return code or 1
+        return 0
+
+    def _pump_all(self, timeout: float) -> None:
+        if not self.selector.get_map():
+            time.sleep(timeout)
+            return
+        for key, _ in self.selector.select(timeout=timeout):
+            self._pump(key.data, key.fileobj)  # type: ignore[arg-type]
+
+    def _pump(self, service: Service, stream: IO[bytes]) -> None:
+        try:
+            chunk = stream.read(65536)
+        except BlockingIOError:
+            return
+        if chunk is None:  # non-blocking read, nothing yet
+            return
+        if not chunk:  # end of file: the service closed its output (it is exiting)
+            self.selector.unregister(stream)
+            return
+        service.buffer += chunk
+        *lines, service.buffer = service.buffer.split(b"\n")
+        for line in lines:
+            self._say(service.name, line.decode(errors="replace").rstrip("\r"))
+
+    def _drain(self, service: Service) -> None:
+        if service.process is None or service.process.stdout is None:
+            return
+        try:
+            rest = service.process.stdout.read() or b""
+        except (BlockingIOError, ValueError):
+            rest = b""
+        for line in (service.buffer + rest).decode(errors="replace").splitlines():
+            self._say(service.name, line)
+        service.buffer = b""
+
+    def _stop_all(self, services: list[Service]) -> None:
+        running = [s for s in services if s.process is not None and s.process.poll() is None]
+        if running:
+            names = ", ".join(s.name for s in running)
+            self._say("run_all", f"stopping {names} (Ctrl-C again to kill at once)")
+        for service in running:
+            # The service's main process only: Celery's warm shutdown then stops its own pool.
+            assert service.process is not None
+            service.process.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS
+        while not self.force and time.monotonic() < deadline:
+            if all(s.process is not None and s.process.poll() is not None for s in running):
+                break
+            self._pump_all(timeout=0.1)
+        for service in running:
+            assert service.process is not None
+            if service.process.poll() is None:
+                why = "second Ctrl-C" if self.force else f"still running after {GRACE_SECONDS:.0f}s"
+                self._say("run_all", f"killing {service.name} ({why})")
+        for service in services:
+            # SIGKILL the whole group: pool processes or anything a service left behind go too.
+            self._signal_group(service, signal.SIGKILL)
+            if service.process is not None:
+                service.process.wait(timeout=10)
+                self._drain(service)
+                if service.process.stdout is not None:
+                    try:
+                        self.selector.unregister(service.process.stdout)
+                    except (KeyError, ValueError):
+                        pass
+                    service.process.stdout.close()
+
+    def _signal_group(self, service: Service, signum: int) -> None:
+        if service.process is None:
+            return
+        try:
+            os.killpg(service.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _say(self, name: str, line: str) -> None:
+        self.stdout.write(f"{name:<8}| {line}")
+        self.stdout.flush()

@@ -1,0 +1,108 @@
+"""``manage.py run_all`` (what ``make run`` starts): everything answers, Ctrl-C leaves no process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+
+from mailcore.testing.smtp import free_port
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def process_groups() -> dict[int, int]:
+    """pid → process group of every live process (from /proc)."""
+    groups = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces): state ppid pgrp …
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            groups[int(entry)] = int(fields[2])
+    return groups
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_run_all_serves_everything_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    web_port, sink_port, gateway_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+        "MAILCORE_VAR_DIR": str(tmp_path / "var"),
+        "MAILCORE_SINK_PORT": str(sink_port),
+        "MAILCORE_GATEWAY_PORT": str(gateway_port),
+        "MAILCORE_SMTP_PORT": str(sink_port),
+    }
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)  # the embedded default, as `make run` on a fresh machine
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "--no-input", "-v", "0"], ["collectstatic", "--no-input", "-v", "0"]):
+        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
+
+    supervisor = subprocess.Popen(
+        [*manage, "run_all", "--web", f"127.0.0.1:{web_port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(supervisor.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+            any("Press Ctrl-C" in line for line in lines)
+            and any(re.search(r"celery@\S+ ready", line) for line in lines)
+        ):
+            assert supervisor.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        output = "".join(lines)
+        assert "Press Ctrl-C to stop everything." in output, output
+        children = {int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", output)}
+        assert len(children) == 4, output  # web, worker (+beat), sink, gateway
+
+        assert get(f"http://127.0.0.1:{web_port}/login/") == 200
+        assert get(f"http://127.0.0.1:{web_port}/static/admin/css/base.css") == 200  # WhiteNoise
+        with smtplib.SMTP("127.0.0.1", sink_port, timeout=10) as client:
+            client.sendmail("a@example.com", ["b@example.com"], b"Subject: hi\r\n\r\nhello\r\n")
+        assert len(list((tmp_path / "var" / "sink").glob("*.eml"))) == 1
+        with smtplib.SMTP("127.0.0.1", gateway_port, timeout=10) as client:
+            assert client.noop()[0] == 250
+        # The worker's pool processes share the worker's group.
+        assert sum(1 for group in process_groups().values() if group in children) > len(children)
+
+        supervisor.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+        assert supervisor.wait(timeout=60) == 0, "".join(lines)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    reader.join(timeout=10)
+    supervisor.stdout.close()  # type: ignore[union-attr]
+    assert "Everything stopped." in "".join(lines)
+    leftovers = {pid: group for pid, group in process_groups().items() if group in children}
+    assert leftovers == {}, f"processes left behind: {leftovers}"

@@ -1,0 +1,273 @@
+"""Administration pages of the mailcore app (staff only): developer mode, outgoing mail servers,
+alias domains and aliases — Odoo's Settings › Technical menu, not the Django admin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, user_passes_test
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chatter.selectors import record_types
+from mailcore import conf
+from mailcore.context_processors import DEVELOPER_MODE_SESSION_KEY
+from mailcore.models import Alias, AliasDomain, MailServer
+from mailcore.servers import server_test_connection
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+def staff_required(view: ViewFunc) -> ViewFunc:
+    """Logged in (else the login page) and staff (else 403): the Technical menu's audience."""
+
+    def _deny(user: Any) -> bool:
+        if not user.is_staff:
+            raise PermissionDenied("Only administrators can open the technical settings.")
+        return True
+
+    return login_required(user_passes_test(_deny)(view))
+
+
+@login_required
+@require_POST
+def developer_mode_view(request: HttpRequest) -> HttpResponse:
+    """Turn Odoo's developer mode on or off for this session (staff only)."""
+    if not request.user.is_staff:
+        messages.error(request, "Only administrators can use the developer mode.")
+    else:
+        enabled = request.POST.get("enable") == "1"
+        request.session[DEVELOPER_MODE_SESSION_KEY] = enabled
+        messages.info(request, "Developer mode on: the Technical menu is shown." if enabled else "Developer mode off.")
+    target = request.POST.get("next", "/")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    return redirect(target)
+
+
+# --- outgoing mail servers ----------------------------------------------------------------------
+class MailServerForm(forms.ModelForm):  # type: ignore[type-arg]
+    smtp_pass = forms.CharField(
+        label="Password",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = MailServer
+        fields = [
+            "name",
+            "smtp_host",
+            "smtp_port",
+            "smtp_encryption",
+            "smtp_user",
+            "smtp_pass",
+            "from_filter",
+            "sequence",
+            "smtp_timeout",
+            "active",
+        ]
+
+    def clean_smtp_pass(self) -> str:
+        value: str = self.cleaned_data.get("smtp_pass") or ""
+        if not value and self.instance.pk:
+            return self.instance.smtp_pass  # an empty password field keeps the stored one
+        return value
+
+
+@staff_required
+@require_GET
+def server_list_view(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "mailcore/servers.html",
+        {
+            "servers": MailServer.objects.all(),
+            "builtin": {
+                "host": conf.smtp_host(),
+                "port": conf.smtp_port(),
+                "encryption": conf.smtp_encryption(),
+                "from_filter": conf.smtp_from_filter(),
+            },
+        },
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def server_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    server = get_object_or_404(MailServer, pk=pk) if pk else None
+    form = MailServerForm(request.POST or None, instance=server)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, f"Outgoing mail server “{saved.name}” saved.")
+        return redirect("mailcore:servers")
+    return render(request, "mailcore/server_form.html", {"form": form, "server": server})
+
+
+@staff_required
+@require_POST
+def server_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    server = get_object_or_404(MailServer, pk=pk)
+    server.delete()
+    messages.success(request, f"Outgoing mail server “{server.name}” deleted.")
+    return redirect("mailcore:servers")
+
+
+@staff_required
+@require_POST
+def server_test_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Odoo's "Test Connection": MAIL FROM, RCPT TO and DATA without sending anything."""
+    server = get_object_or_404(MailServer, pk=pk) if pk else None
+    ok, message = server_test_connection(server)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "mailcore/partials/test_result.html", {"ok": ok, "message": message})
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("mailcore:servers")
+
+
+# --- alias domains ------------------------------------------------------------------------------
+class AliasDomainForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = AliasDomain
+        fields = ["name", "bounce_alias", "catchall_alias", "default_from", "sequence"]
+
+
+@staff_required
+@require_GET
+def alias_domain_list_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "mailcore/alias_domains.html", {"domains": AliasDomain.objects.all()})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def alias_domain_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    domain = get_object_or_404(AliasDomain, pk=pk) if pk else None
+    form = AliasDomainForm(request.POST or None, instance=domain)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, f"Alias domain “{saved.name}” saved.")
+        return redirect("mailcore:alias_domains")
+    return render(
+        request,
+        "mailcore/simple_form.html",
+        {
+            "form": form,
+            "title": domain.name if domain else "New alias domain",
+            "parent_label": "Alias domains",
+            "parent_url": "mailcore:alias_domains",
+            "delete_url": "mailcore:alias_domain_delete" if domain else "",
+            "object": domain,
+        },
+    )
+
+
+@staff_required
+@require_POST
+def alias_domain_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    domain = get_object_or_404(AliasDomain, pk=pk)
+    domain.delete()
+    messages.success(request, f"Alias domain “{domain.name}” and its aliases deleted.")
+    return redirect("mailcore:alias_domains")
+
+
+# --- aliases ------------------------------------------------------------------------------------
+class AliasForm(forms.ModelForm):  # type: ignore[type-arg]
+    alias_defaults = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='Field values for new records, e.g. {"stage": "new"}.',
+    )
+
+    class Meta:
+        model = Alias
+        fields = [
+            "alias_name",
+            "alias_domain",
+            "alias_model",
+            "alias_defaults",
+            "alias_force_thread_id",
+            "alias_contact",
+            "alias_bounced_content",
+            "active",
+        ]
+        labels = {
+            "alias_name": "Alias name",
+            "alias_domain": "Domain",
+            "alias_model": "Creates records of",
+            "alias_force_thread_id": "Post on record id",
+            "alias_contact": "Accept e-mails from",
+            "alias_bounced_content": "Custom rejection message",
+        }
+        widgets = {"alias_contact": forms.RadioSelect, "alias_bounced_content": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only models with a chatter can receive mail.
+        ids = [ContentType.objects.get_for_model(rt.model).pk for rt in record_types()]
+        self.fields["alias_model"].queryset = ContentType.objects.filter(pk__in=ids)  # type: ignore[attr-defined]
+        self.fields["alias_model"].label_from_instance = lambda ct: str(ct.name).capitalize()  # type: ignore[attr-defined]
+        if not self.instance.pk:
+            self.initial.setdefault("alias_domain", AliasDomain.objects.order_by("sequence", "id").first())
+
+    def clean_alias_name(self) -> str:
+        name: str = self.cleaned_data["alias_name"].strip().lower()
+        if not name or "@" in name or any(c.isspace() for c in name):
+            raise forms.ValidationError("Use the part before the @ only, without spaces.")
+        return name
+
+    def clean_alias_defaults(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("alias_defaults") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Write an object, e.g. {"stage": "new"}.')
+        return value
+
+
+@staff_required
+@require_GET
+def alias_list_view(request: HttpRequest) -> HttpResponse:
+    aliases = Alias.objects.select_related("alias_domain", "alias_model").order_by("alias_domain__name", "alias_name")
+    return render(request, "mailcore/aliases.html", {"aliases": aliases})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def alias_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    alias = get_object_or_404(Alias, pk=pk) if pk else None
+    form = AliasForm(request.POST or None, instance=alias)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, f"Alias {saved.display_email} saved.")
+        return redirect("mailcore:aliases")
+    return render(
+        request,
+        "mailcore/simple_form.html",
+        {
+            "form": form,
+            "title": alias.display_email if alias else "New alias",
+            "parent_label": "Aliases",
+            "parent_url": "mailcore:aliases",
+            "delete_url": "mailcore:alias_delete" if alias else "",
+            "object": alias,
+            "intro": "Mail sent to the alias creates a record (or posts on one). The contact policy says "
+            "who may write; refused senders get the custom rejection message in the bounce.",
+        },
+    )
+
+
+@staff_required
+@require_POST
+def alias_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    alias = get_object_or_404(Alias.objects.select_related("alias_domain"), pk=pk)
+    alias.delete()
+    messages.success(request, f"Alias {alias.display_email} deleted.")
+    return redirect("mailcore:aliases")

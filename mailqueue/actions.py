@@ -1,0 +1,97 @@
+"""The queue's buttons (Odoo's Retry, Send Now, Cancel Email on ``mail.mail``), as services.
+
+The admin, the API and the queue screen call these; each is one guarded, conditional write on
+the rows in the state the button applies to, so a click on rows in another state does nothing
+(Odoo) and a row a worker is sending right now is never changed underneath it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from chatter.models import Notification, NotificationStatus
+from mailqueue import dispatch
+from mailqueue.models import Mail, MailRecipient, MailState, RecipientState
+from mailqueue.sender import SendReport, send_mails_now
+
+
+def _ring_queue() -> None:
+    """Ask the queue cron to run soon (after commit), so a retried row does not wait an hour."""
+    dispatch.queue_trigger(at=None)
+
+
+@transaction.atomic
+def mail_retry(*, mail_ids: Iterable[int]) -> int:
+    """Odoo ``action_retry``: failed or cancelled rows go back to ``outgoing``. Returns the count.
+
+    Also applies to outgoing rows waiting for a retry or for the quota reset (their next attempt
+    time is cleared), so Retry always means "try again now". Attempts and failures are reset;
+    recipients already served stay ``sent`` (never resent), the others become pending again
+    with their notifications back to ``ready``.
+    """
+    now = timezone.now()
+    waiting = Q(state=MailState.OUTGOING, next_attempt_at__isnull=False) & (
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+    ids = list(
+        Mail.objects.select_for_update()
+        .filter(Q(state__in=[MailState.EXCEPTION, MailState.CANCEL]) | waiting, pk__in=list(mail_ids))
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    Mail.objects.filter(pk__in=ids).update(
+        state=MailState.OUTGOING,
+        failure_type="",
+        failure_reason="",
+        attempt_count=0,
+        next_attempt_at=None,
+        lease_until=None,
+        lease_owner="",
+    )
+    recipients = MailRecipient.objects.filter(mail_id__in=ids).exclude(state=RecipientState.SENT)
+    notification_ids = list(recipients.exclude(notification=None).values_list("notification_id", flat=True))
+    recipients.update(state=RecipientState.PENDING, failure_type="", failure_reason="", smtp_response="")
+    Notification.objects.filter(
+        pk__in=notification_ids,
+        notification_status__in=[NotificationStatus.READY, NotificationStatus.EXCEPTION, NotificationStatus.CANCELED],
+    ).update(notification_status=NotificationStatus.READY, failure_type="", failure_reason="")
+    _ring_queue()
+    return len(ids)
+
+
+def mail_send_now(*, mail_ids: Iterable[int]) -> SendReport:
+    """Odoo's Send Now (``send``): send these outgoing rows immediately, in this process.
+
+    Ignores their scheduled date and next attempt time. Rows in another state are not sent
+    (Odoo: put a failed row back with Retry first); rows a worker is sending now are skipped.
+    The daily quota still applies.
+    """
+    return send_mails_now(mail_ids=list(mail_ids))
+
+
+@transaction.atomic
+def mail_cancel(*, mail_ids: Iterable[int]) -> int:
+    """Odoo ``cancel``: outgoing rows become ``cancel``; their waiting notifications ``canceled``.
+
+    Recipients already served stay ``sent``. Returns how many rows were cancelled.
+    """
+    ids = list(
+        Mail.objects.select_for_update()
+        .filter(pk__in=list(mail_ids), state=MailState.OUTGOING)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    Mail.objects.filter(pk__in=ids).update(state=MailState.CANCEL, next_attempt_at=None)
+    recipients = MailRecipient.objects.filter(mail_id__in=ids, state=RecipientState.PENDING)
+    notification_ids = list(recipients.exclude(notification=None).values_list("notification_id", flat=True))
+    recipients.update(state=RecipientState.CANCEL)
+    Notification.objects.filter(pk__in=notification_ids, notification_status=NotificationStatus.READY).update(
+        notification_status=NotificationStatus.CANCELED
+    )
+    return len(ids)

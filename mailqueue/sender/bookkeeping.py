@@ -1,0 +1,264 @@
+"""Writing what the outcomes mean: recipients, notifications, the delivery log and the row state.
+
+Only ``sent`` recipients are written the moment the server accepted them (that is what prevents a
+resend after a crash); the rest is written in batches, and is idempotent, so rows whose worker
+died between the two are healed by the next claim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import psycopg
+from django.db import connection
+from django.utils import timezone
+
+from chatter.models import FailureType, Message, Notification, NotificationStatus
+from mailcore.quota import quota_window
+from mailqueue import conf
+from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState
+from mailqueue.sender.build import NO_VALID_RECIPIENT, recipient_label
+from mailqueue.sender.records import Job, Kind, Run
+
+# Failure types that do not keep an auto-delete row (Odoo ``_postprocess_sent_message``, §2.7):
+# the row is deleted and the failure lives on in the notification and the delivery log.
+_DELETABLE_FAILURES = frozenset({FailureType.MAIL_EMAIL_INVALID, FailureType.MAIL_EMAIL_MISSING})
+
+
+# --- bookkeeping --------------------------------------------------------------------------------
+@dataclass
+class _RowUpdate:
+    delete: bool = False
+    values: dict[str, object] = field(default_factory=dict)
+
+
+def _settle(job: Job, run: Run) -> _RowUpdate:
+    """Decide the row's fate from its recipients (the ones of this run and the earlier ones)."""
+    mail = job.mail
+    now = timezone.now()
+    retries = [o for o in job.outcomes if o.kind == Kind.RETRY]
+    # Every SMTP attempt counts (shown in the queue screen), whatever its outcome; waiting for the
+    # quota reset is not an attempt.
+    attempted = any(o.kind != Kind.QUOTA for o in job.outcomes)
+    attempt = mail.attempt_count + (1 if attempted else 0)
+    if retries and attempt >= conf.max_attempts():
+        # Last attempt used: the temporary failure becomes final (Odoo's mail_smtp).
+        for outcome in retries:
+            outcome.kind = Kind.FAILED
+            outcome.failure_type = outcome.final_type or FailureType.MAIL_SMTP
+    states = {r.pk: r.state for r in job.recipients}
+    for outcome in job.outcomes:
+        states[outcome.recipient.pk] = {
+            Kind.SENT: RecipientState.SENT,
+            Kind.FAILED: RecipientState.EXCEPTION,
+            Kind.CANCEL: RecipientState.CANCEL,
+        }.get(outcome.kind, RecipientState.PENDING)
+
+    report = run.report
+    for outcome in job.outcomes:
+        if outcome.kind == Kind.SENT:
+            report.sent += 1
+        elif outcome.kind == Kind.FAILED:
+            report.failed += 1
+        elif outcome.kind == Kind.CANCEL:
+            report.canceled += 1
+        elif outcome.kind == Kind.RETRY:
+            report.retried += 1
+    if any(o.failure_type == FailureType.MAIL_QUOTA for o in job.outcomes):
+        report.deferred_quota += 1
+
+    base: dict[str, object] = {"lease_until": None, "lease_owner": "", "server_used": job.host[:255]}
+    if any(state == RecipientState.PENDING for state in states.values()):
+        quota_waits = [o for o in job.outcomes if o.kind == Kind.QUOTA]
+        if retries:
+            delay = conf.retry_base_seconds() * 2 ** max(attempt - 1, 0)
+            next_at = now + dt.timedelta(seconds=delay)
+            last = retries[-1]
+            return _RowUpdate(
+                values={
+                    **base,
+                    "attempt_count": attempt,
+                    "next_attempt_at": next_at,
+                    "failure_type": "",
+                    "failure_reason": last.reason,
+                }
+            )
+        if quota_waits:
+            _day, reset_at = quota_window(now)
+            return _RowUpdate(
+                values={
+                    **base,
+                    "next_attempt_at": reset_at,
+                    "failure_type": FailureType.MAIL_QUOTA,
+                    "failure_reason": quota_waits[-1].reason,
+                }
+            )
+        # Nothing happened to the pending ones (should not occur): try again after a lease.
+        return _RowUpdate(values=base)
+
+    failures = _row_failures(job)
+    if not job.recipients:
+        # Nobody to send to (Odoo NO_VALID_RECIPIENT), or a row-level error with nobody to carry it.
+        error = job.error
+        failures = [
+            (error.failure_type, error.reason) if error else (FailureType.MAIL_EMAIL_MISSING, NO_VALID_RECIPIENT)
+        ]
+    if failures:
+        failure_type, failure_reason = failures[0]
+        values = {
+            **base,
+            "state": MailState.EXCEPTION,
+            "failure_type": failure_type,
+            "failure_reason": failure_reason,
+            "next_attempt_at": None,
+            "attempt_count": attempt,
+        }
+        delete = mail.auto_delete and all(ftype in _DELETABLE_FAILURES for ftype, _ in failures)
+    else:
+        values = {
+            **base,
+            "state": MailState.SENT,
+            "failure_type": "",
+            "failure_reason": "",
+            "next_attempt_at": None,
+            "attempt_count": attempt,
+        }
+        delete = mail.auto_delete
+    return _RowUpdate(delete=delete, values=values)
+
+
+def _row_failures(job: Job) -> list[tuple[str, str]]:
+    """(failure type, reason) of every failed recipient, in recipient order."""
+    latest = {o.recipient.pk: o for o in job.outcomes}
+    failures: list[tuple[str, str]] = []
+    for recipient in job.recipients:
+        outcome = latest.get(recipient.pk)
+        if outcome is not None:
+            if outcome.kind == Kind.FAILED:
+                failures.append((outcome.failure_type, outcome.reason))
+        elif recipient.state == RecipientState.EXCEPTION:
+            failures.append((recipient.failure_type, recipient.failure_reason))
+    return failures
+
+
+_LOG_FIELDS = (
+    "mail_id_ref",
+    "recipient_ref",
+    "notification",
+    "chatter_message",
+    "message_id",
+    "recipient",
+    "server",
+    "smtp_response",
+    "success",
+    "date",
+)
+
+
+def _insert_logs(logs: list[DeliveryLog]) -> None:
+    """One delivery-log row per message: ``COPY`` on PostgreSQL, else ``bulk_create``.
+
+    A 10,000-follower post writes 10,000 of them; ``bulk_create`` would spend more CPU on them
+    than the SMTP dialogue costs.
+    """
+    if connection.vendor != "postgresql":
+        DeliveryLog.objects.bulk_create(logs)
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    quote = connection.ops.quote_name
+    attnames = [DeliveryLog._meta.get_field(name).attname for name in _LOG_FIELDS]  # type: ignore[union-attr]
+    columns = ", ".join(quote(str(DeliveryLog._meta.get_field(name).column)) for name in _LOG_FIELDS)  # type: ignore[union-attr]
+    with (
+        psycopg.Cursor(raw) as cursor,
+        cursor.copy(f"COPY {quote(DeliveryLog._meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
+        for log in logs:
+            copy.write_row([getattr(log, attname) for attname in attnames])
+
+
+def flush(run: Run) -> None:
+    """Write what the last mails' outcomes mean for recipients, notifications, log and rows."""
+    jobs, run.pending_flush = run.pending_flush, []
+    if not jobs:
+        return
+    now = timezone.now()
+    row_updates = {job.mail.pk: _settle(job, run) for job in jobs}
+
+    recipient_groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    notification_groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    sent_notifications: list[int] = []
+    logs: list[DeliveryLog] = []
+    for job in jobs:
+        latest = {o.recipient.pk: o for o in job.outcomes}
+        for recipient in job.recipients:
+            outcome = latest.get(recipient.pk)
+            if outcome is None or outcome.kind == Kind.SENT:
+                # Sent now or in an earlier run (a crash may have left its notification ready).
+                if recipient.state == RecipientState.SENT and recipient.notification_id:
+                    sent_notifications.append(recipient.notification_id)
+                continue
+            status: str
+            if outcome.kind == Kind.FAILED:
+                key = (RecipientState.EXCEPTION, outcome.failure_type, outcome.reason)
+                status = NotificationStatus.EXCEPTION
+            elif outcome.kind == Kind.CANCEL:
+                key = (RecipientState.CANCEL, outcome.failure_type, outcome.reason)
+                status = NotificationStatus.CANCELED
+            else:  # RETRY / QUOTA: stays pending and ready, carrying the last reason
+                key = (RecipientState.PENDING, outcome.failure_type, outcome.reason)
+                status = NotificationStatus.READY
+            recipient_groups[key].append(recipient.pk)
+            if recipient.notification_id:
+                notification_groups[(status, outcome.failure_type, outcome.reason)].append(recipient.notification_id)
+        for outcome in job.outcomes:
+            if outcome.kind in (Kind.SENT, Kind.FAILED):
+                logs.append(
+                    DeliveryLog(
+                        mail_id_ref=job.mail.pk,
+                        recipient_ref=outcome.recipient.pk,
+                        notification_id=outcome.recipient.notification_id,
+                        chatter_message_id=job.mail.message_id,
+                        message_id=job.message_id,
+                        recipient=(outcome.address or recipient_label(outcome.recipient))[:512],
+                        server=job.host[:255],
+                        smtp_response=outcome.smtp_response if outcome.kind == Kind.SENT else outcome.reason,
+                        success=outcome.kind == Kind.SENT,
+                        date=now,
+                    )
+                )
+
+    for (state, failure_type, reason), ids in recipient_groups.items():
+        # Conditional on "still pending": a row cancelled meanwhile keeps its cancelled recipients.
+        MailRecipient.objects.filter(pk__in=ids, state=RecipientState.PENDING).update(
+            state=state, failure_type=failure_type, failure_reason=reason
+        )
+    if sent_notifications:
+        Notification.objects.filter(pk__in=sent_notifications, notification_status=NotificationStatus.READY).update(
+            notification_status=NotificationStatus.SENT, failure_type="", failure_reason=""
+        )
+    for (status, failure_type, reason), ids in notification_groups.items():
+        Notification.objects.filter(pk__in=ids, notification_status=NotificationStatus.READY).update(
+            notification_status=status, failure_type=failure_type, failure_reason=reason
+        )
+    if logs:
+        _insert_logs(logs)
+
+    mine = Mail.objects.filter(lease_owner=run.owner, state=MailState.OUTGOING)
+    to_delete = [pk for pk, update in row_updates.items() if update.delete]
+    if to_delete:
+        orphans = [job.mail.message_id for job in jobs if job.mail.pk in to_delete and not job.mail.is_notification]
+        mine.filter(pk__in=to_delete).delete()
+        if orphans:
+            # Odoo: a mail that is not a notification takes its message with it.
+            Message.objects.filter(pk__in=orphans, mails__isnull=True).delete()
+    grouped: dict[tuple[tuple[str, object], ...], list[int]] = defaultdict(list)
+    for pk, update in row_updates.items():
+        if not update.delete:
+            grouped[tuple(sorted(update.values.items()))].append(pk)
+    for values, ids in grouped.items():
+        mine.filter(pk__in=ids).update(**dict(values))
+    run.unfinished.difference_update(row_updates)

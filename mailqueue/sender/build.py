@@ -1,0 +1,248 @@
+"""Preparing claimed rows: server and senders, Message-ID, the message shared by all recipients.
+
+Odoo ``_prepare_outgoing_list`` and ``build_email`` (spec §2.5–2.6, §2.8). The part of a message
+common to every recipient is rendered once per row; only ``Return-Path`` and ``To`` are
+prepended per recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses
+
+from django.db.models import Prefetch
+
+from chatter.models import FailureType, Message
+from chatter.sanitize import html_to_plaintext
+from mailcore.addresses import email_normalize, formataddr, make_message_id, sign_token
+from mailcore.exceptions import MailFromError
+from mailcore.models import AliasDomain, MailServer
+from mailcore.servers import ServerChoice, server_find, servers_active
+from mailqueue.exceptions import MailDeliveryError, PermanentDeliveryError
+from mailqueue.models import Mail, MailRecipient, RecipientState
+from mailqueue.sender.records import Job, Kind, Outcome, Target
+
+logger = logging.getLogger(__name__)
+
+BOUNCE_TOKEN_PURPOSE = "bounce"
+# Odoo ``NO_VALID_RECIPIENT``.
+NO_VALID_RECIPIENT = "At least one valid recipient address should be specified for outgoing emails (To/Cc/Bcc)"
+# Headers written verbatim, never folded: MTAs rewrite Message-IDs they find folded (Odoo's
+# IdentificationFieldsNoFoldPolicy).
+_ID_HEADERS = ("Message-ID", "In-Reply-To", "References", "X-Mailcore-Message-Id")
+# Custom headers that cannot override what is per recipient or per envelope.
+_PROTECTED_HEADERS = frozenset({"to", "cc", "bcc", "return-path"})
+_SMTP_POLICY = email_policy.SMTP
+
+
+# --- loading and building -----------------------------------------------------------------------
+def load_jobs(ids: list[int], owner: str) -> list[Job]:
+    mails = (
+        Mail.objects.filter(pk__in=ids, lease_owner=owner)
+        .select_related("message", "message__record_alias_domain", "mail_server")
+        .prefetch_related(
+            Prefetch("recipients", queryset=MailRecipient.objects.select_related("partner").order_by("id")),
+            "message__attachments",
+        )
+    )
+    order = {pk: index for index, pk in enumerate(ids)}
+    jobs = [Job(mail=mail, recipients=list(mail.recipients.all())) for mail in mails]
+    jobs.sort(key=lambda job: order[job.mail.pk])
+    for job in jobs:
+        if not job.recipients and job.mail.email_to.strip():
+            # A row addressed only by raw addresses (Odoo ``email_to``): one delivery per address.
+            job.recipients = MailRecipient.objects.bulk_create(
+                MailRecipient(mail=job.mail, email=address) for address in _split_raw(job.mail.email_to)
+            )
+    return jobs
+
+
+def _split_raw(email_to: str) -> list[str]:
+    return [formataddr(name, address) if name else address for name, address in getaddresses([email_to]) if address]
+
+
+def prepare_jobs(jobs: list[Job]) -> None:
+    """Choose server and senders, fix the Message-ID and build the shared part of each message."""
+    servers = servers_active()
+    default_domain = AliasDomain.objects.order_by("sequence", "id").first()
+    choices: dict[tuple[str, int | None, int | None], ServerChoice | MailDeliveryError] = {}
+    for job in jobs:
+        mail = job.mail
+        job.alias_domain = mail.message.record_alias_domain or default_domain
+        forced: MailServer | None = mail.mail_server
+        key = (mail.email_from, job.alias_domain.pk if job.alias_domain else None, forced.pk if forced else None)
+        if key not in choices:
+            try:
+                choices[key] = server_find(
+                    mail.email_from, alias_domain=job.alias_domain, servers=servers, forced_server=forced
+                )
+            except MailFromError as exc:
+                # Odoo NO_FOUND_FROM / NO_VALID_FROM: final, a retry cannot invent a sender.
+                choices[key] = PermanentDeliveryError(str(exc), failure_type=exc.failure_type)
+        chosen = choices[key]
+        if isinstance(chosen, MailDeliveryError):
+            job.error = chosen
+            continue
+        job.choice = chosen
+        job.message_id = _message_id(mail)
+        try:
+            job.head, job.base = _build(job)
+        except Exception as exc:  # a body or attachment Python cannot encode: final, as Odoo
+            logger.exception("Cannot build mail %s", mail.pk)
+            label = "Invalid text" if isinstance(exc, UnicodeError) else type(exc).__name__
+            job.error = PermanentDeliveryError(f"{label}: {exc}", failure_type=FailureType.UNKNOWN)
+            continue
+    for job in jobs:
+        job.targets = [] if job.error else _targets(job)
+
+
+def _message_id(mail: Mail) -> str:
+    """The chatter message's Message-ID; one is made (and kept, so replies route) when missing."""
+    message = mail.message
+    if message.message_id:
+        return message.message_id
+    message_id = make_message_id(f"mail-{mail.pk}")
+    if not Message.objects.filter(pk=message.pk, message_id="").update(message_id=message_id):
+        message_id = Message.objects.values_list("message_id", flat=True).get(pk=message.pk) or message_id
+    message.message_id = message_id
+    return message_id
+
+
+def _clean_header_value(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def _build(job: Job) -> tuple[bytes, bytes]:
+    """(identification header lines, the rest of the message) shared by every recipient.
+
+    Per recipient only ``Return-Path`` and ``To`` are prepended, so a row of 50 recipients is
+    rendered once. Odoo's order: our headers, then custom headers (which may override them),
+    then ``X-Mailcore-Message-Id`` always (Odoo's ``X-Odoo-Message-Id``: it survives providers
+    that rewrite Message-ID).
+    """
+    mail, choice = job.mail, job.choice
+    assert choice is not None
+    msg = EmailMessage(policy=_SMTP_POLICY)
+    msg["From"] = choice.header_from
+    msg["Reply-To"] = mail.reply_to or choice.header_from
+    msg["Subject"] = mail.subject
+    msg["Date"] = formatdate(usegmt=True)
+    identification = {"Message-ID": job.message_id, "In-Reply-To": mail.in_reply_to, "References": mail.references}
+    headers = mail.headers if isinstance(mail.headers, dict) else {}
+    for name, value in headers.items():
+        name = str(name).strip()
+        if not name or not name.isascii() or ":" in name or " " in name or name.lower() in _PROTECTED_HEADERS:
+            logger.warning("Mail %s: ignoring header %r", mail.pk, name)
+            continue
+        canonical = next((h for h in _ID_HEADERS if h.lower() == name.lower()), None)
+        if canonical is not None:
+            identification[canonical] = _clean_header_value(value)
+            continue
+        try:
+            del msg[name]
+            msg[name] = _clean_header_value(value)
+        except (ValueError, TypeError):  # a bad custom header must never stop the queue (Odoo)
+            logger.warning("Mail %s: ignoring malformed header %r", mail.pk, name)
+    identification["X-Mailcore-Message-Id"] = job.message_id
+
+    body_html = mail.body_html or mail.message.body or ""
+    msg.set_content(html_to_plaintext(body_html) + "\n", subtype="plain", charset="utf-8")
+    msg.add_alternative(body_html, subtype="html", charset="utf-8")
+    for attachment in mail.message.attachments.all():
+        _attach(msg, attachment.name, bytes(attachment.datas), attachment.mimetype)
+
+    head = b"".join(_id_line(name, value) for name, value in identification.items() if value)
+    return head, msg.as_bytes(policy=_SMTP_POLICY)
+
+
+def _id_line(name: str, value: str) -> bytes:
+    value = _clean_header_value(value)
+    line = f"{name}: {value}"
+    if len(line) > 900:
+        # Only over the 998-octet limit fold, and only between the ids (valid FWS, RFC 5322 §3.6.4).
+        line = f"{name}: " + "\r\n ".join(value.split())
+    return line.encode("ascii", "ignore") + b"\r\n"
+
+
+def _attach(msg: EmailMessage, name: str, data: bytes, mimetype: str) -> None:
+    maintype, _, subtype = (mimetype or "application/octet-stream").partition("/")
+    if (maintype, subtype) == ("message", "rfc822"):
+        # Odoo embeds attached e-mails as parsed messages, so clients show them inline.
+        msg.add_attachment(message_from_bytes(data, policy=email_policy.default), filename=name)
+        return
+    if maintype in {"", "message", "multipart"} or not subtype:
+        maintype, subtype = "application", "octet-stream"
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+
+
+def _targets(job: Job) -> list[Target]:
+    """Pending recipients that can be sent to; the others get their final outcome now."""
+    targets: list[Target] = []
+    for recipient in job.recipients:
+        if recipient.state != RecipientState.PENDING:
+            continue
+        partner = recipient.partner
+        if partner is not None:
+            raw, name, address = partner.email, partner.name, partner.email_normalized or email_normalize(partner.email)
+            if partner.is_blacklisted:
+                job.outcomes.append(
+                    Outcome(recipient, Kind.CANCEL, FailureType.MAIL_BL, "Blacklisted Address", address=raw)
+                )
+                continue
+        else:
+            raw = recipient.email
+            pairs = [pair for pair in getaddresses([raw]) if pair[1]]
+            name = pairs[0][0] if pairs else ""
+            address = email_normalize(raw)
+        if not raw.strip():
+            job.outcomes.append(Outcome(recipient, Kind.FAILED, FailureType.MAIL_EMAIL_MISSING, NO_VALID_RECIPIENT))
+            continue
+        if not address or not address.isascii():
+            # Plain ASCII only: we do not negotiate SMTPUTF8 (Odoo's NO_VALID_FROM rule, for To).
+            job.outcomes.append(
+                Outcome(
+                    recipient,
+                    Kind.FAILED,
+                    FailureType.MAIL_EMAIL_INVALID,
+                    f"{NO_VALID_RECIPIENT}\nInvalid address: {raw}",
+                    address=raw,
+                )
+            )
+            continue
+        targets.append(Target(recipient=recipient, address=address, to_header=formataddr(name, address)))
+    return targets
+
+
+def bounce_envelope(job: Job, recipient: MailRecipient) -> str:
+    """``bounce+<signed recipient id>@<alias domain>`` — names the delivery exactly (product.md 5).
+
+    As Odoo (§2.8.6), only when the server's from filter allows the bounce address; otherwise
+    the server's own sender address, or the server would refuse the mail.
+    """
+    choice, domain = job.choice, job.alias_domain
+    assert choice is not None
+    if domain is not None and choice.allows(domain.bounce_email):
+        token = sign_token(BOUNCE_TOKEN_PURPOSE, str(recipient.pk))
+        return f"{domain.bounce_alias}+{token}@{domain.name}"
+    return choice.smtp_from
+
+
+def message_bytes(job: Job, target: Target, envelope_from: str) -> bytes:
+    """The full message for one recipient: its own ``Return-Path`` and ``To``, then the shared part."""
+    to = target.to_header
+    if to.isascii() and len(to) < 900 and "\r" not in to and "\n" not in to:
+        to_line = f"To: {to}\r\n"  # already a valid header (formataddr quotes what needs it)
+    else:  # non-ASCII names become RFC 2047 encoded words
+        to_line = _SMTP_POLICY.header_factory("To", to).fold(policy=_SMTP_POLICY)
+    return f"Return-Path: <{envelope_from}>\r\n".encode() + to_line.encode("ascii") + job.head + job.base
+
+
+def recipient_label(recipient: MailRecipient) -> str:
+    """The recipient's address as written, for logs and the delivery log."""
+    partner = recipient.partner
+    if partner is not None:
+        return partner.email_normalized or partner.email or partner.name
+    return recipient.email

@@ -1,0 +1,229 @@
+"""Sending a group of rows through one SMTP session, one message per recipient, within the quota."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import smtplib
+
+import psycopg
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from chatter.models import FailureType
+from mailcore import conf as mailcore_conf
+from mailcore.quota import quota_consume, quota_deferral_reason, quota_release, quota_window
+from mailqueue import conf
+from mailqueue.exceptions import MailDeliveryError, TemporaryDeliveryError
+from mailqueue.models import MailRecipient, RecipientState
+from mailqueue.sender.bookkeeping import flush
+from mailqueue.sender.build import bounce_envelope, message_bytes, recipient_label
+from mailqueue.sender.records import Job, Kind, Outcome, Run, Target
+from mailqueue.sender.smtp import Session, classify
+
+logger = logging.getLogger(__name__)
+
+# Bookkeeping (notifications, delivery log, row states) is written every this many mails.
+FLUSH_EVERY = 100
+
+
+# --- quota --------------------------------------------------------------------------------------
+class QuotaBudget:
+    """Daily-quota units for one group through the built-in server.
+
+    Units are reserved in one conditional update for a whole batch; when that does not fit, one
+    at a time until refused. Units not used (a message that did not leave) are given back.
+    """
+
+    def __init__(self, applies: bool) -> None:
+        self.applies = applies
+        self.now = timezone.now()
+        self.pool = 0
+        self.exhausted = False
+
+    def reserve(self, n: int) -> None:
+        if self.applies and not self.exhausted and n > 0 and quota_consume(n, now=self.now):
+            self.pool += n
+
+    def take(self) -> bool:
+        if not self.applies:
+            return True
+        if self.pool > 0:
+            self.pool -= 1
+            return True
+        if self.exhausted:
+            return False
+        if quota_consume(1, now=self.now):
+            return True
+        self.exhausted = True
+        return False
+
+    def can_take_freely(self) -> bool:
+        """Whether :meth:`take` will grant a unit without asking the database."""
+        return not self.applies or self.pool > 0
+
+    def give_back(self) -> None:
+        if self.applies:
+            self.pool += 1
+
+    def release(self) -> None:
+        if self.applies and self.pool:
+            quota_release(self.pool, now=self.now)
+        self.pool = 0
+
+
+@functools.cache
+def _mark_sent_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"{quote(name)} = {value}"
+        for name, value in [("state", "%s"), ("smtp_response", "%s"), ("sent_at", "%s"), ("failure_type", "''"),
+                            ("failure_reason", "''")]
+    )  # fmt: skip
+    return f"UPDATE {quote(MailRecipient._meta.db_table)} SET {columns} WHERE {quote('id')} = %s"
+
+
+def _record_sent(outcome: Outcome) -> None:
+    """Written the moment the server said 250: this is what prevents a resend after a crash.
+
+    The hottest write of the sender, so plain SQL rather than a queryset compiled again for every
+    recipient; on PostgreSQL a server-side prepared statement on the raw psycopg connection
+    (Django's cursors bind parameters client-side, which costs as much CPU as the SMTP work).
+    """
+    now = timezone.now()
+    response = outcome.smtp_response[:2000]
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        raw = connection.connection
+        assert raw is not None
+        psycopg.Cursor(raw).execute(
+            _mark_sent_sql(connection.vendor), [RecipientState.SENT, response, now, outcome.recipient.pk], prepare=True
+        )
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _mark_sent_sql(connection.vendor),
+                [RecipientState.SENT, response, connection.ops.adapt_datetimefield_value(now), outcome.recipient.pk],
+            )
+    outcome.recipient.state = RecipientState.SENT
+
+
+def _send_job(job: Job, session: Session, budget: QuotaBudget) -> None:
+    """Send every target of one row; each accepted message is marked ``sent`` right away.
+
+    "Right away" means before the next message's content leaves: with a pipelining server the
+    mark is written while the server answers the next message's commands, so the database round
+    trip overlaps the SMTP one instead of adding to it.
+    """
+    assert job.choice is not None
+    quota_reason = ""
+    unmarked: list[Outcome] = []
+
+    def write_marks() -> None:
+        while unmarked:
+            _record_sent(unmarked.pop())
+
+    targets = job.targets
+    try:
+        for index, target in enumerate(targets):
+            if not budget.take():
+                if not quota_reason:
+                    _day, reset_at = quota_window(budget.now)
+                    quota_reason = quota_deferral_reason(reset_at, auto_resume=mailcore_conf.quota_auto_resume())
+                # Without auto-resume the mail fails now, as Odoo's relay makes it fail; Retry revives it.
+                kind = Kind.QUOTA if mailcore_conf.quota_auto_resume() else Kind.FAILED
+                job.outcomes.append(Outcome(target.recipient, kind, FailureType.MAIL_QUOTA, quota_reason))
+                continue
+            try:
+                channel = session.get()
+            except MailDeliveryError as unavailable:
+                budget.give_back()
+                job.outcomes.append(_failure_outcome(target, unavailable))
+                continue
+            envelope_from = target.envelope or bounce_envelope(job, target.recipient)
+            # Announce the next message with this one's content only when nothing can stop it from
+            # being sent next: its quota unit is already reserved.
+            following = targets[index + 1] if index + 1 < len(targets) else None
+            then = None
+            if following is not None and budget.can_take_freely():
+                following.envelope = bounce_envelope(job, following.recipient)
+                then = (following.envelope, following.address)
+            try:
+                data = message_bytes(job, target, envelope_from)
+            except Exception as exc:  # e.g. a display name Python cannot encode: final, as Odoo
+                if channel.announced is not None:
+                    session.close()  # its commands are on the wire: the transaction must not go on
+                budget.give_back()
+                job.outcomes.append(_failure_outcome(target, classify(exc, job.host)))
+                continue
+            try:
+                answer = channel.send(envelope_from, target.address, data, then=then, meanwhile=write_marks)
+            except DatabaseError:
+                raise  # not an SMTP failure: let the run stop; the lease brings the row back
+            except Exception as exc:
+                write_marks()
+                budget.give_back()
+                error = classify(exc, job.host)
+                logger.info("Mail %s to %s not sent: %s", job.mail.pk, target.address, error.reason)
+                if channel.closed or isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+                    session.lost(error)
+                job.outcomes.append(_failure_outcome(target, error))
+                continue
+            session.delivered()
+            outcome = Outcome(target.recipient, Kind.SENT, smtp_response=answer, address=target.address)
+            outcome.recipient.state = RecipientState.SENT
+            job.outcomes.append(outcome)
+            unmarked.append(outcome)
+    finally:
+        write_marks()
+        if session.channel is not None and session.channel.announced is not None:
+            session.close()  # left early with a message announced: hang up rather than send it
+
+
+def _failure_outcome(target: Target, error: MailDeliveryError) -> Outcome:
+    if error.temporary:
+        return Outcome(
+            target.recipient, Kind.RETRY, "", error.reason, address=target.address, final_type=error.failure_type
+        )
+    return Outcome(target.recipient, Kind.FAILED, error.failure_type, error.reason, address=target.address)
+
+
+def send_group(jobs: list[Job], run: Run) -> None:
+    """One (server, sender) group: one session per ``session_batch_size`` mails, reused."""
+    choice = jobs[0].choice
+    assert choice is not None
+    session = Session(choice)
+    budget = QuotaBudget(applies=choice.is_builtin)
+    size = max(conf.session_batch_size(), 1)
+    try:
+        for start in range(0, len(jobs), size):
+            batch = jobs[start : start + size]
+            if start:
+                session.new_batch()
+            budget.reserve(sum(len(job.targets) for job in batch))
+            for job in batch:
+                run.keep_lease()
+                try:
+                    _send_job(job, session, budget)
+                except Exception as exc:  # never let one row stop the queue (Odoo logs and goes on)
+                    logger.exception("Failed processing mail %s", job.mail.pk)
+                    fail_untouched(job, TemporaryDeliveryError(f"{type(exc).__name__}: {exc}", failure_type="unknown"))
+                queue_flush(job, run)
+    finally:
+        budget.release()
+        session.close()
+
+
+def fail_untouched(job: Job, error: MailDeliveryError) -> None:
+    """Give every pending recipient of ``job`` without an outcome this run's error."""
+    done = {outcome.recipient.pk for outcome in job.outcomes}
+    for recipient in job.recipients:
+        if recipient.state == RecipientState.PENDING and recipient.pk not in done:
+            target = Target(recipient=recipient, address=recipient_label(recipient), to_header="")
+            job.outcomes.append(_failure_outcome(target, error))
+
+
+def queue_flush(job: Job, run: Run) -> None:
+    run.pending_flush.append(job)
+    if len(run.pending_flush) >= FLUSH_EVERY:
+        flush(run)

@@ -1,0 +1,226 @@
+"""Queue diagnostics: bounce rate, queue lag, failed rows, scheduled actions (product.md item 11)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Count, F, Min, Q
+from django.db.models.functions import Coalesce, Greatest
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from chatter.models import FailureType, Notification, NotificationKind, NotificationStatus
+from mailcore.diagnostics import (
+    Check,
+    Item,
+    Status,
+    run_check,
+    worst,
+)
+from mailqueue.models import CronState, Mail, MailState
+
+BOUNCE_WINDOW_DAYS = 30
+# Mailbox providers start throttling or blocking senders whose mail bounces more than a few
+# percent of the time; the seed page says support weighs the bounce rate before raising a quota.
+BOUNCE_WARNING_RATE = 0.02
+BOUNCE_ERROR_RATE = 0.05
+# Urgent mail leaves within seconds and bulk mail at its triggered time; a due row older than
+# Odoo's recommended cron interval (15 minutes) is late, older than two hours something is stuck.
+LAG_WARNING = dt.timedelta(minutes=15)
+LAG_ERROR = dt.timedelta(hours=2)
+FAILED_ROWS_SHOWN = 20
+
+
+def format_utc(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def one_line(text: str) -> str:
+    """A multi-line reason ("… via SMTP server 'x'.\nSMTPDataError: 550 …") on one line."""
+    return " ".join(text.split())
+
+
+def _duration(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def check_bounce_rate(now: dt.datetime | None = None) -> Check:
+    """Share of e-mail notifications of the last 30 days that bounced.
+
+    Only attempted deliveries count (``ready`` ones have not been tried). A bounce stays a bounce
+    after "Ignore all" cancelled it: its failure type is still ``mail_bounce``.
+    """
+    now = now or timezone.now()
+    title = "Bounce rate"
+    since = now - dt.timedelta(days=BOUNCE_WINDOW_DAYS)
+    counts = (
+        Notification.objects.filter(notification_type=NotificationKind.EMAIL, message__date__gte=since)
+        .exclude(notification_status=NotificationStatus.READY)
+        .aggregate(
+            attempted=Count("id"),
+            bounced=Count(
+                "id",
+                filter=Q(notification_status=NotificationStatus.BOUNCE) | Q(failure_type=FailureType.MAIL_BOUNCE),
+            ),
+        )
+    )
+    attempted, bounced = counts["attempted"], counts["bounced"]
+    if not attempted:
+        return Check("bounce_rate", title, Status.OK, f"No e-mail sent in the last {BOUNCE_WINDOW_DAYS} days.")
+    rate = bounced / attempted
+    summary = (
+        f"{rate:.1%} of e-mail notifications bounced in the last {BOUNCE_WINDOW_DAYS} days ({bounced} of {attempted})."
+    )
+    status = Status.ERROR if rate >= BOUNCE_ERROR_RATE else Status.WARNING if rate >= BOUNCE_WARNING_RATE else Status.OK
+    advice = (
+        "Addresses that do not exist make providers distrust your server. Fix or remove the contacts "
+        "whose mail bounced (their failures show a red envelope) before sending more."
+        if status is not Status.OK
+        else ""
+    )
+    return Check("bounce_rate", title, status, summary, advice=advice)
+
+
+def check_queue_lag(now: dt.datetime | None = None) -> Check:
+    """How long the oldest outgoing row that is due has waited (since created, scheduled or retried)."""
+    now = now or timezone.now()
+    title = "Queue lag"
+    due = (
+        Mail.objects.filter(state=MailState.OUTGOING)
+        .filter(Q(scheduled_date__isnull=True) | Q(scheduled_date__lte=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .annotate(
+            due_since=Greatest(
+                F("created_at"),
+                Coalesce(F("scheduled_date"), F("created_at")),
+                Coalesce(F("next_attempt_at"), F("created_at")),
+            )
+        )
+    )
+    stats = due.aggregate(count=Count("id"), oldest=Min("due_since"))
+    waiting = Mail.objects.filter(state=MailState.OUTGOING).count() - stats["count"]
+    items = [Item("Due now", str(stats["count"])), Item("Waiting (scheduled, retry or quota)", str(waiting))]
+    if not stats["count"]:
+        return Check("queue_lag", title, Status.OK, "No outgoing e-mail is waiting to be sent.", items=tuple(items))
+    lag = max(now - stats["oldest"], dt.timedelta(0))
+    status = Status.ERROR if lag >= LAG_ERROR else Status.WARNING if lag >= LAG_WARNING else Status.OK
+    items.append(Item("Oldest due since", format_utc(stats["oldest"])))
+    return Check(
+        "queue_lag",
+        title,
+        status,
+        f"The oldest due e-mail has waited {_duration(lag)} ({stats['count']} due).",
+        advice=(
+            "Check that the Celery worker and beat run and that the Email Queue Manager is enabled "
+            "(see Scheduled actions)."
+            if status is not Status.OK
+            else ""
+        ),
+        items=tuple(items),
+    )
+
+
+def check_failed_mail() -> Check:
+    """Rows in Delivery Failed, newest first, each with its support bundle link."""
+    title = "Failed e-mails"
+    failed = Mail.objects.filter(state=MailState.EXCEPTION)
+    count = failed.count()
+    red = Notification.objects.filter(
+        notification_type=NotificationKind.EMAIL,
+        notification_status__in=[NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION],
+    ).count()
+    if not count and not red:
+        return Check("failed_mail", title, Status.OK, "No e-mail in Delivery Failed and no failed recipient.")
+    rows = failed.select_related("message").order_by("-updated_at", "-id")[:FAILED_ROWS_SHOWN]
+    items = tuple(
+        Item(
+            label=f"#{mail.pk} {mail.subject or mail.message.record_name}",
+            text=(mail.failure_reason or str(FailureType(mail.failure_type).label if mail.failure_type else ""))[:300],
+            status=Status.ERROR,
+            url=reverse("diagnostics:support_bundle", args=[mail.pk]),
+            url_label="Support bundle",
+        )
+        for mail in rows
+    )
+    return Check(
+        "failed_mail",
+        title,
+        Status.WARNING,
+        f"{count} e-mail{'s' if count != 1 else ''} in Delivery Failed; "
+        f"{red} recipient{'s' if red != 1 else ''} with a red envelope.",
+        advice=(
+            "Retry them from the e-mail queue once the cause is fixed, or download a support bundle: it holds "
+            "the .eml and the facts support asks for."
+        ),
+        items=items,
+    )
+
+
+def _cron_intervals() -> dict[str, dt.timedelta | None]:
+    """The beat interval of each periodic task, by name (None for crontab/other schedules)."""
+    intervals: dict[str, dt.timedelta | None] = {}
+    for task in PeriodicTask.objects.select_related("interval"):
+        every = None
+        if task.interval is not None:
+            every = dt.timedelta(**{task.interval.period: task.interval.every})
+        intervals[task.name] = every if task.enabled else dt.timedelta(0)
+    return intervals
+
+
+def check_cron_health(now: dt.datetime | None = None) -> Check:
+    """Each scheduled action's last run, whether it succeeded, and its failure count."""
+    now = now or timezone.now()
+    title = "Scheduled actions"
+    states = list(CronState.objects.order_by("name"))
+    if not states:
+        return Check("crons", title, Status.WARNING, "No scheduled action has been set up (run migrate).")
+    intervals = _cron_intervals()
+    items: list[Item] = []
+    for state in states:
+        interval = intervals.get(state.name)
+        parts = [f"last run {format_utc(state.last_run_at)}"]
+        if state.last_duration is not None:
+            parts.append(f"took {state.last_duration:.1f} s")
+        if state.failure_count:
+            parts.append(f"{state.failure_count} failure{'s' if state.failure_count != 1 else ''}")
+        if state.running_until and state.running_until > now:
+            parts.append("running now")
+        status = Status.OK
+        if interval == dt.timedelta(0):
+            status = Status.WARNING
+            parts.append("disabled")
+        elif state.last_success is False:
+            status = Status.ERROR
+            parts.append("last run failed: " + (state.last_result or "no detail")[:200])
+        elif state.last_run_at is None:
+            status = Status.WARNING
+            parts.append("never ran: is Celery beat running?")
+        elif interval is not None and now - state.last_run_at > 2 * interval + dt.timedelta(minutes=5):
+            status = Status.WARNING
+            parts.append(f"overdue: expected every {_duration(interval)}")
+        items.append(Item(state.name, "; ".join(parts), status=status))
+    overall = worst([i.status for i in items if i.status is not None])
+    summary = {
+        Status.OK: "Every scheduled action ran recently and succeeded.",
+        Status.WARNING: "Some scheduled actions are disabled, late or never ran.",
+        Status.ERROR: "A scheduled action failed on its last run.",
+    }.get(overall, "")
+    return Check("crons", title, overall, summary, items=tuple(items))
+
+
+def queue_checks() -> list[Check]:
+    """The queue-level diagnostics, each one safe (a failing check reads "could not check")."""
+    return [
+        run_check("bounce_rate", "Bounce rate", check_bounce_rate),
+        run_check("queue_lag", "Queue lag", check_queue_lag),
+        run_check("failed_mail", "Failed e-mails", check_failed_mail),
+        run_check("crons", "Scheduled actions", check_cron_health),
+    ]

@@ -1,0 +1,187 @@
+"""The e-mail queue screen (Odoo's Settings › Technical › Emails), the scheduled actions and
+today's quota. Staff only; the Technical menu shows them in developer mode."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from mailcore.quota import daily_limit, quota_status
+from mailcore.views import staff_required
+from mailqueue import actions, crons, selectors
+from mailqueue.models import Mail, MailState
+
+MAILS_PER_PAGE = 50
+STATE_KEYS = {key for key, _label in selectors.STATE_FILTERS}
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if not target or not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = default
+    return redirect(target)
+
+
+@staff_required
+@require_GET
+def mail_list_view(request: HttpRequest) -> HttpResponse:
+    """The queue: filters Outgoing / Sent / Delivery Failed / Cancelled, search on from, to, subject."""
+    state = request.GET.get("state", "")
+    if state not in STATE_KEYS:
+        state = ""
+    search = request.GET.get("q", "").strip()
+    page = Paginator(selectors.mail_list(state=state, search=search), MAILS_PER_PAGE).get_page(request.GET.get("page"))
+    counts = selectors.mail_state_counts()
+    filters = [(key, label, counts.get(key, 0)) for key, label in selectors.STATE_FILTERS]
+    query = urlencode({k: v for k, v in (("state", state), ("q", search)) if v})
+    return render(
+        request,
+        "mailqueue/mail_list.html",
+        {
+            "page": page,
+            "state": state,
+            "search": search,
+            "filters": filters,
+            "total": sum(counts.values()),
+            "query": query,
+            "here": request.get_full_path(),
+        },
+    )
+
+
+def _mail_ids(request: HttpRequest) -> list[int]:
+    try:
+        return [int(v) for v in request.POST.getlist("mail_ids")]
+    except ValueError:
+        return []
+
+
+@staff_required
+@require_POST
+def mail_action_view(request: HttpRequest) -> HttpResponse:
+    """Retry (failed or cancelled rows, also in bulk), Send Now and Cancel Email (outgoing rows)."""
+    action = request.POST.get("action")
+    ids = _mail_ids(request)
+    if not ids:
+        messages.warning(request, "Select at least one e-mail first.")
+        return _back(request, reverse("mailqueue:list"))
+    if action == "retry":
+        count = actions.mail_retry(mail_ids=ids)
+        messages.success(request, f"{count} e-mail{'s' if count != 1 else ''} put back in the queue.")
+    elif action == "send_now":
+        report = actions.mail_send_now(mail_ids=ids)
+        if report.sent and not (report.failed or report.retried or report.deferred_quota):
+            messages.success(request, f"Sent to {report.sent} recipient{'s' if report.sent != 1 else ''}.")
+        elif report.claimed == 0:
+            messages.warning(request, "Nothing was sent: the e-mail is not outgoing, or a worker is sending it.")
+        else:
+            parts = [
+                f"{n} {label}"
+                for n, label in (
+                    (report.sent, "sent"),
+                    (report.failed, "failed"),
+                    (report.retried, "will be retried"),
+                    (report.deferred_quota, "wait for the daily limit reset"),
+                )
+                if n
+            ]
+            messages.warning(request, "Recipients: " + ", ".join(parts) + ".")
+    elif action == "cancel":
+        count = actions.mail_cancel(mail_ids=ids)
+        messages.success(request, f"{count} e-mail{'s' if count != 1 else ''} cancelled.")
+    else:
+        return HttpResponseBadRequest("Unknown action.")
+    return _back(request, reverse("mailqueue:list"))
+
+
+def _mail_or_404(mail_id: int) -> Mail:
+    try:
+        return selectors.mail_get(mail_id)
+    except Mail.DoesNotExist as exc:
+        raise Http404("No such e-mail: it may have been sent and deleted (see the delivery log).") from exc
+
+
+@staff_required
+@require_GET
+def mail_detail_view(request: HttpRequest, mail_id: int) -> HttpResponse:
+    """One row: headers, body, recipients with their outcome, failure reason, attempt history."""
+    mail = _mail_or_404(mail_id)
+    return render(
+        request,
+        "mailqueue/mail_detail.html",
+        {
+            "mail": mail,
+            "history": selectors.mail_delivery_history(mail),
+            "states": [s for s in MailState if s != MailState.RECEIVED],
+            "here": request.get_full_path(),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def mail_eml_view(request: HttpRequest, mail_id: int) -> HttpResponse:
+    """The row as an RFC 5322 message, for a mail client or for support."""
+    mail = _mail_or_404(mail_id)
+    response = HttpResponse(selectors.mail_eml_bytes(mail), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="{selectors.mail_eml_filename(mail)}"'
+    return response
+
+
+# --- scheduled actions and quota ----------------------------------------------------------------
+@staff_required
+@require_GET
+def cron_list_view(request: HttpRequest) -> HttpResponse:
+    """Scheduled actions: interval (5 minutes at least, 15 recommended), next and last run."""
+    return render(request, "mailqueue/crons.html", {"crons": crons.cron_list(), "help_text": crons.INTERVAL_HELP_TEXT})
+
+
+@staff_required
+@require_POST
+def cron_interval_view(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "")
+    try:
+        minutes = int(request.POST.get("minutes", ""))
+    except ValueError:
+        messages.error(request, "Write the interval as a number of minutes.")
+        return redirect("mailqueue:crons")
+    try:
+        crons.cron_set_interval(name, minutes)
+    except crons.CronNotFoundError:
+        raise Http404("No such scheduled action.") from None
+    except crons.CronIntervalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"“{name}” now runs every {minutes} minute{'s' if minutes != 1 else ''}.")
+    return redirect("mailqueue:crons")
+
+
+@staff_required
+@require_POST
+def cron_run_view(request: HttpRequest) -> HttpResponse:
+    """Run a scheduled action by hand (the page asks for confirmation first, as Odoo warns)."""
+    name = request.POST.get("name", "")
+    try:
+        crons.cron_run_now(name)
+    except crons.CronNotFoundError:
+        raise Http404("No such scheduled action.") from None
+    messages.success(request, f"“{name}” was asked to run now; a worker picks it up in a moment.")
+    return redirect("mailqueue:crons")
+
+
+@staff_required
+@require_GET
+def quota_view(request: HttpRequest) -> HttpResponse:
+    """Today's quota of the built-in server: used, limit, reset time, and the mail waiting for it."""
+    return render(
+        request,
+        "mailqueue/quota.html",
+        {"quota": quota_status(), "limit": daily_limit(), "held": selectors.mail_quota_held_count()},
+    )
