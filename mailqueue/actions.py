@@ -78,11 +78,14 @@ def mail_send_now(*, mail_ids: Iterable[int]) -> SendReport:
 def mail_cancel(*, mail_ids: Iterable[int]) -> int:
     """Odoo ``cancel``: outgoing rows become ``cancel``; their waiting notifications ``canceled``.
 
-    Recipients already served stay ``sent``. Returns how many rows were cancelled.
+    Recipients already served stay ``sent``. Rows a worker is sending right now (live lease)
+    are left alone: it would still send to the recipients it loaded. Returns how many rows were
+    cancelled.
     """
+    now = timezone.now()
     ids = list(
         Mail.objects.select_for_update()
-        .filter(pk__in=list(mail_ids), state=MailState.OUTGOING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk__in=list(mail_ids), state=MailState.OUTGOING)
         .values_list("pk", flat=True)
     )
     if not ids:

@@ -108,7 +108,7 @@ def _record_sent(outcome: Outcome) -> None:
     outcome.recipient.state = RecipientState.SENT
 
 
-def _send_job(job: Job, session: Session, budget: QuotaBudget) -> None:
+def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None:
     """Send every target of one row; each accepted message is marked ``sent`` right away.
 
     "Right away" means before the next message's content leaves: with a pipelining server the
@@ -126,6 +126,9 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget) -> None:
     targets = job.targets
     try:
         for index, target in enumerate(targets):
+            # Per message, not per row: a row of 50 on a slow server can outlast the lease, and
+            # another worker would then send to the same pending recipients.
+            run.keep_lease()
             if not budget.take():
                 if not quota_reason:
                     _day, reset_at = quota_window(budget.now)
@@ -165,7 +168,12 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget) -> None:
                 budget.give_back()
                 error = classify(exc, job.host)
                 logger.info("Mail %s to %s not sent: %s", job.mail.pk, target.address, error.reason)
-                if channel.closed or isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+                # smtplib's exceptions are OSErrors too: a refusal (the session was reset and is
+                # usable) must not count as a lost connection, only a socket error or a hang-up.
+                lost = isinstance(exc, smtplib.SMTPServerDisconnected) or (
+                    isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+                )
+                if channel.closed or lost:
                     session.lost(error)
                 job.outcomes.append(_failure_outcome(target, error))
                 continue
@@ -204,7 +212,7 @@ def send_group(jobs: list[Job], run: Run) -> None:
             for job in batch:
                 run.keep_lease()
                 try:
-                    _send_job(job, session, budget)
+                    _send_job(job, session, budget, run)
                 except Exception as exc:  # never let one row stop the queue (Odoo logs and goes on)
                     logger.exception("Failed processing mail %s", job.mail.pk)
                     fail_untouched(job, TemporaryDeliveryError(f"{type(exc).__name__}: {exc}", failure_type="unknown"))

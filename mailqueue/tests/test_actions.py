@@ -101,6 +101,24 @@ def test_cancel_keeps_what_was_already_sent(smtp_sink: SmtpSink) -> None:
     assert row.next_attempt_at is None
 
 
+def test_cancel_leaves_a_row_being_sent_alone(smtp_sink: SmtpSink) -> None:
+    # A worker holding the lease sends every pending recipient it loaded: cancelling underneath it
+    # would leave notifications "canceled" for mail that was delivered.
+    bob = PartnerFactory()
+    message = post(bob)
+    Mail.objects.filter(message=message).update(
+        lease_owner="busy", lease_until=timezone.now() + dt.timedelta(minutes=5)
+    )
+    assert mail_cancel(mail_ids=[row_of(message).pk]) == 0
+    assert row_of(message).state == MailState.OUTGOING
+    assert set(row_of(message).recipients.values_list("state", flat=True)) == {RecipientState.PENDING}
+    assert notification(message, bob).notification_status == NotificationStatus.READY
+    # Once the lease is over (the worker finished or died), Cancel applies.
+    Mail.objects.filter(message=message).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    assert mail_cancel(mail_ids=[row_of(message).pk]) == 1
+    assert notification(message, bob).notification_status == NotificationStatus.CANCELED
+
+
 def test_send_now_ignores_schedule_and_backoff(smtp_sink: SmtpSink) -> None:
     later = timezone.now() + dt.timedelta(days=1)
     scheduled = post(PartnerFactory())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from email import message_from_bytes
 from email import policy as email_policy
@@ -9,6 +10,7 @@ from email.utils import getaddresses
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from chatter.models import FailureType, Message, Notification, NotificationStatus
@@ -20,7 +22,7 @@ from mailcore.models import AliasDomain, MailServer, Partner
 from mailcore.quota import quota_status
 from mailcore.testing.smtp import SmtpSink, free_port
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState
-from mailqueue.sender import NO_VALID_RECIPIENT, next_due_at, process_email_queue, send_mails
+from mailqueue.sender import NO_VALID_RECIPIENT, due_mails, next_due_at, process_email_queue, send_mails
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +147,19 @@ def test_success_sends_one_message_with_every_header(sink: SmtpSink) -> None:
     assert quota_status().used == 1
 
 
+def test_long_identification_headers_are_never_folded(smtp_sink: SmtpSink) -> None:
+    # Odoo's IdentificationFieldsNoFoldPolicy: MTAs rewrite Message-IDs they find folded.
+    long_id = "<" + "x" * 180 + "@mailcore.localhost>"
+    message = post(PartnerFactory(), message_id=long_id)
+    assert message.parent is not None and message.parent.message_id
+    send_mails()
+    (got,) = smtp_sink.wait_for(1)
+    lines = got.data.split(b"\r\n")
+    assert f"Message-ID: {long_id}".encode() in lines
+    assert f"X-Mailcore-Message-Id: {long_id}".encode() in lines
+    assert f"References: {message.parent.message_id} {long_id}".encode() in lines
+
+
 def test_kept_row_records_recipient_state_and_server(smtp_sink: SmtpSink) -> None:
     bob = PartnerFactory()
     message = post(bob, mail_auto_delete=False)
@@ -231,6 +246,26 @@ def test_550_on_rcpt_fails_that_recipient_with_the_exact_reason(sink: SmtpSink) 
     )
     assert [m.rcpt_tos for m in sink.messages] == [["carl@example.com"]]
     assert DeliveryLog.objects.filter(success=False, recipient="bob@example.com", smtp_response=reason).exists()
+
+
+def test_consecutive_refused_recipients_do_not_fail_the_rest_of_the_group(sink: SmtpSink) -> None:
+    # A refusal (RCPT 550) leaves the session usable: it must not count as a lost connection, or
+    # two refusals in a row would fail every later recipient with the second one's reason.
+    r0, r1, r2, r3 = (PartnerFactory(name=f"R{i}", email=f"r{i}@example.com") for i in range(4))
+    sink.fail("RCPT", "550 5.1.1 no such user r0", address="r0@example.com")
+    sink.fail("RCPT", "550 5.1.1 no such user r1", address="r1@example.com")
+    message = post(r0, r1, r2, mail_auto_delete=False)
+    other = post(r3)
+    sink.handler.sessions = 0
+
+    report = send_mails()
+
+    assert (report.sent, report.failed, report.retried) == (2, 2, 0)
+    assert sorted(m.rcpt_tos[0] for m in sink.wait_for(2)) == ["r2@example.com", "r3@example.com"]
+    assert sink.handler.sessions == 1  # a refused recipient does not cost a new session
+    assert notification(message, r1).failure_reason.endswith("no such user r1")
+    assert notification(message, r2).notification_status == NotificationStatus.SENT
+    assert notification(other, r3).notification_status == NotificationStatus.SENT
 
 
 def test_invalid_address_failures_do_not_keep_an_auto_delete_row(sink: SmtpSink) -> None:
@@ -518,6 +553,38 @@ def test_crash_mid_row_never_resends_to_served_recipients(sink: SmtpSink) -> Non
     # The dead worker's notifications are healed too.
     assert {notification(message, p).notification_status for p in partners} == {NotificationStatus.SENT}
     assert not Mail.objects.filter(pk=row.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lease_is_kept_while_a_long_row_is_being_sent(sink: SmtpSink, settings: Any) -> None:
+    # A row of many recipients on a slow server can take longer than the lease: the lease must be
+    # renewed between its messages, or another worker would claim the row and send to the same
+    # pending recipients while this one is still at it.
+    settings.MAILQUEUE_LEASE_SECONDS = 1
+    partners = [PartnerFactory(name=f"R{i}", email=f"r{i}@example.com") for i in range(4)]
+    message = post(*partners)
+    row_pk = row_of(message).pk
+    claimable: list[bool] = []
+    original = sink.handler.handle_RCPT
+
+    def second_worker_could_claim() -> bool:
+        try:
+            return due_mails().filter(pk=row_pk).exists()
+        finally:
+            connection.close()
+
+    async def slow_rcpt(server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        await asyncio.sleep(0.45)
+        if address == "r3@example.com":
+            claimable.append(await asyncio.to_thread(second_worker_could_claim))
+        return await original(server, session, envelope, address, options)
+
+    sink.handler.handle_RCPT = slow_rcpt  # type: ignore[method-assign]
+
+    report = send_mails()
+
+    assert report.sent == 4
+    assert claimable == [False], "the row's lease expired while it was being sent"
 
 
 def test_fifo_by_scheduled_date_then_id(smtp_sink: SmtpSink) -> None:
