@@ -32,6 +32,7 @@ class EmailNotifier(Protocol):
         urgent: bool,
         auto_delete: bool,
         scheduled_date: datetime | None,
+        resend_existing: bool = False,
     ) -> object: ...
 
 

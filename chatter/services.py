@@ -471,5 +471,6 @@ def message_resend(
             urgent=True,
             auto_delete=True,
             scheduled_date=None,
+            resend_existing=True,
         )
     return to_retry

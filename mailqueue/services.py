@@ -16,7 +16,7 @@ from chatter.models import Message
 from chatter.registry import EmailRecipient
 from mailcore import conf as mailcore_conf
 from mailqueue import conf
-from mailqueue.models import Mail, MailRecipient
+from mailqueue.models import Mail, MailRecipient, MailState, RecipientState
 
 
 def _references(message: Message) -> tuple[str, str]:
@@ -42,6 +42,23 @@ def render_notification_body(message: Message) -> str:
     return f"<div>{message.body}</div>{link}"
 
 
+def _detach_failed_deliveries(notification_ids: list[int]) -> None:
+    """Odoo's ``resend_existing``: the failed deliveries of these notifications move to the new row.
+
+    The old row must not keep them, or a later Retry on it would send them a second time. An old
+    failed row left with only served recipients (or none) has no failure left: it becomes ``sent``,
+    and goes when it was to be auto-deleted (the delivery log keeps its history).
+    """
+    old = MailRecipient.objects.filter(notification_id__in=notification_ids).exclude(state=RecipientState.SENT)
+    mail_ids = set(old.values_list("mail_id", flat=True))
+    old.delete()
+    settled = Mail.objects.filter(pk__in=mail_ids, state__in=[MailState.EXCEPTION, MailState.CANCEL]).exclude(
+        recipients__state__in=[RecipientState.PENDING, RecipientState.EXCEPTION, RecipientState.CANCEL]
+    )
+    settled.filter(auto_delete=True).delete()
+    settled.update(state=MailState.SENT, failure_type="", failure_reason="", next_attempt_at=None)
+
+
 def mail_create_for_notifications(
     *,
     message: Message,
@@ -49,12 +66,15 @@ def mail_create_for_notifications(
     urgent: bool,
     auto_delete: bool,
     scheduled_date: dt.datetime | None,
+    resend_existing: bool = False,
 ) -> list[Mail]:
     """Odoo ``_notify_thread_by_email``: rows of up to 50 recipients, each its own SMTP message.
 
     Urgent rows are sent by a Celery task right after commit; the others (and any scheduled in
     the future) wait for the Email Queue Manager, which is triggered for their time.
     """
+    if resend_existing:
+        _detach_failed_deliveries([r.notification_id for r in recipients])
     in_reply_to, references = _references(message)
     subject = message.subject or message.record_name or "Notification"
     body_html = render_notification_body(message)

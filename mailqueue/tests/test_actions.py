@@ -177,3 +177,40 @@ def test_admin_queue_actions(admin_client: Any, smtp_sink: SmtpSink) -> None:
     assert admin_client.get(f"/admin/chatter/message/{message.pk}/change/").status_code == 200
     assert admin_client.get("/admin/chatter/follower/").status_code == 200
     assert admin_client.get("/admin/chatter/messagesubtype/").status_code == 200
+
+
+def test_send_and_close_moves_the_failed_delivery_so_retry_on_the_old_row_cannot_resend(
+    smtp_sink: SmtpSink,
+) -> None:
+    """Odoo's resend_existing: after Send & close, the old failed row no longer holds the recipient."""
+    from chatter.services import message_resend
+
+    bob, carl = PartnerFactory(email="bob@example.com"), PartnerFactory(email="carl@example.com")
+    smtp_sink.fail("RCPT", "554 5.7.1 Rejected by policy", address="bob@example.com", times=1)
+    message = post(bob, carl)
+    send_mails()
+    old_row = row_of(message)
+    assert old_row.state == MailState.EXCEPTION
+
+    message_resend(message=message, retry_partner_ids=[bob.pk])
+    assert mail_retry(mail_ids=[old_row.pk]) == 0, "the old row has no failure left to retry"
+    send_mails()
+
+    to_bob = [m for m in smtp_sink.messages if m.rcpt_tos == ["bob@example.com"]]
+    assert len(to_bob) == 1
+    assert notification(message, bob).notification_status == NotificationStatus.SENT
+    assert not Mail.objects.filter(pk=old_row.pk).exists()
+
+
+def test_send_and_close_settles_a_kept_row_whose_only_failure_moved(smtp_sink: SmtpSink) -> None:
+    from chatter.services import message_resend
+
+    bob, carl = PartnerFactory(email="bob@example.com"), PartnerFactory(email="carl@example.com")
+    smtp_sink.fail("RCPT", "554 5.7.1 Rejected by policy", address="bob@example.com", times=1)
+    message = post(bob, carl, mail_auto_delete=False)
+    send_mails()
+    old_row = row_of(message)
+    message_resend(message=message, retry_partner_ids=[bob.pk])
+    old_row.refresh_from_db()
+    assert (old_row.state, old_row.failure_type) == (MailState.SENT, "")
+    assert list(old_row.recipients.values_list("partner_id", flat=True)) == [carl.pk]
