@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from bounces import conf, services
 from bounces.exceptions import GatewayConfigurationError
@@ -90,20 +90,25 @@ class Doorbell:
 
     A slow or dead broker never delays a 250. Publishing a Celery message costs about as much
     CPU as storing the row, so rows stored within ``window`` seconds of the first one waiting go
-    out together (at most ``max_batch``): under load a ring serves many rows, when idle a row
+    out together (about ``max_batch`` at most): under load a ring serves many rows, when idle a row
     waits at most ``window`` for its ring. A lost ring is made up by the sweep.
     """
 
-    def __init__(self, ring: Callable[[list[int]], bool], *, window: float = 0.02, max_batch: int = 50) -> None:
+    def __init__(self, ring: Callable[[list[int]], bool], *, window: float = 0.05, max_batch: int = 100) -> None:
         self._ring = ring
         self._window = window
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="gateway-doorbell", daemon=True)
         self._thread.start()
 
     def ring(self, inbound_id: int) -> None:
-        self._queue.put(inbound_id)
+        self._queue.put([inbound_id])
+
+    def ring_many(self, inbound_ids: list[int]) -> None:
+        """Rows stored together: one hand-over to this thread instead of one per row."""
+        if inbound_ids:
+            self._queue.put(list(inbound_ids))
 
     def _run(self) -> None:
         stopping = False
@@ -111,7 +116,7 @@ class Doorbell:
             first = self._queue.get()
             if first is None:
                 return
-            ids = [first]
+            ids = list(first)
             deadline = time.monotonic() + self._window
             while len(ids) < self._max_batch:
                 remaining = deadline - time.monotonic()
@@ -124,7 +129,7 @@ class Doorbell:
                 if item is None:
                     stopping = True
                     break
-                ids.append(item)
+                ids.extend(item)
             try:
                 self._ring(ids)
             except Exception:  # pragma: no cover - the ring function never raises; belt and braces
@@ -145,8 +150,14 @@ class Receiver:
     fails is retried message by message, so one bad message cannot refuse the others.
     """
 
-    def __init__(self, threads: int = 1, max_batch: int = 64) -> None:
+    def __init__(
+        self, threads: int = 1, max_batch: int = 64, on_stored: Callable[[list[int]], None] | None = None
+    ) -> None:
         self._max_batch = max_batch
+        # Called from the storing thread with the committed rows that wait for processing: the
+        # doorbell is rung once per batch from here, not once per message from the event loop
+        # (every hand-over between threads costs a wake-up and a GIL switch).
+        self._on_stored = on_stored
         self._queue: queue.SimpleQueue[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
         self._queue = queue.SimpleQueue()
         # Several threads on PostgreSQL: a few sessions proceed in parallel, many share commits.
@@ -201,6 +212,10 @@ class Receiver:
                         results.append(services.inbound_receive_many([item])[0])
                     except Exception as exc:
                         results.append(exc)
+        if self._on_stored is not None:
+            waiting = [r.inbound_id for r in results if isinstance(r, services.Reception) and r.needs_processing]
+            if waiting:
+                self._on_stored(waiting)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for (_item, loop, future), result in zip(batch, results, strict=True):
             by_loop.setdefault(loop, []).append((future, result))
@@ -284,7 +299,7 @@ class GatewayHandler:
         threads = 1 if connection.vendor == "sqlite" else db_threads
         self.db_executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gateway-db")
         self.doorbell = Doorbell(services.inbound_enqueue_many)
-        self.receiver = Receiver(threads=threads)
+        self.receiver = Receiver(threads=threads, on_stored=self.doorbell.ring_many)
         self.received = 0
 
     # --- connections -----------------------------------------------------------------------------
@@ -387,8 +402,7 @@ class GatewayHandler:
             reception.decision,
             " ".join(reception.reply.split("\r\n")),
         )
-        if reception.needs_processing:
-            self.doorbell.ring(reception.inbound_id)
+        # The receiver has rung the doorbell for this row already (after the commit).
         return reception.reply
 
     async def handle_exception(self, error: Exception) -> str:
@@ -399,11 +413,13 @@ class GatewayHandler:
 
 def _connection_check() -> None:
     """Drop a broken database connection before using it (the server restarted, say)."""
-    if connection.connection is not None and connection.errors_occurred:
-        if not connection.is_usable():
-            connection.close()
+    # The thread's own wrapper, looked up once: each read through the proxy is a thread-local lookup.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.connection is not None and db.errors_occurred:
+        if not db.is_usable():
+            db.close()
         else:
-            connection.errors_occurred = False
+            db.errors_occurred = False
 
 
 def tls_context() -> ssl.SSLContext | None:
