@@ -47,7 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from bench.scratch import choose_database, drop_database  # noqa: E402
+
 PG_BENCH_DB = f"mailcore_bench_inbound_{os.getpid()}"
 SETTINGS = "config.settings.base"
 DOMAIN = "mailcore.localhost"
@@ -83,32 +84,6 @@ def serve_noop(port: int) -> None:
 
 
 # --- database and broker ---------------------------------------------------------------------------
-def choose_database(requested: str, scratch: Path) -> tuple[str, str]:
-    if requested == "sqlite":
-        return f"sqlite:///{scratch / 'bench.sqlite3'}", "sqlite"
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
-    except psycopg.OperationalError as exc:
-        if requested == "postgresql":
-            raise
-        log(f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc}); using SQLite")
-        return f"sqlite:///{scratch / 'bench.sqlite3'}", "sqlite"
-    return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}", "postgresql"
-
-
-def drop_database(kind: str) -> None:
-    if kind != "postgresql":
-        return
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-
-
 def choose_broker(requested: str) -> tuple[str, str]:
     if requested.startswith("redis://"):
         from urllib.parse import urlparse
@@ -237,7 +212,7 @@ def main() -> int:
         return 0
 
     scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-inbound-"))
-    db_url, db_kind = choose_database(args.database, scratch)
+    db_url, db_kind = choose_database(args.database, scratch, PG_BENCH_DB)
     broker_url, broker_kind = choose_broker(args.broker_url)
     for folder in ("broker/out", "broker/processed"):
         (scratch / folder).mkdir(parents=True, exist_ok=True)
@@ -444,7 +419,7 @@ def main() -> int:
         if args.keep:
             log(f"kept {scratch} (and the database {db_url})")
         else:
-            drop_database(db_kind)
+            drop_database(db_kind, PG_BENCH_DB)
             shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -44,8 +44,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import choose_database, drop_database  # noqa: E402
+
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # One scratch database per run, so two benchmarks on one machine never drop each other's.
 PG_BENCH_DB = f"mailcore_bench_{os.getpid()}"
 OUR_SETTINGS = "config.settings.base"
@@ -217,32 +218,6 @@ def _readline(process: subprocess.Popen[str], timeout: float) -> str:
 
 
 # --- database ---------------------------------------------------------------------------------------
-def choose_database(requested: str, scratch: Path) -> tuple[str, str]:
-    if requested == "sqlite":
-        return f"sqlite:///{scratch / 'bench.sqlite3'}", "sqlite"
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
-    except psycopg.OperationalError as exc:
-        if requested == "postgresql":
-            raise
-        log(f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc}); using SQLite")
-        return f"sqlite:///{scratch / 'bench.sqlite3'}", "sqlite"
-    return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}", "postgresql"
-
-
-def drop_database(kind: str) -> None:
-    if kind != "postgresql":
-        return
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
-
-
 # --- the measurements -------------------------------------------------------------------------------
 def make_followers(record: Any, partners: list[Any]) -> None:
     """Follow ``record`` with ``partners`` for Discussions, in bulk (setup, not measured)."""
@@ -390,7 +365,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-"))
     (scratch / "broker" / "out").mkdir(parents=True)
     (scratch / "broker" / "processed").mkdir(parents=True)
-    database_url, db_kind = choose_database(args.db, scratch)
+    database_url, db_kind = choose_database(args.db, scratch, PG_BENCH_DB)
     port = free_port()
     env = {
         **os.environ,
@@ -476,7 +451,7 @@ def main() -> int:
             connections.close_all()
         except Exception:  # Django may not be set up yet
             pass
-        drop_database(db_kind)
+        drop_database(db_kind, PG_BENCH_DB)
         shutil.rmtree(scratch, ignore_errors=True)
 
     ours_rate = args.count / statistics.median(ours_seconds)
