@@ -72,10 +72,13 @@ def claim_rows(*, mail_ids: Sequence[int] | None, limit: int | None, owner: str,
     return ids
 
 
-def renew_leases(ids: Iterable[int], owner: str) -> None:
-    Mail.objects.filter(pk__in=list(ids), lease_owner=owner).update(
+def renew_leases(ids: Iterable[int], owner: str) -> set[int]:
+    """Extend our leases; returns the rows still ours (a row taken over meanwhile is not)."""
+    ids = list(ids)
+    Mail.objects.filter(pk__in=ids, lease_owner=owner).update(
         lease_until=timezone.now() + dt.timedelta(seconds=conf.lease_seconds())
     )
+    return set(Mail.objects.filter(pk__in=ids, lease_owner=owner).values_list("pk", flat=True))
 
 
 @contextlib.contextmanager

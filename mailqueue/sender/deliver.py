@@ -129,6 +129,10 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
             # Per message, not per row: a row of 50 on a slow server can outlast the lease, and
             # another worker would then send to the same pending recipients.
             run.keep_lease()
+            if job.mail.pk in run.lost:
+                # Another worker owns the row now; it sends the recipients we have not served.
+                logger.warning("Lease of mail %s was taken over: leaving its other recipients", job.mail.pk)
+                break
             if not budget.take():
                 if not quota_reason:
                     _day, reset_at = quota_window(budget.now)

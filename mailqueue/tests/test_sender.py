@@ -587,6 +587,47 @@ def test_lease_is_kept_while_a_long_row_is_being_sent(sink: SmtpSink, settings: 
     assert claimable == [False], "the row's lease expired while it was being sent"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_lease_was_taken_over_stops_sending_that_row(sink: SmtpSink, settings: Any) -> None:
+    # A worker that stalled past its lease finds, at its next renewal, that another worker owns the
+    # row: it must leave the recipients it has not served to that worker instead of racing it.
+    settings.MAILQUEUE_LEASE_SECONDS = 1
+    partners = [PartnerFactory(name=f"T{i}", email=f"t{i}@example.com") for i in range(4)]
+    message = post(*partners)
+    row_pk = row_of(message).pk
+    original = sink.handler.handle_RCPT
+
+    def take_over() -> None:
+        try:
+            Mail.objects.filter(pk=row_pk).update(
+                lease_owner="other-worker", lease_until=timezone.now() + dt.timedelta(minutes=5)
+            )
+        finally:
+            connection.close()
+
+    async def slow_rcpt(server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        await asyncio.sleep(0.45)
+        if address == "t1@example.com":
+            await asyncio.to_thread(take_over)
+        return await original(server, session, envelope, address, options)
+
+    sink.handler.handle_RCPT = slow_rcpt  # type: ignore[method-assign]
+
+    report = send_mails()
+
+    assert report.sent == 2
+    assert [m.rcpt_tos for m in sink.messages] == [["t0@example.com"], ["t1@example.com"]]
+    row = Mail.objects.get(pk=row_pk)
+    assert row.lease_owner == "other-worker", "the row stays with the worker that owns it now"
+    states = dict(row.recipients.values_list("partner__email", "state"))
+    assert states == {
+        "t0@example.com": RecipientState.SENT,
+        "t1@example.com": RecipientState.SENT,
+        "t2@example.com": RecipientState.PENDING,
+        "t3@example.com": RecipientState.PENDING,
+    }
+
+
 def test_fifo_by_scheduled_date_then_id(smtp_sink: SmtpSink) -> None:
     now = timezone.now()
     a, b, c, d = (post(PartnerFactory()) for _ in range(4))
