@@ -78,13 +78,6 @@ def thread_reply_to_address(*, model: ContentType, res_id: int, alias_domain: Al
     return f"{alias_domain.catchall_alias}+{token}@{alias_domain.name}"
 
 
-def record_for(model: ContentType, res_id: int) -> models.Model | None:
-    model_class = model.model_class()
-    if model_class is None:
-        return None
-    return model_class._default_manager.filter(pk=res_id).first()
-
-
 def _compute_author(author: Partner | None, email_from: str) -> tuple[Partner | None, str]:
     """Odoo ``_message_compute_author``: explicit author, else the sender's contact, else the actor."""
     if author is None and email_from:
@@ -288,10 +281,9 @@ def _default_subtypes(model: ContentType) -> list[MessageSubtype]:
 
 
 def _subscribe_if_absent(*, model: ContentType, res_id: int, partner: Partner) -> None:
-    if not Follower.objects.filter(model=model, res_id=res_id, partner=partner).exists():
-        follower, created = Follower.objects.get_or_create(model=model, res_id=res_id, partner=partner)
-        if created:
-            follower.subtypes.set(_default_subtypes(model))
+    follower, created = Follower.objects.get_or_create(model=model, res_id=res_id, partner=partner)
+    if created:
+        follower.subtypes.set(_default_subtypes(model))
 
 
 @transaction.atomic

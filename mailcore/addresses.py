@@ -30,10 +30,15 @@ def email_normalize(text: str | None) -> str | None:
     if not addresses:
         return None
     address = addresses[0].strip()
-    if not _EMAIL_RE.match(address):
+    if not address_is_valid(address):
         return None
     local, _, domain = address.rpartition("@")
     return f"{local}@{domain}".lower()
+
+
+def address_is_valid(address: str) -> bool:
+    """A bare address (no display name) passes the practical check above."""
+    return bool(_EMAIL_RE.match(address))
 
 
 def email_is_valid(text: str | None) -> bool:

@@ -16,8 +16,9 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
+from mailcore.addresses import address_is_valid
+
 _FALLBACK_CHARSETS = ("utf-8", "cp1252")
-_EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 # Parts that carry the returned message rather than the notice itself.
 RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
@@ -169,18 +170,11 @@ def normalize_email(text: str | None) -> str | None:
     if match:
         value = match.group(1)
     value = value.strip().strip("<>\"'()[],.:;").removeprefix("mailto:")
-    if value.count("@") != 1 or not _EMAIL_RE.match(value):
+    # A bounced recipient is a routable address: its domain has a dot (unlike our own checks,
+    # which also accept "user@localhost").
+    if value.count("@") != 1 or not address_is_valid(value) or "." not in value.rpartition("@")[2]:
         return None
     return value.lower()
-
-
-def first_email(text: str) -> str | None:
-    """The first address found anywhere in ``text``."""
-    for match in EMAIL_SEARCH_RE.finditer(text):
-        email = normalize_email(match.group(0))
-        if email:
-            return email
-    return None
 
 
 EMAIL_SEARCH_RE = re.compile(
