@@ -259,10 +259,9 @@ def main() -> int:
         from django.contrib.contenttypes.models import ContentType
 
         from chatter.models import Message
-        from chatter.services import message_post
+        from chatter.services import message_post, thread_reply_to_address
         from demo.models import Lead
-        from mailcore.addresses import sign_token
-        from mailcore.models import NotificationType, Partner
+        from mailcore.models import AliasDomain, NotificationType, Partner
 
         # Followers handle notifications in the app: the worker posts and notifies, and no
         # outgoing mail competes with the measure (outgoing throughput is bench/outgoing.py's).
@@ -285,7 +284,8 @@ def main() -> int:
             record=lead, body="<p>Proposal</p>", subject="Office Design Project", subtype="mt_comment", author=salesman
         )
         ct = ContentType.objects.get_for_model(Lead)
-        rcpt = f"catchall+{sign_token('reply', f'{ct.pk}.{lead.pk}')}@{DOMAIN}"
+        # The signed catchall token the lead's outgoing mail carries as Reply-To.
+        rcpt = thread_reply_to_address(model=ct, res_id=lead.pk, alias_domain=AliasDomain.objects.get(name=DOMAIN))
         run = uuid.uuid4().hex[:8]
 
         # 1. The no-op server.

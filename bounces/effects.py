@@ -50,8 +50,7 @@ def partner_blacklist_check(*, email: str, now: dt.datetime | None = None) -> bo
         return False
     if stats["last"] - stats["first"] <= dt.timedelta(days=conf.blacklist_min_spread_days()):
         return False
-    updated = Partner.objects.filter(email_normalized=email, is_blacklisted=False).update(is_blacklisted=True)
-    if updated:
+    if _blacklist(email):
         logger.info("%s blacklisted: too many hard bounces", email)
     return True
 

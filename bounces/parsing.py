@@ -15,7 +15,6 @@ from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from typing import Any
 
 from chatter.sanitize import html_sanitize, plaintext_to_html
@@ -37,10 +36,7 @@ class HeaderFacts:
     subject: str = ""
     email_from: str = ""
     sender_email: str = ""
-    to: list[str] = field(default_factory=list)
-    cc: list[str] = field(default_factory=list)
     content_type: str = ""
-    report_type: str = ""
     auto_submitted: str = ""
 
     @property
@@ -115,22 +111,10 @@ def parse_headers(raw: bytes) -> HeaderFacts:
         subject=decode_header_value(_first(msg, "Subject"))[:998],
         email_from=from_value[:998],
         sender_email=(email_normalize(from_value) or "")[:255],
-        to=_addresses(raw_header(msg, "To") + raw_header(msg, "Delivered-To")),
-        cc=_addresses(raw_header(msg, "Cc")),
         content_type=msg.get_content_type(),
-        report_type=str(msg.get_param("report-type", "") or "").lower(),
         auto_submitted=_first(msg, "Auto-Submitted"),
     )
     return facts
-
-
-def _addresses(values: list[str]) -> list[str]:
-    result: list[str] = []
-    for _name, address in getaddresses([decode_header_value(v) for v in values]):
-        normalized = email_normalize(address)
-        if normalized:
-            result.append(normalized)
-    return result
 
 
 # --- the readable message -------------------------------------------------------------------------

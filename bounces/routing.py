@@ -17,7 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from bounces import conf
 from bounces.models import InboundDecision
 from bounces.parsing import HeaderFacts
-from bounces.selectors import KnownMessage, Lookup, alias_cache, alias_domain_find, messages_lookup
+from bounces.selectors import CacheView, KnownMessage, Lookup, alias_cache, messages_lookup
 from chatter.models import Follower
 from chatter.sanitize import html_to_plaintext
 from chatter.services import REPLY_TOKEN_PURPOSE
@@ -56,10 +56,15 @@ def _split(address: str) -> tuple[str, str]:
     return local, domain.lower()
 
 
-def address_classify(address: str) -> AddressInfo:
-    """What an envelope recipient means to us (an alias, the catchall, a signed token…)."""
+def address_classify(address: str, cache: CacheView | None = None) -> AddressInfo:
+    """What an envelope recipient means to us (an alias, the catchall, a signed token…).
+
+    ``cache``: the alias cache's content to decide from (default: the current one, loaded if stale).
+    """
     local, domain_name = _split(address)
-    entry = alias_domain_find(domain_name)
+    # One look at the cache for the domains and the chatter models together.
+    domains, thread_models = cache if cache is not None else alias_cache.current()
+    entry = domains.get(domain_name) if domain_name else None
     if entry is None or not local:
         return AddressInfo(address, AddressKind.FOREIGN)
     domain = entry.domain
@@ -77,13 +82,13 @@ def address_classify(address: str) -> AddressInfo:
     if lower.startswith(catchall + "+"):
         value = unsign_token(REPLY_TOKEN_PURPOSE, local[len(catchall) + 1 :])
         ct_id, _, res_id = (value or "").partition(".")
-        if ct_id.isdigit() and res_id.isdigit() and int(ct_id) in alias_cache.thread_models():
+        if ct_id.isdigit() and res_id.isdigit() and int(ct_id) in thread_models:
             return AddressInfo(address, AddressKind.REPLY_TOKEN, domain, thread=(int(ct_id), int(res_id)))
         return AddressInfo(address, AddressKind.UNKNOWN, domain, problem="bad reply token")
     alias = entry.aliases.get(lower)
     if alias is None:
         return AddressInfo(address, AddressKind.UNKNOWN, domain)
-    if alias.alias_model_id not in alias_cache.thread_models():
+    if alias.alias_model_id not in thread_models:
         return AddressInfo(address, AddressKind.UNKNOWN, domain, alias=alias, problem="unknown target model")
     return AddressInfo(address, AddressKind.ALIAS, domain, alias=alias)
 
@@ -109,14 +114,17 @@ class RcptVerdict:
 
 def rcpt_check_cached(address: str) -> RcptVerdict | None:
     """:func:`rcpt_check` from the cache alone (no database: safe on the event loop), or None."""
-    if not alias_cache.fresh():
+    # One atomic look: a cache expiring between a freshness check and its use would otherwise
+    # reload it from the database on the event loop.
+    cache = alias_cache.cached()
+    if cache is None:
         return None
-    return rcpt_check(address)
+    return rcpt_check(address, cache)
 
 
-def rcpt_check(address: str) -> RcptVerdict:
+def rcpt_check(address: str, cache: CacheView | None = None) -> RcptVerdict:
     """The answer to ``RCPT TO:<address>``: only addresses of our domains that mean something."""
-    info = address_classify(address)
+    info = address_classify(address, cache)
     if info.kind == AddressKind.FOREIGN:
         return RcptVerdict(False, f"550 5.7.1 <{address}>: Relaying denied", info.kind)
     if info.kind == AddressKind.UNKNOWN:

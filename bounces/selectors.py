@@ -33,21 +33,27 @@ class _DomainEntry:
     aliases: dict[str, Alias]  # lower-cased local part -> active alias
 
 
+# The alias cache's content: alias domains by lower-cased name, content types with a chatter.
+CacheView = tuple[dict[str, _DomainEntry], frozenset[int]]
+
+
 class _AliasCache:
     """Alias domains, their active aliases, and the content types of models with a chatter."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded_at = 0.0
+        # When the copy stops being trusted: the TTL setting is read once per load, not on every
+        # RCPT (a change of the setting applies from the next load).
+        self._expires_at = 0.0
         self._domains: dict[str, _DomainEntry] = {}
         self._thread_models: frozenset[int] = frozenset()
 
     def clear(self, **kwargs: Any) -> None:
         with self._lock:
-            self._loaded_at = 0.0
+            self._expires_at = 0.0
             self._domains = {}
 
-    def _load(self) -> tuple[dict[str, _DomainEntry], frozenset[int]]:
+    def _load(self) -> CacheView:
         from django.apps import apps
         from django.contrib.contenttypes.models import ContentType
 
@@ -61,35 +67,27 @@ class _AliasCache:
         thread_models = frozenset(ct.pk for ct in ContentType.objects.get_for_models(*models).values())
         return {d.name.lower(): _DomainEntry(d, aliases.get(pk, {})) for pk, d in domains.items()}, thread_models
 
-    def fresh(self) -> bool:
-        """True when the cache can answer without the database (safe on the event loop)."""
-        ttl = conf.gateway_cache_seconds()
+    def cached(self) -> CacheView | None:
+        """What :meth:`current` returns, but only from the cache (never the database), or None."""
         with self._lock:
-            return ttl > 0 and bool(self._domains) and time.monotonic() - self._loaded_at < ttl
-
-    def _current(self) -> tuple[dict[str, _DomainEntry], frozenset[int]]:
-        if self.fresh():
-            with self._lock:
+            if self._domains and time.monotonic() < self._expires_at:
                 return self._domains, self._thread_models
+        return None
+
+    def current(self) -> CacheView:
+        """The alias domains (by lower-cased name) and the chatter models, loaded when stale."""
+        cached = self.cached()
+        if cached is not None:
+            return cached
+        ttl = conf.gateway_cache_seconds()
         domains, thread_models = self._load()
         with self._lock:
-            self._domains, self._thread_models, self._loaded_at = domains, thread_models, time.monotonic()
+            self._domains, self._thread_models = domains, thread_models
+            self._expires_at = time.monotonic() + ttl if ttl > 0 else 0.0
         return domains, thread_models
-
-    def domains(self) -> dict[str, _DomainEntry]:
-        return self._current()[0]
-
-    def thread_models(self) -> frozenset[int]:
-        """Content type ids of the models that have a chatter (MailThread)."""
-        return self._current()[1]
 
 
 alias_cache = _AliasCache()
-
-
-def alias_domain_find(name: str) -> _DomainEntry | None:
-    """The alias domain called ``name`` (any case) with its active aliases, from the cache."""
-    return alias_cache.domains().get(name.lower()) if name else None
 
 
 # --- messages the gateway looks up --------------------------------------------------------------

@@ -111,7 +111,7 @@ def inbound_receive_many(items: list[Incoming]) -> list[Reception]:
                 sender=sender if decision.decision == InboundDecision.ACCEPTED else "",
                 target=decision.loop_target,
             )
-        elif facts.sender_email and decision.decision != InboundDecision.BOUNCE:
+        elif facts.sender_email:  # refused or ignored: never a bounce here
             resets.append(facts.sender_email)
         row = _row(item, mail_from, facts, sender, decision, now)
         rows.append(row)

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -43,7 +43,7 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chatter import services
+from chatter import selectors, services
 from chatter.context import acting_as
 from chatter.exceptions import ChatterError
 from chatter.models import (
@@ -53,7 +53,6 @@ from chatter.models import (
     MessageSubtype,
     MessageType,
     Notification,
-    NotificationStatus,
     TrackingValue,
 )
 from chatter.thread import MailThread
@@ -61,7 +60,6 @@ from chatter.ui_services import partner_for_user
 from mailcore.api import PartnerSummarySerializer, parse_bool_param
 from mailcore.models import Partner
 
-FAILED_STATUSES = (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
 POST_KIND_SUBTYPES = {"message": services.MT_COMMENT, "note": services.MT_NOTE}
 
 
@@ -81,12 +79,7 @@ def thread_annotate_has_error(queryset: QuerySet[Any]) -> QuerySet[Any]:
     record, because failures must reach everyone who can act on them (product.md item 9). One
     ``EXISTS`` subquery per row, so a list costs the same number of queries at any size.
     """
-    content_type = ContentType.objects.get_for_model(queryset.model)
-    failed = Notification.objects.filter(
-        message__model=content_type,
-        message__res_id=OuterRef("pk"),
-        notification_status__in=FAILED_STATUSES,
-    )
+    failed = selectors.failed_notifications_of_record(ContentType.objects.get_for_model(queryset.model))
     return queryset.annotate(message_has_error=Exists(failed))
 
 
@@ -119,10 +112,7 @@ def thread_followers(record: models.Model) -> QuerySet[Follower]:
 
 def thread_subtypes(model: type[models.Model]) -> QuerySet[MessageSubtype]:
     """Subtypes a follower of ``model`` may choose: the generic ones and the model's own."""
-    content_type = ContentType.objects.get_for_model(model)
-    return MessageSubtype.objects.filter(Q(res_model__isnull=True) | Q(res_model=content_type), hidden=False).order_by(
-        "sequence", "id"
-    )
+    return selectors.subtypes_queryset(ContentType.objects.get_for_model(model))
 
 
 # --- output serializers ---------------------------------------------------------------------------
@@ -213,7 +203,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
 
     def get_has_error(self, message: Message) -> bool:
         # Reads the prefetched notifications: no query per message.
-        return any(n.notification_status in FAILED_STATUSES for n in message.notifications.all())
+        return any(n.is_failed for n in message.notifications.all())
 
 
 class FollowerSerializer(serializers.ModelSerializer[Follower]):

@@ -116,6 +116,10 @@ class NotificationStatus(models.TextChoices):
     CANCELED = "canceled", "Cancelled"
 
 
+# The statuses that turn the envelope red (Odoo ``has_error``).
+FAILED_STATUSES = (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
+
+
 class FailureType(models.TextChoices):
     """Odoo's failure types (``mail.notification`` / ``mail.mail``)."""
 
@@ -175,7 +179,7 @@ class Notification(models.Model):
 
     @property
     def is_failed(self) -> bool:
-        return self.notification_status in (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
+        return self.notification_status in FAILED_STATUSES
 
     def format_failure_reason(self) -> str:
         """Odoo ``format_failure_reason``: the label, or "Unknown error: <reason>"."""

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils.text import slugify
 
 from chatter.models import (
+    FAILED_STATUSES,
     Attachment,
     FailureType,
     Follower,
@@ -31,7 +32,6 @@ from chatter.models import (
 from chatter.thread import MailThread
 from mailcore.models import Partner
 
-FAILED_STATUSES = (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
 MESSAGES_PER_PAGE = 30
 
 
@@ -97,7 +97,12 @@ def record_list_fields(record_type: RecordType) -> list[models.Field[Any, Any]]:
     ]
 
 
-def _failed_notifications(content_type: ContentType) -> models.QuerySet[Notification]:
+def failed_notifications_of_record(content_type: ContentType) -> models.QuerySet[Notification]:
+    """Failed e-mail deliveries of the messages of the outer record (``OuterRef("pk")``).
+
+    The red-envelope rule of a record, shared by the record list here and the API's
+    ``message_has_error``. Only e-mail notifications can fail; inbox ones are never sent.
+    """
     return Notification.objects.filter(
         message__model=content_type,
         message__res_id=OuterRef("pk"),
@@ -114,10 +119,14 @@ def record_list(record_type: RecordType, *, search: str = "", failures_only: boo
     """
     content_type = record_type.content_type
     failures = (
-        _failed_notifications(content_type).order_by().values("message__res_id").annotate(n=Count("id")).values("n")
+        failed_notifications_of_record(content_type)
+        .order_by()
+        .values("message__res_id")
+        .annotate(n=Count("id"))
+        .values("n")
     )
     qs: models.QuerySet[Any] = record_type.model._default_manager.all()
-    if any(f.name == "customer" for f in record_type.model._meta.concrete_fields):
+    if _has_field(record_type.model, "customer"):
         qs = qs.select_related("customer")
     qs = qs.annotate(failure_count=Coalesce(Subquery(failures, output_field=models.IntegerField()), 0))
     if search:
@@ -240,10 +249,6 @@ def message_page(
     return MessagePage(messages=with_envelopes(rows[:limit]), has_more=len(rows) > limit)
 
 
-def message_count(*, content_type: ContentType, res_id: int) -> int:
-    return Message.objects.filter(model=content_type, res_id=res_id).count()
-
-
 def attachment_get(attachment_id: int) -> Attachment:
     return Attachment.objects.get(pk=attachment_id)
 
@@ -263,11 +268,15 @@ def follower_get(*, follower_id: int, content_type: ContentType, res_id: int) ->
     return Follower.objects.select_related("partner").get(pk=follower_id, model=content_type, res_id=res_id)
 
 
-def subtypes_for(content_type: ContentType) -> list[MessageSubtype]:
+def subtypes_queryset(content_type: ContentType) -> models.QuerySet[MessageSubtype]:
     """Subtypes a follower of this model can choose: generic ones and the model's own."""
-    return list(
-        MessageSubtype.objects.filter(hidden=False).filter(Q(res_model__isnull=True) | Q(res_model=content_type))
+    return MessageSubtype.objects.filter(Q(res_model__isnull=True) | Q(res_model=content_type), hidden=False).order_by(
+        "sequence", "id"
     )
+
+
+def subtypes_for(content_type: ContentType) -> list[MessageSubtype]:
+    return list(subtypes_queryset(content_type))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from chatter.context import acting_partner
 from chatter.exceptions import MessagePostError, UnknownSubtypeError
 from chatter.models import (
+    FAILED_STATUSES,
     Attachment,
     Follower,
     Message,
@@ -421,7 +422,7 @@ def message_cancel_failures(*, message: Message) -> int:
     return Notification.objects.filter(
         message=message,
         notification_type=NotificationKind.EMAIL,
-        notification_status__in=[NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION],
+        notification_status__in=FAILED_STATUSES,
     ).update(notification_status=NotificationStatus.CANCELED)
 
 
@@ -447,7 +448,7 @@ def message_resend(
         Notification.objects.select_for_update().filter(
             message=message,
             notification_type=NotificationKind.EMAIL,
-            notification_status__in=[NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION],
+            notification_status__in=FAILED_STATUSES,
         )
     )
     to_cancel = [n.pk for n in failed if n.res_partner_id not in retry]

@@ -17,13 +17,12 @@ from django.db import models
 from django.forms import modelform_factory
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chatter import selectors
 from chatter.selectors import RecordType
 from chatter.thread import MailThread
-from chatter.views_chatter import chatter_context
+from chatter.views_chatter import chatter_context, record_detail_url
 
 RECORDS_PER_PAGE = 50
 
@@ -40,10 +39,6 @@ def record_or_404(record_type: RecordType, pk: int) -> MailThread:
     if record is None:
         raise Http404(f"No {record_type.label.lower()} with id {pk}.")
     return record
-
-
-def record_detail_url(record_type: RecordType, pk: int) -> str:
-    return reverse("chatter:record_detail", args=[record_type.slug, pk])
 
 
 def _record_form_class(record_type: RecordType) -> type[forms.ModelForm[Any]]:

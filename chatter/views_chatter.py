@@ -40,7 +40,7 @@ def _record_from_ids(content_type_id: int, pk: int) -> tuple[RecordType, MailThr
     return record_type, record
 
 
-def _record_url(record_type: RecordType, pk: int) -> str:
+def record_detail_url(record_type: RecordType, pk: int) -> str:
     return reverse("chatter:record_detail", args=[record_type.slug, pk])
 
 
@@ -84,7 +84,7 @@ def _chatter_response(
     error: str = "",
 ) -> HttpResponse:
     if not request.htmx:  # type: ignore[attr-defined]
-        return redirect(_record_url(record_type, record.pk))
+        return redirect(record_detail_url(record_type, record.pk))
     context = chatter_context(request, record_type, record, followers_open=followers_open)
     context["error"] = error
     return render(request, "chatter/partials/chatter.html", context)

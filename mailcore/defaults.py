@@ -26,11 +26,11 @@ DEMO_SUBTYPES: list[tuple[str, str, str, str, bool]] = [
 
 
 def ensure_alias_domain(apps: Any = global_apps) -> None:
-    from django.conf import settings
+    from mailcore import conf
 
     AliasDomain = apps.get_model("mailcore", "AliasDomain")
     if not AliasDomain.objects.exists():
-        AliasDomain.objects.create(name=getattr(settings, "MAILCORE_DEFAULT_ALIAS_DOMAIN", "mailcore.localhost"))
+        AliasDomain.objects.create(name=conf.default_alias_domain())
 
 
 def ensure_core_subtypes(apps: Any = global_apps) -> None:

@@ -213,7 +213,7 @@ class AliasForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only models with a chatter can receive mail.
-        ids = [ContentType.objects.get_for_model(rt.model).pk for rt in record_types()]
+        ids = [rt.content_type.pk for rt in record_types()]
         self.fields["alias_model"].queryset = ContentType.objects.filter(pk__in=ids)  # type: ignore[attr-defined]
         self.fields["alias_model"].label_from_instance = lambda ct: str(ct.name).capitalize()  # type: ignore[attr-defined]
         if not self.instance.pk:

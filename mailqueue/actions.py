@@ -17,6 +17,7 @@ from chatter.models import Notification, NotificationStatus
 from mailqueue import dispatch
 from mailqueue.models import Mail, MailRecipient, MailState, RecipientState
 from mailqueue.sender import SendReport, send_mails_now
+from mailqueue.sender.claim import lease_free_q
 
 
 def _ring_queue() -> None:
@@ -34,9 +35,7 @@ def mail_retry(*, mail_ids: Iterable[int]) -> int:
     with their notifications back to ``ready``.
     """
     now = timezone.now()
-    waiting = Q(state=MailState.OUTGOING, next_attempt_at__isnull=False) & (
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    )
+    waiting = Q(state=MailState.OUTGOING, next_attempt_at__isnull=False) & lease_free_q(now)
     ids = list(
         Mail.objects.select_for_update()
         .filter(Q(state__in=[MailState.EXCEPTION, MailState.CANCEL]) | waiting, pk__in=list(mail_ids))
@@ -85,7 +84,7 @@ def mail_cancel(*, mail_ids: Iterable[int]) -> int:
     now = timezone.now()
     ids = list(
         Mail.objects.select_for_update()
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk__in=list(mail_ids), state=MailState.OUTGOING)
+        .filter(lease_free_q(now), pk__in=list(mail_ids), state=MailState.OUTGOING)
         .values_list("pk", flat=True)
     )
     if not ids:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
@@ -23,6 +23,7 @@ from chatter.models import FailureType
 from mailcore.api import PartnerSummarySerializer
 from mailqueue import actions
 from mailqueue.models import Mail, MailRecipient, MailState
+from mailqueue.selectors import mail_search
 from mailqueue.sender import SendReport
 
 
@@ -140,16 +141,6 @@ _LIST_PARAMETERS = [
     ),
     OpenApiParameter("search", OpenApiTypes.STR, description="Part of the From, a recipient (To) or the subject."),
 ]
-
-
-def mail_search(queryset: QuerySet[Mail], text: str) -> QuerySet[Mail]:
-    """Odoo's queue search: the text in From, To (a recipient address or contact) or Subject."""
-    to_match = MailRecipient.objects.filter(mail=OuterRef("pk")).filter(
-        Q(email__icontains=text) | Q(partner__email__icontains=text) | Q(partner__name__icontains=text)
-    )
-    return queryset.filter(
-        Q(email_from__icontains=text) | Q(subject__icontains=text) | Q(email_to__icontains=text) | Exists(to_match)
-    )
 
 
 @extend_schema_view(list=extend_schema(parameters=_LIST_PARAMETERS))

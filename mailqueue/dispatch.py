@@ -22,6 +22,7 @@ from django.utils import timezone
 from mailqueue import conf
 from mailqueue.crons import QUEUE_CRON, QUEUE_TASK
 from mailqueue.models import CronState, Mail, MailState
+from mailqueue.sender.claim import lease_free_q
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def _left_behind(*, urgent: bool, now: dt.datetime) -> QuerySet[Mail]:
         Mail.objects.filter(state=MailState.OUTGOING, urgent=urgent, created_at__lte=cutoff)
         .filter(Q(scheduled_date__isnull=True) | Q(scheduled_date__lte=cutoff))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=cutoff))
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .filter(lease_free_q(now))
     )
 
 

@@ -33,6 +33,19 @@ def mail_state_counts() -> dict[str, int]:
     return {row["state"]: row["n"] for row in rows}
 
 
+def mail_search(queryset: models.QuerySet[Mail], text: str) -> models.QuerySet[Mail]:
+    """Odoo's queue search: the text in From, To (a recipient address or contact) or Subject."""
+    recipient_match = MailRecipient.objects.filter(mail=OuterRef("pk")).filter(
+        Q(email__icontains=text) | Q(partner__email__icontains=text) | Q(partner__name__icontains=text)
+    )
+    return queryset.filter(
+        Q(subject__icontains=text)
+        | Q(email_from__icontains=text)
+        | Q(email_to__icontains=text)
+        | Exists(recipient_match)
+    )
+
+
 def mail_list(*, state: str = "", search: str = "") -> models.QuerySet[Mail]:
     """Queue rows, newest first, filtered by state and by text in from, to or subject.
 
@@ -43,15 +56,7 @@ def mail_list(*, state: str = "", search: str = "") -> models.QuerySet[Mail]:
     if state:
         qs = qs.filter(state=state)
     if search:
-        recipient_match = MailRecipient.objects.filter(mail=OuterRef("pk")).filter(
-            Q(email__icontains=search) | Q(partner__email__icontains=search) | Q(partner__name__icontains=search)
-        )
-        qs = qs.filter(
-            Q(subject__icontains=search)
-            | Q(email_from__icontains=search)
-            | Q(email_to__icontains=search)
-            | Exists(recipient_match)
-        )
+        qs = mail_search(qs, search)
     return (
         qs.select_related("message", "message__author")
         .prefetch_related(

@@ -3,8 +3,6 @@ today's quota. Staff only; the Technical menu shows them in developer mode."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -40,7 +38,6 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.mail_list(state=state, search=search), MAILS_PER_PAGE).get_page(request.GET.get("page"))
     counts = selectors.mail_state_counts()
     filters = [(key, label, counts.get(key, 0)) for key, label in selectors.STATE_FILTERS]
-    query = urlencode({k: v for k, v in (("state", state), ("q", search)) if v})
     return render(
         request,
         "mailqueue/mail_list.html",
@@ -50,7 +47,6 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
             "search": search,
             "filters": filters,
             "total": sum(counts.values()),
-            "query": query,
             "here": request.get_full_path(),
         },
     )

@@ -84,6 +84,21 @@ def test_record_list_flags_records_with_delivery_failures(alice_client: Client, 
     assert [r.pk for r in only.context["page"].object_list] == [failing.pk]
 
 
+def test_record_list_pages_keep_the_search_and_filter(alice_client: Client, alice: Partner, bob: Partner) -> None:
+    # 51 failing "Globex" leads: two pages at 50 a page; the links must keep q and failures.
+    for i in range(51):
+        _failed_message(Lead.objects.create(name=f"Globex {i}"), bob, alice)
+    Lead.objects.create(name="Globex, no failure")
+    url = reverse("chatter:record_list", args=["leads"])
+    first = alice_client.get(url, {"q": "globex", "failures": "1"}).content.decode()
+    assert "1–50 of 51" in first
+    assert 'href="?q=globex&amp;failures=1&amp;page=2">Next</a>' in first
+    assert ">Previous</a>" not in first
+    second = alice_client.get(url, {"q": "globex", "failures": "1", "page": "2"})
+    assert len(second.context["page"].object_list) == 1
+    assert 'href="?q=globex&amp;failures=1&amp;page=1">Previous</a>' in second.content.decode()
+
+
 def test_unknown_record_type_and_record_are_404(alice_client: Client, lead: Lead) -> None:
     assert alice_client.get("/nothings/").status_code == 404
     assert alice_client.get(reverse("chatter:record_detail", args=["leads", 999999])).status_code == 404

@@ -1,8 +1,8 @@
-"""A real aiosmtpd SMTP server on a free loopback port that can be told to fail.
+"""A real aiosmtpd SMTP server on a free loopback port that can be told to fail (tests only).
 
-Used by the tests (and ``make run``'s local sink). It records every message it accepts with
-its envelope, and can be told to answer the next MAIL, RCPT or DATA with a chosen code, to refuse
-chosen recipients, or to drop the connection.
+``make run``'s sink is :mod:`mailcore.sink` (it writes .eml files). This one records every
+message it accepts in memory with its envelope, and can be told to answer the next MAIL, RCPT
+or DATA with a chosen code, to refuse chosen recipients, or to drop the connection.
 """
 
 from __future__ import annotations

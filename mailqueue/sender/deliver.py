@@ -117,6 +117,7 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
     """
     assert job.choice is not None
     quota_reason = ""
+    quota_kind = Kind.QUOTA
     unmarked: list[Outcome] = []
 
     def write_marks() -> None:
@@ -135,11 +136,12 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
                 break
             if not budget.take():
                 if not quota_reason:
+                    auto_resume = mailcore_conf.quota_auto_resume()
                     _day, reset_at = quota_window(budget.now)
-                    quota_reason = quota_deferral_reason(reset_at, auto_resume=mailcore_conf.quota_auto_resume())
-                # Without auto-resume the mail fails now, as Odoo's relay makes it fail; Retry revives it.
-                kind = Kind.QUOTA if mailcore_conf.quota_auto_resume() else Kind.FAILED
-                job.outcomes.append(Outcome(target.recipient, kind, FailureType.MAIL_QUOTA, quota_reason))
+                    quota_reason = quota_deferral_reason(reset_at, auto_resume=auto_resume)
+                    # Without auto-resume the mail fails now, as Odoo's relay makes it fail; Retry revives it.
+                    quota_kind = Kind.QUOTA if auto_resume else Kind.FAILED
+                job.outcomes.append(Outcome(target.recipient, quota_kind, FailureType.MAIL_QUOTA, quota_reason))
                 continue
             try:
                 channel = session.get()

@@ -104,12 +104,14 @@ class Run:
     unfinished: set[int]
     pending_flush: list[Job] = field(default_factory=list)
     renewed_at: float = field(default_factory=time.monotonic)
+    # Read once per run: keep_lease is called for every message.
+    renew_every: float = field(default_factory=lambda: conf.lease_seconds() / 3)
     # Rows whose lease another worker took over (we stalled past it): we send nothing more of them.
     lost: set[int] = field(default_factory=set)
 
     def keep_lease(self) -> None:
         """Renew our leases well before they expire, so a long batch is never taken over."""
-        if time.monotonic() - self.renewed_at > conf.lease_seconds() / 3:
+        if time.monotonic() - self.renewed_at > self.renew_every:
             owned = renew_leases(self.unfinished, self.owner)
             self.lost |= self.unfinished - owned
             self.renewed_at = time.monotonic()

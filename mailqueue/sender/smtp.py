@@ -75,7 +75,6 @@ class Session:
         self.opened = False
         self.reconnect_allowed = True
         self.broken: MailDeliveryError | None = None
-        self.sessions = 0
 
     def get(self) -> Channel:
         if self.channel is not None and not self.channel.closed:
@@ -96,7 +95,6 @@ class Session:
             self.broken = connect_error(exc, self.choice.host)
             raise self.broken from exc
         self.opened = True
-        self.sessions += 1
         return self.channel
 
     def delivered(self) -> None:

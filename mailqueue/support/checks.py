@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from chatter.models import FailureType, Notification, NotificationKind, NotificationStatus
+from chatter.models import FAILED_STATUSES, FailureType, Notification, NotificationKind, NotificationStatus
 from mailcore.diagnostics import (
     Check,
     Item,
@@ -18,6 +18,7 @@ from mailcore.diagnostics import (
     run_check,
     worst,
 )
+from mailqueue.crons import schedule_interval
 from mailqueue.models import CronState, Mail, MailState
 
 BOUNCE_WINDOW_DAYS = 30
@@ -135,7 +136,7 @@ def check_failed_mail() -> Check:
     count = failed.count()
     red = Notification.objects.filter(
         notification_type=NotificationKind.EMAIL,
-        notification_status__in=[NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION],
+        notification_status__in=FAILED_STATUSES,
     ).count()
     if not count and not red:
         return Check("failed_mail", title, Status.OK, "No e-mail in Delivery Failed and no failed recipient.")
@@ -168,9 +169,7 @@ def _cron_intervals() -> dict[str, dt.timedelta | None]:
     """The beat interval of each periodic task, by name (None for crontab/other schedules)."""
     intervals: dict[str, dt.timedelta | None] = {}
     for task in PeriodicTask.objects.select_related("interval"):
-        every = None
-        if task.interval is not None:
-            every = dt.timedelta(**{task.interval.period: task.interval.every})
+        every = schedule_interval(interval=task.interval)
         intervals[task.name] = every if task.enabled else dt.timedelta(0)
     return intervals
 

@@ -119,13 +119,25 @@ class Command(BaseCommand):
         )
         self._say("run_all", f"started {service.name} (pid {service.process.pid}): {' '.join(service.argv[1:])}")
 
-    def _listening(self, web: str) -> bool:
+    def _endpoints(self, web: str, services: list[Service]) -> list[tuple[str, int]]:
+        """Every address a service listens on: "ready" means all of them answer."""
         host, _, port = web.rpartition(":")
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.2):
-                return True
-        except OSError:
-            return False
+        endpoints = [(host, int(port)), (conf.sink_host(), conf.sink_port())]
+        if any(s.name == "gateway" for s in services):
+            from bounces import conf as bounces_conf
+
+            endpoints.append((bounces_conf.gateway_host(), bounces_conf.gateway_port()))
+        return endpoints
+
+    @staticmethod
+    def _listening(endpoints: list[tuple[str, int]]) -> bool:
+        for host, port in endpoints:
+            try:
+                with socket.create_connection((host, port), timeout=0.2):
+                    pass
+            except OSError:
+                return False
+        return True
 
     def _announce(self, web: str, services: list[Service]) -> None:
         lines = [
@@ -133,9 +145,10 @@ class Command(BaseCommand):
             f"captured mail http://{web}/sink/  (SMTP sink on {conf.sink_host()}:{conf.sink_port()})",
         ]
         if any(s.name == "gateway" for s in services):
-            gateway_host = getattr(settings, "MAILCORE_GATEWAY_HOST", "127.0.0.1")
-            gateway_port = getattr(settings, "MAILCORE_GATEWAY_PORT", 8025)
-            lines.append(f"inbound mail  SMTP gateway on {gateway_host}:{gateway_port}")
+            # Only here: the gateway (and its settings getters) ships with the bounces app.
+            from bounces import conf as bounces_conf
+
+            lines.append(f"inbound mail  SMTP gateway on {bounces_conf.gateway_host()}:{bounces_conf.gateway_port()}")
         lines.append("Press Ctrl-C to stop everything.")
         for line in lines:
             self._say("run_all", line)
@@ -152,8 +165,9 @@ class Command(BaseCommand):
             os.set_blocking(service.process.stdout.fileno(), False)
             self.selector.register(service.process.stdout, selectors.EVENT_READ, service)
         announced = False
+        endpoints = self._endpoints(web, services)
         while not self.stopping:
-            if not announced and self._listening(web):
+            if not announced and self._listening(endpoints):
                 self._announce(web, services)
                 announced = True
             self._pump_all(timeout=0.2)
