@@ -81,6 +81,12 @@ def gateway_cache_seconds() -> int:
     return _int("MAILCORE_GATEWAY_CACHE_SECONDS", 10)
 
 
+def prepared_statements() -> bool:
+    """Prepare the gateway's hot-path statements on PostgreSQL (off behind PgBouncer < 1.21 in
+    transaction mode, which cannot keep them)."""
+    return bool(_int("MAILCORE_GATEWAY_PREPARED_STATEMENTS", 1))
+
+
 def db_threads() -> int:
     """Threads the gateway talks to the database from (PostgreSQL; SQLite always uses one)."""
     return max(_int("MAILCORE_GATEWAY_DB_THREADS", 8), 1)

@@ -101,7 +101,10 @@ class InboundMessage(models.Model):
                 name="inbound_loop_idx",
                 condition=models.Q(decision="accepted"),
             ),
-            models.Index(fields=["decision", "received_at"], name="inbound_decision_idx"),
+            # No (decision, received_at) index: it served only the inbound log's filter (the
+            # received_at index does that, newest first), cost every INSERT, and under a burst
+            # with stale statistics the planner chose it for the loop counter, scanning every
+            # accepted row of the window (9 ms instead of 0.1 ms at 12,000 rows).
         ]
 
     def __str__(self) -> str:
