@@ -298,3 +298,61 @@ def test_bounce_is_detected_before_routing() -> None:
         row = receive(raw, rcpt, mail_from="")
         assert row.decision == InboundDecision.BOUNCE
     assert InboundMessage.objects.order_by("-id").first().routes == [{"kind": "bounce", "recipient": 42}]  # type: ignore[union-attr]
+
+
+# --- the door's batch INSERT ------------------------------------------------------------------------
+def test_a_batch_stores_every_column_of_each_message_in_order() -> None:
+    """Several messages decided together: one row each, every column as decided, ids in order."""
+    lead = Lead.objects.create(name="Batch")
+    token = _token_address(lead)
+    reply = make_mail(to=token, subject="Re: Batch", body="Yes", message_id="<batch-1@example.com>")
+    stray = make_mail(to=f"catchall@{DOMAIN}", subject="Hello", body="?", message_id="<batch-2@example.com>")
+    bounce = b"From: MAILER-DAEMON@example.com\r\nSubject: Undelivered\r\n\r\nbody\xff\r\n"
+    before = timezone.now()
+    receptions = services.inbound_receive_many(
+        [
+            services.Incoming(reply, "alice@example.com", [token], "127.0.0.1:1", "one.example"),
+            services.Incoming(stray, "bob@example.com", [f"catchall@{DOMAIN}"], "127.0.0.1:2", "two.example"),
+            services.Incoming(bounce, "<>", [f"bounce+{sign_token('bounce', '42')}@{DOMAIN}"], "127.0.0.1:3", ""),
+        ]
+    )
+    rows = [InboundMessage.objects.get(pk=r.inbound_id) for r in receptions]
+    assert [r.inbound_id for r in receptions] == sorted(r.inbound_id for r in receptions)
+    accepted, refused, bounced = rows
+
+    ct = ContentType.objects.get_for_model(Lead)
+    assert accepted.raw == reply and accepted.size == len(reply)
+    assert (accepted.peer, accepted.helo, accepted.mail_from) == ("127.0.0.1:1", "one.example", "alice@example.com")
+    assert accepted.rcpt_tos == [token]
+    assert accepted.routes == [
+        {"kind": "update", "model": ct.pk, "res_id": lead.pk, "alias": None, "parent": None}
+        | {"internal": False, "defaults": {}}
+    ]
+    assert (accepted.routed_model_id, accepted.routed_res_id) == (ct.pk, lead.pk)
+    assert (accepted.decision, accepted.state, accepted.processed_at) == (InboundDecision.ACCEPTED, "received", None)
+    assert (accepted.message_id, accepted.subject, accepted.sender_email) == (
+        "<batch-1@example.com>",
+        "Re: Batch",
+        "alice@example.com",
+    )
+    assert accepted.smtp_reply == f"250 2.0.0 Ok: queued as {accepted.queue_id}" == receptions[0].reply
+    assert before <= accepted.received_at <= timezone.now()
+    assert (accepted.error, accepted.attempt_count, accepted.lease_until, accepted.chatter_message) == (
+        "",
+        0,
+        None,
+        None,
+    )
+
+    assert refused.decision == InboundDecision.REJECTED and refused.state == InboundState.DONE
+    assert refused.processed_at == refused.received_at == accepted.received_at
+    assert (
+        refused.smtp_reply.startswith("550-5.7.1 The email sent to catchall@")
+        and refused.smtp_reply == receptions[1].reply
+    )
+    assert refused.routes == [] and refused.routed_model_id is None
+
+    assert bounced.decision == InboundDecision.BOUNCE and bounced.mail_from == ""
+    assert bounced.raw == bounce  # not UTF-8: stored byte for byte
+    assert bounced.routes == [{"kind": "bounce", "recipient": 42}]
+    assert len({r.queue_id for r in rows}) == 3
