@@ -205,6 +205,9 @@ def main() -> int:
     parser.add_argument("--database", choices=["auto", "postgresql", "sqlite"], default="auto")
     parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/4"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs) and database")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="measure noop and gateway only (no drain, no latency)"
+    )
     parser.add_argument("--serve-noop", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_noop is not None:
@@ -323,6 +326,9 @@ def main() -> int:
             f"db={db_kind} broker={broker_kind} processes={args.processes}",
             flush=True,
         )
+
+        if args.throughput_only:
+            return 0
 
         # 3. The worker drains the backlog into the chatter.
         worker = Proc(

@@ -7,8 +7,10 @@ would make the sender drop the mail. Every reply carries an enhanced status code
 agrees with the basic code (RFC 3463), including aiosmtpd's own built-in answers, which
 :meth:`GatewaySMTP.push` completes.
 
-Database work runs in threads (``sync_to_async``): one thread on SQLite, whose single writer
-would only queue up behind more, several on PostgreSQL.
+Database work runs off the event loop: the end of DATA in :class:`Receiver`'s thread (one by
+default, storing whatever waits in one batch), an RCPT the alias cache cannot answer in a small
+executor (``sync_to_async``). SQLite always gets one thread: its single writer would only queue
+up behind more.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ class Receiver:
         self._on_stored = on_stored
         self._queue: queue.SimpleQueue[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
         self._queue = queue.SimpleQueue()
-        # Several threads on PostgreSQL: a few sessions proceed in parallel, many share commits.
+        # More than one thread on PostgreSQL only if configured: see conf.db_threads.
         self._threads = [
             threading.Thread(target=self._run, name=f"gateway-receiver-{i}", daemon=True) for i in range(threads)
         ]
