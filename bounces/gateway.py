@@ -241,8 +241,34 @@ def _resolve(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
             future.set_result(result)
 
 
+# ``<dot-atom@dot-atom>`` then spaces, as nearly every MAIL FROM and RCPT TO is written: for it
+# the address and the parameters are plain slices of the argument.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_SIMPLE_PATH = re.compile(rf"[ \t]*<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*")
+
+
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP protocol with our limits: long lines, connection cap, 421 on idle."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parsing, with a fast path for the common ``<local@domain>``.
+
+        aiosmtpd builds the stdlib's RFC 5322 token tree for every path: a quarter of the
+        event loop's time at the door. The fast path gives the same answer (a test compares
+        them on any input); anything else (quoted local parts, comments, address literals,
+        UTF-8, ``<>``) goes to aiosmtpd, whose crash on a lone ``<`` becomes a syntax error.
+        """
+        match = _SIMPLE_PATH.match(arg)
+        if match is None or arg.startswith("(", match.end()):
+            try:
+                return super()._getaddr(arg)
+            except IndexError:
+                # The stdlib's parser fails on a lone "<" or '"': a syntax error, not ours (451).
+                return None, None
+        address = match.group(1)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, arg[match.end() :]
 
     def __init__(self, handler: GatewayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
         # aiosmtpd sizes its stream buffer from this attribute in __init__ (default 1001 bytes:

@@ -284,6 +284,17 @@ def test_aiosmtpd_builtin_replies_carry_agreeing_enhanced_codes(gateway: Running
         assert talk.cmd("MAIL TO:<a@example.com>") == "501 5.5.4 Syntax: MAIL FROM: <address> [SP <mail-parameters>]"
 
 
+def test_malformed_paths_are_syntax_errors_not_internal_ones(gateway: RunningGateway) -> None:
+    """aiosmtpd's parser crashes on a lone ``<`` (which would answer 451: "try again")."""
+    malformed = "553 5.1.3 Error: malformed address"
+    with _talk(gateway) as talk:
+        assert talk.cmd("MAIL FROM:<") == malformed
+        assert talk.cmd('MAIL FROM:"') == malformed
+        assert talk.cmd("MAIL FROM:<a@b> (comment) SIZE=10") == "250 2.1.0 Ok"
+        assert talk.cmd("RCPT TO:<") == malformed
+        assert talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "250 2.1.5 Ok"
+
+
 def test_idle_connection_gets_a_421_goodbye(
     settings: pytest.FixtureRequest, start_gateway: Callable[[], RunningGateway]
 ) -> None:
