@@ -256,14 +256,15 @@ class GatewaySMTP(SMTP):
         aiosmtpd builds the stdlib's RFC 5322 token tree for every path: a quarter of the
         event loop's time at the door. The fast path gives the same answer (a test compares
         them on any input); anything else (quoted local parts, comments, address literals,
-        UTF-8, ``<>``) goes to aiosmtpd, whose crash on a lone ``<`` becomes a syntax error.
+        UTF-8, ``<>``) goes to aiosmtpd, whose crashes (on a lone ``<``, say) become a malformed address.
         """
         match = _SIMPLE_PATH.match(arg)
         if match is None or arg.startswith("(", match.end()):
             try:
                 return super()._getaddr(arg)
-            except IndexError:
-                # The stdlib's parser fails on a lone "<" or '"': a syntax error, not ours (451).
+            except Exception:
+                # The stdlib's parser crashes on some paths ("<", '"', "a@["): a malformed
+                # address (553), not our failure (451, "try again").
                 return None, None
         address = match.group(1)
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:

@@ -456,10 +456,14 @@ def _refusal(alias: Alias, error: _PolicyError) -> Decision:
 
 def _loop_guard(decision: Decision, sender: str, counts: dict[str, int]) -> Decision:
     """Odoo ``_detect_loop_sender`` (spec §5.4): too many mails from one sender to one target."""
-    if not sender or not decision.routes or sender in conf.loop_allowed():
+    if not sender or not decision.routes:
         return decision
-    threshold, minutes = conf.loop_threshold(), conf.loop_minutes()
+    threshold = conf.loop_threshold()
     kept = [r for r in decision.routes if counts.get(r.loop_target, 0) < threshold]
+    # The allow-list is read only when it matters (it is built from settings on each read).
+    if len(kept) == len(decision.routes) or sender in conf.loop_allowed():
+        return decision
+    minutes = conf.loop_minutes()
     if kept:
         decision.routes = kept
         return decision

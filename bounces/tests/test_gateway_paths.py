@@ -13,7 +13,7 @@ from bounces.gateway import GatewaySMTP
 def _outcome(server: SMTP, arg: str) -> object:
     try:
         return server._getaddr(arg)
-    except IndexError:  # aiosmtpd crashes on some inputs ('<', '"'); the gateway calls them malformed
+    except Exception:  # aiosmtpd crashes on some inputs ('<', '"', 'a@['); the gateway calls them malformed
         return (None, None)
 
 
@@ -47,6 +47,7 @@ CASES = [
     "<a@b>>",
     "<",
     '"',
+    "a@[",
 ]
 
 
@@ -64,7 +65,7 @@ def test_local_part_limit_is_kept() -> None:
 _alphabet = st.sampled_from([*list('ab.@<>- \t"()[]+=:,;\\é'), "SIZE=1", "x"])
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600, deadline=None, derandomize=True)
 @given(st.lists(_alphabet, max_size=16).map("".join))
 def test_any_argument_gets_the_same_answer(arg: str) -> None:
     ours, theirs = _both(arg)

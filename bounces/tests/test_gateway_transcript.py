@@ -290,6 +290,7 @@ def test_malformed_paths_are_syntax_errors_not_internal_ones(gateway: RunningGat
     with _talk(gateway) as talk:
         assert talk.cmd("MAIL FROM:<") == malformed
         assert talk.cmd('MAIL FROM:"') == malformed
+        assert talk.cmd("MAIL FROM:a@[") == malformed
         assert talk.cmd("MAIL FROM:<a@b> (comment) SIZE=10") == "250 2.1.0 Ok"
         assert talk.cmd("RCPT TO:<") == malformed
         assert talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "250 2.1.5 Ok"
