@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Inbound gateway throughput against a no-op aiosmtpd server, and the time from 250 to the chatter.
 
-    .venv/bin/python bench/inbound.py [--count 10000] [--connections 4]
+    .venv/bin/python bench/inbound.py [--count 10000] [--connections 4] [--processes 1] [--throughput-only]
 
 Prints one line per measure:
 
@@ -47,21 +47,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import choose_database, drop_database  # noqa: E402
+from bench.scratch import choose_database, drop_database, log  # noqa: E402
+from mailcore.testing.smtp import free_port  # noqa: E402
 
 PG_BENCH_DB = f"mailcore_bench_inbound_{os.getpid()}"
 SETTINGS = "config.settings.base"
 DOMAIN = "mailcore.localhost"
-
-
-def log(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the no-op server (run in its own process: `bench/inbound.py --serve-noop PORT`) ----------------

@@ -44,7 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import choose_database, drop_database  # noqa: E402
+from bench.scratch import choose_database, drop_database, log  # noqa: E402
+from mailcore.testing.smtp import free_port  # noqa: E402
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 # One scratch database per run, so two benchmarks on one machine never drop each other's.
@@ -58,16 +59,6 @@ BODY = (
     "12 desks, 12 chairs and 4 cabinets, delivered and installed within three weeks of your "
     "approval. The quotation stays valid for 30 days.</p><p>Best regards,<br>Mitchell Admin</p>"
 )
-
-
-def log(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the sink ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""A scratch database for a benchmark run: PostgreSQL when it answers, else SQLite."""
+"""What the benchmarks share: a scratch database (PostgreSQL when it answers, else SQLite) and
+their progress log on stderr (stdout carries only the result lines)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _log(text: str) -> None:
+def log(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
@@ -25,7 +26,7 @@ def choose_database(requested: str, scratch: Path, name: str) -> tuple[str, str]
     except psycopg.OperationalError as exc:
         if requested == "postgresql":
             raise
-        _log(f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc}); using SQLite")
+        log(f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc}); using SQLite")
         return f"sqlite:///{scratch / 'bench.sqlite3'}", "sqlite"
     return f"postgres://postgres@127.0.0.1:5432/{name}", "postgresql"
 

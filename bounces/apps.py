@@ -33,13 +33,6 @@ class BouncesConfig(AppConfig):
         register_vacuum("inbound_messages", lambda: services.inbound_vacuum())
         checks.register(check_gateway_tls, "bounces")
 
-        # The gateway's hot-path queries are prepared statements (PostgreSQL).
-        from django.db.backends.signals import connection_created
-
-        from bounces.selectors import prepare_connection
-
-        connection_created.connect(prepare_connection, dispatch_uid="bounces.prepare_connection")
-
         # The gateway caches aliases and alias domains; a change made in this process drops it.
         from django.db.models.signals import post_delete, post_save
 

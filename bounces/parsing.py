@@ -102,8 +102,16 @@ def message_ids(value: object) -> list[str]:
 # colon (possibly empty), then the colon. Any other line ends the header block.
 _HEADER_START = re.compile(r"[\x21-\x39\x3b-\x7e]*:")
 _FACT_HEADERS = frozenset(
-    {"message-id", "x-mailcore-message-id", "in-reply-to", "references", "subject", "from"}
-    | {"content-type", "auto-submitted"}
+    (
+        "message-id",
+        "x-mailcore-message-id",
+        "in-reply-to",
+        "references",
+        "subject",
+        "from",
+        "content-type",
+        "auto-submitted",
+    )
 )
 
 
@@ -113,8 +121,8 @@ def _fact_headers(raw: bytes) -> dict[str, list[str]]:
     Reads like ``BytesHeaderParser(policy=compat32)`` and gives the same values (a test compares
     them on every sample): 8-bit bytes as surrogates, folded lines kept with their line breaks, a
     leading mbox ``From `` line skipped, a continuation before any header ignored. Only the eight
-    headers wanted are kept: the stdlib parser built a message object of every header, the
-    largest cost of the end of DATA after the database.
+    headers wanted are kept: the stdlib parser built a message object of every header, about a
+    tenth of the CPU of the end of DATA (py-spy).
     """
     found: dict[str, list[str]] = {}
     current: list[str] | None = None  # the value being folded, when it is one we keep

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection
-from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import ExecStatus
 
 from bounces import conf
@@ -137,45 +137,45 @@ class BatchLookup:
             self.loop_counts[(sender, target)] = self.loop_counts.get((sender, target), 0) + 1
 
 
-TUPLES_OK = ExecStatus.TUPLES_OK
 # Above any count a statement reaches: psycopg then prepares only what asks (prepare=True).
 _ONLY_WHEN_ASKED = 2**62
 
 
-def prepare_connection(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """``connection_created``: let the hot-path queries below be prepared statements.
+def _may_prepare(raw: psycopg.Connection[Any]) -> bool:
+    """Whether this connection takes the hot-path queries as prepared statements; the first time,
+    outside a transaction, set it up.
 
     Django connects with psycopg's ``prepare_threshold=None``, which ignores ``prepare=True``: a
-    threshold no statement reaches keeps the ORM's statements unprepared, as Django expects, and
-    lets :func:`_rows` prepare ours. They are planned on every run (``force_custom_plan``):
-    after five runs PostgreSQL would otherwise keep one generic plan, made from the statistics
-    of that moment: on a young table that is a sequential scan, kept while the table grows (and
-    with autovacuum off, for ever). Preparing still saves parsing and rewriting; only prepared
-    statements are affected. The setting is made here, outside any transaction, so no rollback
-    undoes it.
+    threshold no statement reaches lets :func:`_rows` prepare its queries and nothing else. They
+    are planned on every run (``force_custom_plan``): after five runs PostgreSQL would otherwise
+    keep one generic plan, made from the statistics of that moment: on a young table a
+    sequential scan, kept while the table grows (and, with autovacuum off, for ever). Preparing
+    still saves parsing and rewriting. Set up here, on the connections that run these queries
+    (not on every connection the web app opens), and only in autocommit, so that no rollback
+    undoes the setting.
     """
-    if connection.vendor != "postgresql" or not conf.prepared_statements():
-        return
-    raw = connection.connection
-    if raw is None or raw.prepare_threshold is not None:  # the project configured its own
-        return
-    raw.prepare_threshold = _ONLY_WHEN_ASKED
+    if raw.prepare_threshold is not None:
+        return True
+    if not conf.prepared_statements() or not connection.get_autocommit():
+        return False
     raw.execute("SET plan_cache_mode = force_custom_plan")
+    raw.prepare_threshold = _ONLY_WHEN_ASKED
+    return True
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run one hot-path query. On PostgreSQL: server-side binding (no Python-side quoting) and,
-    on a connection :func:`prepare_connection` set up, a prepared statement (parsed once)."""
+    """Run one hot-path query. On PostgreSQL: server-side binding (no Python-side quoting) and a
+    prepared statement (parsed once per connection, see :func:`_may_prepare`)."""
     if connection.vendor == "postgresql":
-        import psycopg
-
         connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
+        raw = connection.connection
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=_may_prepare(raw))
             # The result's status, not ``cursor.description``: that builds a column object per
             # column on every call, a tenth of the CPU of the end of DATA.
             result = cursor.pgresult
-            return cursor.fetchall() if result is not None and result.status == TUPLES_OK else []
+            ok = result is not None and result.status == ExecStatus.TUPLES_OK
+            return cursor.fetchall() if ok else []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []

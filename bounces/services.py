@@ -163,8 +163,7 @@ _COLUMNS = (
 _BY_COLUMN = {f.column: f for f in InboundMessage._meta.concrete_fields if not f.primary_key}
 # A column added to the model must be added here too: the INSERT names every column.
 assert set(_BY_COLUMN) == set(_COLUMNS), "bounces.services._COLUMNS is out of step with InboundMessage"
-_FIELDS = [_BY_COLUMN[c] for c in _COLUMNS]
-_DATETIMES = tuple(i for i, f in enumerate(_FIELDS) if isinstance(f, models.DateTimeField))
+_DATETIMES = frozenset(i for i, c in enumerate(_COLUMNS) if isinstance(_BY_COLUMN[c], models.DateTimeField))
 
 
 def _row(
@@ -249,8 +248,8 @@ def _insert(rows: list[tuple[Any, ...]]) -> list[int]:
     from bounces.selectors import _rows
 
     db = connections[DEFAULT_DB_ALIAS]
-    adapt = db.ops.adapt_datetimefield_value
-    if _DATETIMES and db.vendor != "postgresql":  # psycopg takes aware datetimes as they are
+    if db.vendor != "postgresql":  # psycopg takes aware datetimes as they are
+        adapt = db.ops.adapt_datetimefield_value
         rows = [tuple(adapt(v) if i in _DATETIMES else v for i, v in enumerate(row)) for row in rows]
     params = [value for row in rows for value in row]
     ids = {queue_id: int(pk) for pk, queue_id in _rows(_insert_sql(db, len(rows)), params)}

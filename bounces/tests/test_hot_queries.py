@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
 from bounces.selectors import messages_lookup_many
-from chatter.models import Message
 from tests.services import require_postgres
 
 # No wrapping transaction: the tests open their own server session.
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def fresh_connection() -> Iterator[None]:
-    """A new server session, so that ``connection_created`` runs for this test's settings."""
+    """A new server session, set up (or not) for this test's settings."""
     require_postgres()
     connection.close()
     yield
@@ -44,16 +44,18 @@ def test_lookup_is_prepared_and_planned_on_every_run(fresh_connection: None) -> 
     # More runs than PostgreSQL's five custom plans, after which it would keep a generic one.
     for i in range(8):
         _lookup(i)
-    for _ in range(8):
-        Message.objects.filter(message_id="<orm@example.com>").count()
+    # A statement that does not ask stays unprepared, however often it runs, even with
+    # server-side binding (Django's own client-side cursors never prepare).
+    with psycopg.Cursor(connection.connection) as cursor:
+        for _ in range(8):
+            cursor.execute("SELECT COUNT(*) FROM chatter_message WHERE message_id = %s", ["<orm@example.com>"])
 
     prepared = _prepared()
     lookups = {s: plans for s, plans in prepared.items() if "inboundmessage" in s and "GROUP BY" in s}
     assert len(lookups) == 1, prepared
     generic, custom = next(iter(lookups.values()))
     assert (generic, custom) == (0, 8)
-    # The ORM's statements stay unprepared, as Django expects.
-    assert not [s for s in prepared if "COUNT(*) AS" in s and "chatter_message" in s], prepared
+    assert not [s for s in prepared if "chatter_message WHERE" in s], prepared
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone() == ("force_custom_plan",)
@@ -68,3 +70,19 @@ def test_prepared_statements_can_be_turned_off(fresh_connection: None) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone() == ("auto",)
+
+
+def test_a_first_lookup_inside_a_transaction_waits_for_autocommit(fresh_connection: None) -> None:
+    """A rollback would undo the setting while the connection believed it made: it is made later."""
+    with transaction.atomic():
+        _lookup(1)
+        assert not [s for s in _prepared() if "inboundmessage" in s]
+        transaction.set_rollback(True)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("auto",)
+    _lookup(2)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_custom_plan",)
+    assert [s for s in _prepared() if "inboundmessage" in s]
