@@ -87,14 +87,16 @@ def prepared_statements() -> bool:
     return bool(_int("MAILCORE_GATEWAY_PREPARED_STATEMENTS", 1))
 
 
-def db_threads() -> int:
-    """Threads each gateway process talks to the database from (PostgreSQL; SQLite always uses one).
+def storing() -> str:
+    """Where the end of DATA is stored: ``process`` (a child process of each gateway process, the
+    default) or ``thread`` (a thread of the gateway process, for an in-memory database). See
+    :mod:`bounces.storing`."""
+    value = _str("MAILCORE_GATEWAY_STORING", "process").strip().lower() or "process"
+    if value not in ("process", "thread"):
+        from bounces.exceptions import GatewayConfigurationError
 
-    One by default: it stores every message waiting in one batch and one commit, and leaves the
-    interpreter to the event loop the rest of the time. bench/inbound.py on two cores: 1 thread
-    646-670/s, 2 threads 517-663/s, 8 threads 540/s. Scale with ``--processes`` instead.
-    """
-    return max(_int("MAILCORE_GATEWAY_DB_THREADS", 1), 1)
+        raise GatewayConfigurationError(f"MAILCORE_GATEWAY_STORING must be 'process' or 'thread', not {value!r}.")
+    return value
 
 
 # --- routing -----------------------------------------------------------------------------------

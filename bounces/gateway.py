@@ -7,10 +7,9 @@ would make the sender drop the mail. Every reply carries an enhanced status code
 agrees with the basic code (RFC 3463), including aiosmtpd's own built-in answers, which
 :meth:`GatewaySMTP.push` completes.
 
-Database work runs off the event loop: the end of DATA in :class:`Receiver`'s thread (one by
-default, storing whatever waits in one batch), an RCPT the alias cache cannot answer in a small
-executor (``sync_to_async``). SQLite always gets one thread: its single writer would only queue
-up behind more.
+Database work runs off the event loop: the end of DATA in a storing process (or thread) that
+stores whatever waits in one batch (:mod:`bounces.storing`), an RCPT the alias cache cannot
+answer in a one-thread executor (``sync_to_async``).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import logging
 import queue
 import re
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -30,11 +28,12 @@ from typing import Any, TypeVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 
 from bounces import conf, services
 from bounces.exceptions import GatewayConfigurationError
 from bounces.routing import rcpt_check, rcpt_check_cached
+from bounces.storing import StoringProcess, StoringThread, connection_check
 
 logger = logging.getLogger(__name__)
 
@@ -142,105 +141,6 @@ class Doorbell:
         self._thread.join(timeout)
 
 
-class Receiver:
-    """Stores what reaches the end of DATA, from one database thread, with group commit.
-
-    Every message waiting when the thread comes round is decided and stored in one batch: one
-    lookup query, one multi-row INSERT, one commit (:func:`bounces.services.inbound_receive_many`),
-    then each session gets its answer. Alone, a message is a batch of one; under load the
-    per-message cost of the database round trips shrinks instead of queueing up. A batch that
-    fails is retried message by message, so one bad message cannot refuse the others.
-    """
-
-    def __init__(
-        self, threads: int = 1, max_batch: int = 64, on_stored: Callable[[list[int]], None] | None = None
-    ) -> None:
-        self._max_batch = max_batch
-        # Called from the storing thread with the committed rows that wait for processing: the
-        # doorbell is rung once per batch from here, not once per message from the event loop
-        # (every hand-over between threads costs a wake-up and a GIL switch).
-        self._on_stored = on_stored
-        self._queue: queue.SimpleQueue[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
-        self._queue = queue.SimpleQueue()
-        # More than one thread on PostgreSQL only if configured: see conf.db_threads.
-        self._threads = [
-            threading.Thread(target=self._run, name=f"gateway-receiver-{i}", daemon=True) for i in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    async def submit(self, item: services.Incoming) -> services.Reception:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[services.Reception] = loop.create_future()
-        self._queue.put((item, loop, future))
-        return await future
-
-    def _run(self) -> None:
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self._max_batch:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    batch.append(nxt)
-                self._store(batch)
-                if stop:
-                    return
-        finally:
-            connection.close()
-
-    def _store(self, batch: list[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
-        results: list[Any]
-        try:
-            _connection_check()
-            results = list(services.inbound_receive_many([item for item, _loop, _future in batch]))
-        except Exception:
-            if len(batch) == 1:
-                results = [sys.exc_info()[1]]
-            else:
-                results = []
-                for item, _loop, _future in batch:
-                    try:
-                        _connection_check()
-                        results.append(services.inbound_receive_many([item])[0])
-                    except Exception as exc:
-                        results.append(exc)
-        if self._on_stored is not None:
-            waiting = [r.inbound_id for r in results if isinstance(r, services.Reception) and r.needs_processing]
-            if waiting:
-                self._on_stored(waiting)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for (_item, loop, future), result in zip(batch, results, strict=True):
-            by_loop.setdefault(loop, []).append((future, result))
-        for loop, answers in by_loop.items():
-            loop.call_soon_threadsafe(_resolve, answers)
-
-    def close(self, timeout: float = 30) -> None:
-        for _thread in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout)
-
-
-def _resolve(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
-    for future, result in answers:
-        if future.done():  # the session went away meanwhile
-            continue
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-
 # ``<dot-atom@dot-atom>`` then spaces, as nearly every MAIL FROM and RCPT TO is written: for it
 # the address and the parameters are plain slices of the argument.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
@@ -319,17 +219,26 @@ class GatewaySMTP(SMTP):
 class GatewayHandler:
     """The aiosmtpd hooks. Each hook parses the input, calls one service, formats the reply."""
 
-    def __init__(self, *, max_recipients: int, max_connections: int, db_threads: int) -> None:
+    def __init__(self, *, max_recipients: int, max_connections: int) -> None:
         self.max_recipients = max_recipients
         self.max_connections = max_connections
         self._connections = 0
         self._lock = threading.Lock()
-        # SQLite has one writer: more threads would only wait for its lock.
-        threads = 1 if connection.vendor == "sqlite" else db_threads
-        self.db_executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gateway-db")
+        # For the RCPTs the alias cache cannot answer: rare, one thread is plenty.
+        self.db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
         self.doorbell = Doorbell(services.inbound_enqueue_many)
-        self.receiver = Receiver(threads=threads, on_stored=self.doorbell.ring_many)
+        self.storer: StoringProcess | StoringThread
+        if conf.storing() == "thread":
+            self.storer = StoringThread(on_stored=self.doorbell.ring_many)
+        else:
+            if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+                raise GatewayConfigurationError(
+                    "An in-memory SQLite database cannot be shared with the gateway's storing process: "
+                    "set MAILCORE_GATEWAY_STORING=thread."
+                )
+            self.storer = StoringProcess(on_stored=self.doorbell.ring_many)
         self.received = 0
+        self._closed = False
 
     # --- connections -----------------------------------------------------------------------------
     def connection_open(self) -> bool:
@@ -351,30 +260,24 @@ class GatewayHandler:
     # --- database access --------------------------------------------------------------------------
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def call() -> T:
-            _connection_check()
+            connection_check()
             return fn(*args, **kwargs)
 
         runner: Callable[[], Awaitable[T]] = sync_to_async(call, thread_sensitive=False, executor=self.db_executor)
         return await runner()
 
     def close(self) -> None:
-        """Close each database thread's connection, then stop the threads."""
-        threads = len(getattr(self.db_executor, "_threads", ())) or 0
-        if threads:
-            # One job per thread: each holds its thread at the barrier until all have closed.
-            barrier = threading.Barrier(threads)
+        """Close the RCPT thread's connection, stop the storer (it finishes what it has), then the doorbell."""
+        if self._closed:
+            return
+        self._closed = True
 
-            def close_connection() -> None:
-                connection.close()
-                try:
-                    barrier.wait(timeout=10)
-                except threading.BrokenBarrierError:  # pragma: no cover - a thread was busy too long
-                    pass
+        def close_connection() -> None:
+            connection.close()  # the executor thread's own connection, looked up there
 
-            for future in [self.db_executor.submit(close_connection) for _ in range(threads)]:
-                future.result(timeout=30)
+        self.db_executor.submit(close_connection).result(timeout=30)
         self.db_executor.shutdown(wait=True, cancel_futures=False)
-        self.receiver.close()
+        self.storer.close()
         self.doorbell.close()
 
     # --- SMTP hooks --------------------------------------------------------------------------------
@@ -413,7 +316,7 @@ class GatewayHandler:
         mail_from = envelope.mail_from or ""
         peer = session.peer
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "")
-        reception = await self.receiver.submit(
+        reception = await self.storer.submit(
             services.Incoming(
                 raw=bytes(raw),
                 mail_from=mail_from,
@@ -431,24 +334,13 @@ class GatewayHandler:
             reception.decision,
             " ".join(reception.reply.split("\r\n")),
         )
-        # The receiver has rung the doorbell for this row already (after the commit).
+        # The storer has rung the doorbell for this row already (after the commit).
         return reception.reply
 
     async def handle_exception(self, error: Exception) -> str:
         """Log and answer 451: the message is not stored, so the sender must keep and retry it."""
         logger.error("SMTP session error: %s", error, exc_info=error)
         return INTERNAL_ERROR_REPLY
-
-
-def _connection_check() -> None:
-    """Drop a broken database connection before using it (the server restarted, say)."""
-    # The thread's own wrapper, looked up once: each read through the proxy is a thread-local lookup.
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.connection is not None and db.errors_occurred:
-        if not db.is_usable():
-            db.close()
-        else:
-            db.errors_occurred = False
 
 
 def tls_context() -> ssl.SSLContext | None:
@@ -493,18 +385,19 @@ class GatewayController(Controller):
         )
 
     def stop(self, no_assert: bool = False) -> None:
-        super().stop(no_assert=no_assert)
+        """Stop serving, then close the handler (its storing process finishes what it has). Twice is once."""
+        if self._thread is not None:
+            super().stop(no_assert=no_assert)
         self.handler.close()
 
 
 def make_controller(*, host: str | None = None, port: int | None = None, reuse_port: bool = False) -> GatewayController:
     """A gateway Controller configured from settings (``start()`` it, ``stop()`` it)."""
+    context = tls_context()  # before the handler starts its storing process: this may refuse
     handler = GatewayHandler(
         max_recipients=conf.max_recipients(),
         max_connections=conf.max_connections(),
-        db_threads=conf.db_threads(),
     )
-    context = tls_context()
     return GatewayController(
         handler,
         hostname=host or conf.gateway_host(),

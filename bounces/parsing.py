@@ -58,8 +58,12 @@ def header_block(raw: bytes) -> bytes:
     return raw[: min(ends) + 2] if ends else raw
 
 
+# The surrogates ``surrogateescape`` turns 8-bit bytes into.
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def decode_header_value(value: object) -> str:
@@ -70,6 +74,8 @@ def decode_header_value(value: object) -> str:
     # Raw 8-bit header bytes arrive as surrogates (SMTPUTF8, or sloppy senders): recover them.
     if _has_surrogates(text):
         text = _decode_bytes(text.encode("utf-8", "surrogateescape"), None)
+    if "=?" not in text:  # no encoded word: the stdlib would hand the text back as it is
+        return " ".join(text.split())
     try:
         decoded = str(make_header(decode_header(text)))
     except (UnicodeDecodeError, LookupError, ValueError, AssertionError, TypeError):

@@ -229,10 +229,14 @@ def _insert_sql(db: BaseDatabaseWrapper, rows: int) -> str:
     sql = _INSERT_SQL.get(key)
     if sql is None:
         q = db.ops.quote_name
-        one = f"({', '.join(['%s'] * len(_COLUMNS))})"
+        width = len(_COLUMNS)
+        if db.vendor == "postgresql":  # PostgreSQL's own placeholders: see selectors._rows(native=True)
+            values = ", ".join(f"({', '.join(f'${r * width + c + 1}' for c in range(width))})" for r in range(rows))
+        else:
+            values = ", ".join([f"({', '.join(['%s'] * width)})"] * rows)
         sql = (
             f"INSERT INTO {q(InboundMessage._meta.db_table)} ({', '.join(q(c) for c in _COLUMNS)}) "
-            f"VALUES {', '.join([one] * rows)} RETURNING {q('id')}, {q('queue_id')}"
+            f"VALUES {values} RETURNING {q('id')}, {q('queue_id')}"
         )
         _INSERT_SQL[key] = sql
     return sql
@@ -248,11 +252,12 @@ def _insert(rows: list[tuple[Any, ...]]) -> list[int]:
     from bounces.selectors import _rows
 
     db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":  # psycopg takes aware datetimes as they are
+    native = db.vendor == "postgresql"
+    if not native:  # psycopg takes aware datetimes as they are
         adapt = db.ops.adapt_datetimefield_value
         rows = [tuple(adapt(v) if i in _DATETIMES else v for i, v in enumerate(row)) for row in rows]
     params = [value for row in rows for value in row]
-    ids = {queue_id: int(pk) for pk, queue_id in _rows(_insert_sql(db, len(rows)), params)}
+    ids = {queue_id: int(pk) for pk, queue_id in _rows(_insert_sql(db, len(rows)), params, native=native)}
     return [ids[row[0]] for row in rows]
 
 

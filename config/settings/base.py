@@ -202,7 +202,7 @@ MAILCORE_GATEWAY_HOST = os.environ.get("MAILCORE_GATEWAY_HOST", "127.0.0.1")
 MAILCORE_GATEWAY_PORT = env_int("MAILCORE_GATEWAY_PORT", 8025)
 # Defaults live in bounces/conf.py; these only let the environment override them.
 MAILCORE_GATEWAY_PROCESSES = env_int("MAILCORE_GATEWAY_PROCESSES", 1)
-MAILCORE_GATEWAY_DB_THREADS = env_int("MAILCORE_GATEWAY_DB_THREADS", 1)
+MAILCORE_GATEWAY_STORING = os.environ.get("MAILCORE_GATEWAY_STORING", "process")
 # Prepared statements for the gateway's few hot queries; 0 behind a pooler that cannot keep them.
 MAILCORE_GATEWAY_PREPARED_STATEMENTS = env_int("MAILCORE_GATEWAY_PREPARED_STATEMENTS", 1)
 MAILCORE_GATEWAY_HOSTNAME = os.environ.get("MAILCORE_GATEWAY_HOSTNAME", "")
