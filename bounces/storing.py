@@ -337,8 +337,6 @@ class StoringProcess:
 
 def serve_child(sock: socket.socket, buffer: bytearray) -> None:
     """The child's loop: read what waits, store it as one batch, answer, until the socket closes."""
-    from django.db import connection as child_connection
-
     with selectors.door_session():
         while True:
             batch: list[tuple[int, services.Incoming]] = take_frames(buffer)
@@ -348,7 +346,7 @@ def serve_child(sock: socket.socket, buffer: bytearray) -> None:
                     break
                 buffer += chunk
                 continue
-            # Stored in batches of MAX_BATCH at most; the rest of the buffer waits its turn.
+            # Every message that has arrived whole, MAX_BATCH to a commit at most.
             for start in range(0, len(batch), MAX_BATCH):
                 part = batch[start : start + MAX_BATCH]
                 results = store_batch([item for _sequence, item in part])
@@ -360,4 +358,4 @@ def serve_child(sock: socket.socket, buffer: bytearray) -> None:
                     else:
                         answers.append((sequence, True, result))
                 sock.sendall(frame(answers))
-    child_connection.close()
+    connection.close()
