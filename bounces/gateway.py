@@ -224,18 +224,20 @@ class GatewayHandler:
         self.max_connections = max_connections
         self._connections = 0
         self._lock = threading.Lock()
+        # Checked before any thread or process starts: a refusal leaves nothing running.
+        mode = conf.storing()
+        if mode == "process" and connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+            raise GatewayConfigurationError(
+                "An in-memory SQLite database cannot be shared with the gateway's storing process: "
+                "set MAILCORE_GATEWAY_STORING=thread."
+            )
         # For the RCPTs the alias cache cannot answer: rare, one thread is plenty.
         self.db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
         self.doorbell = Doorbell(services.inbound_enqueue_many)
         self.storer: StoringProcess | StoringThread
-        if conf.storing() == "thread":
+        if mode == "thread":
             self.storer = StoringThread(on_stored=self.doorbell.ring_many)
         else:
-            if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
-                raise GatewayConfigurationError(
-                    "An in-memory SQLite database cannot be shared with the gateway's storing process: "
-                    "set MAILCORE_GATEWAY_STORING=thread."
-                )
             self.storer = StoringProcess(on_stored=self.doorbell.ring_many)
         self.received = 0
         self._closed = False

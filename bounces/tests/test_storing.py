@@ -143,3 +143,16 @@ def test_frames_are_taken_whole_and_in_order() -> None:
     buffer += data[-10:]
     assert take_frames(buffer) == [(2, b"x" * 70_000)]
     assert buffer == bytearray()
+
+
+@pytest.mark.django_db
+def test_an_in_memory_database_cannot_be_shared_with_a_storing_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connection
+
+    from bounces.gateway import GatewayHandler
+
+    if connection.vendor != "sqlite":
+        pytest.skip("an in-memory database is SQLite's")
+    monkeypatch.setitem(connection.settings_dict, "NAME", ":memory:")
+    with pytest.raises(GatewayConfigurationError, match="set MAILCORE_GATEWAY_STORING=thread"):
+        GatewayHandler(max_recipients=10, max_connections=10)
