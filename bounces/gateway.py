@@ -103,9 +103,6 @@ class Doorbell:
         self._thread = threading.Thread(target=self._run, name="gateway-doorbell", daemon=True)
         self._thread.start()
 
-    def ring(self, inbound_id: int) -> None:
-        self._queue.put([inbound_id])
-
     def ring_many(self, inbound_ids: list[int]) -> None:
         """Rows stored together: one hand-over to this thread instead of one per row."""
         if inbound_ids:
@@ -154,9 +151,10 @@ class GatewaySMTP(SMTP):
         """aiosmtpd's address parsing, with a fast path for the common ``<local@domain>``.
 
         aiosmtpd builds the stdlib's RFC 5322 token tree (and a class) for every path: about a
-        third of the event loop's time at the door (py-spy). The fast path gives the same answer (a test compares
-        them on any input); anything else (quoted local parts, comments, address literals,
-        UTF-8, ``<>``) goes to aiosmtpd, whose crashes (on a lone ``<``, say) become a malformed address.
+        third of the event loop's time at the door (py-spy). The fast path gives the same answer
+        (a test compares them on any input); anything else (quoted local parts, comments, address
+        literals, UTF-8, ``<>``) goes to aiosmtpd, whose crashes (on a lone ``<``, say) become a
+        malformed address.
         """
         match = _SIMPLE_PATH.match(arg)
         if match is None or arg.startswith("(", match.end()):

@@ -149,9 +149,9 @@ _door = threading.local()
 def door_session() -> Iterator[None]:
     """Run the body as the gateway's door: this thread's connection runs the door's statements.
 
-    The gateway's storing thread runs nothing else on its connection, so the connection can be
-    set up for them (see :func:`_may_prepare`). Elsewhere (web, worker, tests) the same queries
-    run as ordinary statements on a connection left as Django made it.
+    The gateway's storer (its storing process, or thread) runs nothing else on its connection, so
+    the connection can be set up for them (see :func:`_may_prepare`). Elsewhere (web, worker,
+    tests) the same queries run as ordinary statements on a connection left as Django made it.
     """
     _door.active = True
     try:

@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 # Messages stored in one batch at most: the INSERT has one prepared statement per batch size.
 MAX_BATCH = 64
+# Seconds a storing process must have lived before another replaces it: one that cannot start
+# (a broken setting, a missing module) is not started again in a loop.
+RESTART_DELAY = 1.0
 Result = services.Reception | BaseException
 OnStored = Callable[[list[int]], None]
 
@@ -94,7 +97,7 @@ def store_batch(items: list[services.Incoming]) -> list[Result]:
     return results
 
 
-def _waiting(results: list[Result]) -> list[int]:
+def _waiting(results: list[Any]) -> list[int]:
     """The committed rows that wait for processing (the doorbell rings for them)."""
     return [r.inbound_id for r in results if isinstance(r, services.Reception) and r.needs_processing]
 
@@ -232,9 +235,8 @@ class _Child:
 class StoringProcess:
     """:func:`store_batch` in a child process; ``submit`` is awaited on the gateway's event loop."""
 
-    def __init__(self, on_stored: OnStored, *, restart_delay: float = 1.0) -> None:
+    def __init__(self, on_stored: OnStored) -> None:
         self._on_stored = on_stored
-        self._restart_delay = restart_delay
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         # Started at once: the child sets Django up while the gateway starts listening.
@@ -280,7 +282,7 @@ class StoringProcess:
             if not child.gone:
                 return child
             child.fail_pending(StoringUnavailable("The storing process is gone."))
-            if time.monotonic() - child.started < self._restart_delay:
+            if time.monotonic() - child.started < RESTART_DELAY:
                 raise StoringUnavailable("The storing process is restarting.")
             logger.error(
                 "Storing process %s exited (code %s); starting another", child.process.pid, child.process.poll()
@@ -306,7 +308,7 @@ class StoringProcess:
             while True:
                 head = await reader.readexactly(HEAD.size)
                 answers: list[tuple[int, bool, Any]] = pickle.loads(await reader.readexactly(HEAD.unpack(head)[0]))
-                waiting = [payload.inbound_id for _s, ok, payload in answers if ok and payload.needs_processing]
+                waiting = _waiting([payload for _sequence, ok, payload in answers if ok])
                 if waiting:
                     self._on_stored(waiting)
                 for sequence, ok, payload in answers:

@@ -20,7 +20,7 @@ def test_rows_handed_over_together_are_rung_in_one_call() -> None:
     bell = Doorbell(ring, window=0.5, max_batch=100)
     try:
         bell.ring_many([1, 2, 3])
-        bell.ring(4)
+        bell.ring_many([4])
         bell.ring_many([])  # nothing stored that waits: nothing handed over
         bell.ring_many([5])
         assert done.wait(5)
