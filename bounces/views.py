@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 
 from bounces.models import InboundDecision, InboundMessage
 from bounces.parsing import parse_message
+from mailcore.permissions import staff_required
 
 PAGE_SIZE = 50
 FILTERS = {
@@ -22,15 +21,9 @@ FILTERS = {
 }
 
 
-def _require_staff(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("The inbound log is for staff.")
-
-
-@login_required
+@staff_required
 def inbound_list_view(request: HttpRequest) -> HttpResponse:
     """The inbound log, newest first, with decision filters and a search over envelope and headers."""
-    _require_staff(request)
     current = request.GET.get("filter", "")
     search = request.GET.get("q", "").strip()
     rows = InboundMessage.objects.defer("raw").select_related("routed_model")
@@ -58,10 +51,9 @@ def inbound_list_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@staff_required
 def inbound_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     """One inbound message: envelope, decision, reason, routed record, bounce events, a preview."""
-    _require_staff(request)
     row = get_object_or_404(InboundMessage.objects.select_related("routed_model", "chatter_message", "alias"), pk=pk)
     parsed = parse_message(bytes(row.raw))
     return render(
@@ -77,10 +69,9 @@ def inbound_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@staff_required
 def inbound_eml_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The raw message exactly as received, as a .eml download."""
-    _require_staff(request)
     row = get_object_or_404(InboundMessage.objects.only("pk", "queue_id", "raw"), pk=pk)
     response = HttpResponse(bytes(row.raw), content_type="message/rfc822")
     response["Content-Disposition"] = f'attachment; filename="inbound-{row.queue_id}.eml"'

@@ -12,3 +12,9 @@ class ChatterConfig(AppConfig):
 
         # Also after a flush (transactional tests), which empties the data-migration rows.
         post_migrate.connect(ensure_defaults_after_migrate, sender=self, dispatch_uid=f"{self.label}.defaults")
+
+        from chatter.selectors import record_types
+        from mailcore.registry import register_alias_targets
+
+        # Only models with a chatter can receive mail through an alias.
+        register_alias_targets(lambda: [rt.model for rt in record_types()])

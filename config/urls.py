@@ -13,6 +13,6 @@ urlpatterns = [
     path("settings/", include("mailcore.urls")),
     path("inbound/", include("bounces.urls")),
     path("sink/", include("mailcore.sink_urls")),
-    path("diagnostics/", include("mailcore.diagnostics_urls")),
+    path("", include("console.urls")),
     path("", include("chatter.urls")),
 ]

@@ -26,7 +26,6 @@ from pathlib import Path
 import nh3
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -34,6 +33,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from mailcore import conf
+from mailcore.permissions import staff_required
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def sink_serve(*, host: str, port: int, directory: Path, ready: threading.Event 
 
 # --- the viewer -----------------------------------------------------------------------------------
 @require_GET
-@login_required
+@staff_required
 def sink_list_view(request: HttpRequest) -> HttpResponse:
     names = sink_names()
     page = Paginator(names, 50).get_page(request.GET.get("page"))
@@ -244,7 +244,7 @@ def sink_list_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@staff_required
 def sink_detail_view(request: HttpRequest, name: str) -> HttpResponse:
     try:
         message = sink_message(name)
@@ -254,7 +254,7 @@ def sink_detail_view(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@staff_required
 def sink_raw_view(request: HttpRequest, name: str) -> FileResponse:
     try:
         path = _path(name)
@@ -264,8 +264,7 @@ def sink_raw_view(request: HttpRequest, name: str) -> FileResponse:
 
 
 @require_POST
-@login_required
-@user_passes_test(lambda user: user.is_staff)
+@staff_required
 def sink_clear_view(request: HttpRequest) -> HttpResponse:
     count = sink_clear()
     messages.success(request, f"Deleted {count} captured message{'s' if count != 1 else ''}.")

@@ -6,7 +6,6 @@ from mailcore import views
 
 app_name = "mailcore"
 urlpatterns = [
-    path("developer-mode/", views.developer_mode_view, name="developer_mode"),
     path("servers/", views.server_list_view, name="servers"),
     path("servers/new/", views.server_edit_view, name="server_create"),
     path("servers/builtin/test/", views.server_test_view, name="server_test_builtin"),

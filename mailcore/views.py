@@ -8,48 +8,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, user_passes_test
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatter.selectors import record_types
 from mailcore import conf
-from mailcore.context_processors import DEVELOPER_MODE_SESSION_KEY
 from mailcore.models import Alias, AliasDomain, MailServer
+from mailcore.permissions import staff_required
+from mailcore.registry import alias_target_models
 from mailcore.servers import server_test_connection
 
 ViewFunc = Callable[..., HttpResponse]
-
-
-def staff_required(view: ViewFunc) -> ViewFunc:
-    """Logged in (else the login page) and staff (else 403): the Technical menu's audience."""
-
-    def _deny(user: Any) -> bool:
-        if not user.is_staff:
-            raise PermissionDenied("Only administrators can open the technical settings.")
-        return True
-
-    return login_required(user_passes_test(_deny)(view))
-
-
-@login_required
-@require_POST
-def developer_mode_view(request: HttpRequest) -> HttpResponse:
-    """Turn Odoo's developer mode on or off for this session (staff only)."""
-    if not request.user.is_staff:
-        messages.error(request, "Only administrators can use the developer mode.")
-    else:
-        enabled = request.POST.get("enable") == "1"
-        request.session[DEVELOPER_MODE_SESSION_KEY] = enabled
-        messages.info(request, "Developer mode on: the Technical menu is shown." if enabled else "Developer mode off.")
-    target = request.POST.get("next", "/")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "/"
-    return redirect(target)
 
 
 # --- outgoing mail servers ----------------------------------------------------------------------
@@ -213,8 +183,8 @@ class AliasForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only models with a chatter can receive mail.
-        ids = [rt.content_type.pk for rt in record_types()]
-        self.fields["alias_model"].queryset = ContentType.objects.filter(pk__in=ids)  # type: ignore[attr-defined]
+        targets = ContentType.objects.get_for_models(*alias_target_models()).values()
+        self.fields["alias_model"].queryset = ContentType.objects.filter(pk__in=[ct.pk for ct in targets])  # type: ignore[attr-defined]
         self.fields["alias_model"].label_from_instance = lambda ct: str(ct.name).capitalize()  # type: ignore[attr-defined]
         if not self.instance.pk:
             self.initial.setdefault("alias_domain", AliasDomain.objects.order_by("sequence", "id").first())

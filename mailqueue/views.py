@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from mailcore.permissions import staff_required
 from mailcore.quota import daily_limit, quota_status
-from mailcore.views import staff_required
 from mailqueue import actions, crons, selectors
 from mailqueue.models import Mail, MailState
 

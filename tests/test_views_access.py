@@ -41,7 +41,7 @@ def _urls(lead: Lead) -> dict[str, list[str]]:
         reverse("chatter:inbox_read_all"),
         reverse("chatter:preferences"),
         reverse("chatter:record_detail", args=["leads", lead.pk]),
-        reverse("mailcore:developer_mode"),
+        reverse("console:developer_mode"),
     ]
     staff_get = [
         reverse("mailqueue:list"),

@@ -155,12 +155,12 @@ def test_developer_mode_shows_the_technical_menu_to_staff_only() -> None:
     staff, _ = _client("boss", staff=True)
     user, _ = _client("user")
     assert "Technical" not in staff.get(reverse("chatter:home")).content.decode()
-    response = staff.post(reverse("mailcore:developer_mode"), {"enable": "1", "next": "/leads/"})
+    response = staff.post(reverse("console:developer_mode"), {"enable": "1", "next": "/leads/"})
     assert response["Location"] == "/leads/"
     html = staff.get(reverse("chatter:home")).content.decode()
     assert "Technical" in html and reverse("mailqueue:list") in html
-    staff.post(reverse("mailcore:developer_mode"), {"enable": "0", "next": "https://evil.example/"})
+    staff.post(reverse("console:developer_mode"), {"enable": "0", "next": "https://evil.example/"})
     assert "Technical" not in staff.get(reverse("chatter:home")).content.decode()
-    user.post(reverse("mailcore:developer_mode"), {"enable": "1"})
+    user.post(reverse("console:developer_mode"), {"enable": "1"})
     assert "Technical" not in user.get(reverse("chatter:home")).content.decode()
     assert 'id="developer-mode-toggle"' not in user.get(reverse("chatter:home")).content.decode()

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "mailqueue",
     "bounces",
     "demo",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -76,7 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "mailcore.context_processors.mailcore",
+                "console.context_processors.page_facts",
             ],
         },
     },

@@ -1,4 +1,5 @@
-"""The diagnostics page and the support bundle download (staff only; product.md item 11).
+"""Pages of the app on top: the developer-mode switch, the diagnostics page and the support
+bundle download (staff only).
 
 Web glue at the top of the stack, like the context processor: it shows mailcore's checks
 (:mod:`mailcore.diagnostics`) next to the queue's (:mod:`mailqueue.support`), which sit higher in
@@ -8,18 +9,16 @@ the dependency chain. Views parse input, call the services and format output.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
+from console.context_processors import DEVELOPER_MODE_SESSION_KEY
 from mailcore import conf
 from mailcore.diagnostics import (
     Check,
@@ -34,25 +33,26 @@ from mailcore.diagnostics import (
     run_check,
     worst,
 )
+from mailcore.permissions import staff_required
 from mailqueue.support import SupportBundleNotFound, queue_checks, support_bundle, support_bundle_filename
 
 logger = logging.getLogger(__name__)
 
-View = Callable[..., HttpResponse]
 
-
-def staff_required(view: View) -> View:
-    """Anonymous visitors go to the login page; logged-in non-staff users get 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied("The diagnostics are for staff only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+@login_required
+@require_POST
+def developer_mode_view(request: HttpRequest) -> HttpResponse:
+    """Turn Odoo's developer mode on or off for this session (staff only)."""
+    if not request.user.is_staff:
+        messages.error(request, "Only administrators can use the developer mode.")
+    else:
+        enabled = request.POST.get("enable") == "1"
+        request.session[DEVELOPER_MODE_SESSION_KEY] = enabled
+        messages.info(request, "Developer mode on: the Technical menu is shown." if enabled else "Developer mode off.")
+    target = request.POST.get("next", "/")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    return redirect(target)
 
 
 def _domain_section() -> tuple[list[DomainReport], Check]:
@@ -115,5 +115,5 @@ def support_bundle_lookup(request: HttpRequest) -> HttpResponse:
     raw = request.GET.get("mail_id", "").strip().lstrip("#")
     if not raw.isdigit():
         messages.error(request, "Enter the number of an outgoing e-mail (as shown in the e-mail queue).")
-        return redirect("diagnostics:index")
-    return redirect("diagnostics:support_bundle", mail_id=int(raw))
+        return redirect("console:diagnostics")
+    return redirect("console:support_bundle", mail_id=int(raw))

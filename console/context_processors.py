@@ -74,7 +74,7 @@ class PageFacts:
         return queue_selectors.mail_quota_held_count()
 
 
-def mailcore(request: HttpRequest) -> dict[str, Any]:
+def page_facts(request: HttpRequest) -> dict[str, Any]:
     """Adds ``mc`` (a :class:`PageFacts`) for logged-in users."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
