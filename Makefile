@@ -128,5 +128,6 @@ $(BENCH_VENV)/.installed: pyproject.toml
 bench: $(BENCH_VENV)/.installed system-deps
 	$(BENCH_VENV)/bin/python bench/outgoing.py
 	$(BENCH_VENV)/bin/python bench/inbound.py
+	$(BENCH_VENV)/bin/python bench/chatter.py --db sqlite
 	$(BENCH_VENV)/bin/python bench/chatter.py
 	$(BENCH_VENV)/bin/python bench/bounces.py
