@@ -12,6 +12,7 @@ urlpatterns = [
     path("queue/", include("mailqueue.urls")),
     path("settings/", include("mailcore.urls")),
     path("inbound/", include("bounces.urls")),
+    path("marketing/", include("marketing.urls")),
     path("sink/", include("mailcore.sink_urls")),
     path("", include("console.urls")),
     path("", include("chatter.urls")),

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "chatter",
     "mailqueue",
     "bounces",
+    "marketing",
     "demo",
     "console",
 ]

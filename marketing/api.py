@@ -1,0 +1,185 @@
+"""JSON API of e-mail marketing: mailing lists, their members, and the CSV contact import.
+
+Needs the ``marketing.change_mailinglist`` permission, like the pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from mailcore.addresses import email_normalize
+from marketing import selectors, services
+from marketing.exceptions import ContactImportError
+from marketing.models import MailingList, MailingSubscription
+
+
+class CanManageLists(permissions.BasePermission):
+    message = "Managing mailing lists needs the Email Marketing permission."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.has_perm("marketing.change_mailinglist"))
+
+
+class ListCountsSerializer(serializers.Serializer[Any]):
+    contacts = serializers.IntegerField()
+    reachable = serializers.IntegerField(help_text="Subscribed, with a valid address that is not blacklisted.")
+    opted_out = serializers.IntegerField()
+    blacklisted = serializers.IntegerField()
+    bounced = serializers.IntegerField(help_text="Members with at least one hard bounce.")
+
+
+class MailingListSerializer(serializers.ModelSerializer[MailingList]):
+    counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MailingList
+        fields = ["id", "name", "is_public", "active", "created_at", "counts"]
+        read_only_fields = ["created_at", "counts"]
+
+    @extend_schema_field(ListCountsSerializer)
+    def get_counts(self, obj: MailingList) -> dict[str, int]:
+        counts = selectors.list_counts(obj)
+        return {
+            "contacts": counts.contacts,
+            "reachable": counts.reachable,
+            "opted_out": counts.opted_out,
+            "blacklisted": counts.blacklisted,
+            "bounced": counts.bounced,
+        }
+
+    def validate_name(self, value: str) -> str:
+        return value.strip()
+
+
+class MemberSerializer(serializers.ModelSerializer[MailingSubscription]):
+    contact_id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(source="contact.name", read_only=True)
+    email = serializers.CharField(source="contact.email_normalized", read_only=True)
+    is_blacklisted = serializers.BooleanField(source="contact.is_blacklisted", read_only=True)
+
+    class Meta:
+        model = MailingSubscription
+        fields = ["id", "contact_id", "name", "email", "is_blacklisted", "opt_out", "opt_out_datetime", "created_at"]
+        read_only_fields = fields
+
+
+class AddMemberSerializer(serializers.Serializer[Any]):
+    email = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    def validate_email(self, value: str) -> str:
+        if email_normalize(value) is None:
+            raise serializers.ValidationError(f"Invalid email address: {value.strip()!r}.", code="mail_email_invalid")
+        return value.strip()
+
+
+class ImportRequestSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="UTF-8 CSV whose first line names the columns: name, email, list.")
+    mailing_list = serializers.PrimaryKeyRelatedField(
+        queryset=MailingList.objects.filter(active=True),
+        required=False,
+        allow_null=True,
+        help_text="The list for lines whose 'list' column is empty.",
+    )
+
+
+ImportResultSerializer = inline_serializer(
+    "ContactImportResult",
+    {
+        "rows": serializers.IntegerField(),
+        "contacts_created": serializers.IntegerField(),
+        "contacts_existing": serializers.IntegerField(),
+        "subscriptions_added": serializers.IntegerField(),
+        "subscriptions_already": serializers.IntegerField(),
+        "kept_opted_out": serializers.IntegerField(),
+        "blacklisted": serializers.IntegerField(),
+        "lists": serializers.ListField(child=serializers.CharField()),
+    },
+)
+ImportErrorSerializer = inline_serializer(
+    "ContactImportErrors",
+    {
+        "detail": serializers.CharField(),
+        "errors": inline_serializer(
+            "ContactImportLineError",
+            {"line": serializers.IntegerField(), "message": serializers.CharField()},
+            many=True,
+        ),
+    },
+)
+
+
+class MailingListViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[MailingList],
+):
+    """Mailing lists (Odoo ``mailing.list``) with their counters; members; the contact import."""
+
+    serializer_class = MailingListSerializer
+    permission_classes = [permissions.IsAuthenticated, CanManageLists]
+    lookup_value_converter = "int"
+
+    def get_queryset(self) -> QuerySet[MailingList]:
+        return selectors.mailing_lists_with_counts(include_archived=self.action != "list")
+
+    def perform_create(self, serializer: serializers.BaseSerializer[MailingList]) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.mailing_list_create(name=data["name"], is_public=data.get("is_public", True))
+
+    @extend_schema(request=AddMemberSerializer, responses={200: MemberSerializer(many=True), 201: MemberSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=MemberSerializer)
+    def members(self, request: Request, pk: int | None = None) -> Response:
+        """GET: the members, with their opt-out state. POST {email, name}: add a contact (created if new)."""
+        mailing_list = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.list_members(mailing_list=mailing_list))  # type: ignore[arg-type]
+            return self.get_paginated_response(MemberSerializer(page, many=True).data)
+        incoming = AddMemberSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        contact, _created = services.contact_get_or_create_by_email(
+            email=incoming.validated_data["email"], name=incoming.validated_data["name"]
+        )
+        result = services.mailing_list_subscribe(mailing_list=mailing_list, contacts=[contact])
+        subscription = MailingSubscription.objects.select_related("contact").get(
+            mailing_list=mailing_list, contact=contact
+        )
+        code = status.HTTP_201_CREATED if result.added else status.HTTP_200_OK
+        return Response(MemberSerializer(subscription).data, status=code)
+
+    @extend_schema(
+        request={"multipart/form-data": ImportRequestSerializer},
+        responses={
+            201: ImportResultSerializer,
+            400: ImportErrorSerializer,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    def import_contacts(self, request: Request) -> Response:
+        """Import contacts from CSV. One bad line refuses the whole file (400 with every bad line)."""
+        incoming = ImportRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            result = services.contacts_import_csv(
+                data=incoming.validated_data["file"].read(), default_list=incoming.validated_data.get("mailing_list")
+            )
+        except ContactImportError as exc:
+            return Response(
+                {
+                    "detail": "Nothing was imported: correct these lines and import the file again.",
+                    "errors": [asdict(error) for error in exc.errors],
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(asdict(result), status=status.HTTP_201_CREATED)

@@ -1,0 +1,82 @@
+"""Reads of the marketing app: lists with their counters, members, a contact's subscriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from mailcore.models import Partner
+from marketing.models import MailingList, MailingSubscription
+
+# A member a campaign can reach: has a valid address, has not opted out, is not blacklisted.
+_REACHABLE = Q(subscriptions__opt_out=False) & ~Q(subscriptions__contact__email_normalized="") & Q(
+    subscriptions__contact__is_blacklisted=False
+)
+
+
+@dataclass(frozen=True)
+class ListCounts:
+    """Odoo's ``mailing.list`` counters, as numbers and as percentages of the members."""
+
+    contacts: int
+    reachable: int
+    opted_out: int
+    blacklisted: int
+    bounced: int
+
+    def pct(self, value: int) -> float:
+        return round(100.0 * value / self.contacts, 1) if self.contacts else 0.0
+
+    @property
+    def opted_out_pct(self) -> float:
+        return self.pct(self.opted_out)
+
+    @property
+    def blacklisted_pct(self) -> float:
+        return self.pct(self.blacklisted)
+
+    @property
+    def bounced_pct(self) -> float:
+        return self.pct(self.bounced)
+
+
+def mailing_lists_with_counts(*, include_archived: bool = False) -> QuerySet[MailingList]:
+    """Lists with their counters in one query (annotations ``n_contacts``, ``n_reachable``, …)."""
+    lists = MailingList.objects.all() if include_archived else MailingList.objects.filter(active=True)
+    return lists.annotate(
+        n_contacts=Count("subscriptions", distinct=True),
+        n_reachable=Count("subscriptions", filter=_REACHABLE, distinct=True),
+        n_opted_out=Count("subscriptions", filter=Q(subscriptions__opt_out=True), distinct=True),
+        n_blacklisted=Count("subscriptions", filter=Q(subscriptions__contact__is_blacklisted=True), distinct=True),
+        n_bounced=Count("subscriptions", filter=Q(subscriptions__contact__message_bounce__gt=0), distinct=True),
+    ).order_by("name", "id")
+
+
+def list_counts(mailing_list: MailingList) -> ListCounts:
+    """The counters of one list (from the annotations when present, else one query)."""
+    annotated = mailing_list
+    if not hasattr(annotated, "n_contacts"):
+        annotated = mailing_lists_with_counts(include_archived=True).get(pk=mailing_list.pk)
+    return ListCounts(
+        contacts=annotated.n_contacts,  # type: ignore[attr-defined]
+        reachable=annotated.n_reachable,  # type: ignore[attr-defined]
+        opted_out=annotated.n_opted_out,  # type: ignore[attr-defined]
+        blacklisted=annotated.n_blacklisted,  # type: ignore[attr-defined]
+        bounced=annotated.n_bounced,  # type: ignore[attr-defined]
+    )
+
+
+def list_members(*, mailing_list: MailingList, search: str = "") -> QuerySet[MailingSubscription]:
+    """The subscriptions of a list with their contact, by contact name; ``search`` on name or address."""
+    rows = MailingSubscription.objects.filter(mailing_list=mailing_list).select_related("contact")
+    if search:
+        rows = rows.filter(Q(contact__name__icontains=search) | Q(contact__email_normalized__icontains=search))
+    return rows.order_by("contact__name", "contact_id")
+
+
+def contact_subscriptions(contact: Partner) -> QuerySet[MailingSubscription]:
+    """Every list a contact belongs to, opted out or not."""
+    return MailingSubscription.objects.filter(contact=contact).select_related("mailing_list").order_by(
+        "mailing_list__name", "id"
+    )

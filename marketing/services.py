@@ -1,0 +1,257 @@
+"""Writes of the marketing app: mailing lists, subscriptions and the contact import.
+
+Each service is transactional; views, the API and commands call one of them and format the result.
+"""
+
+from __future__ import annotations
+
+import _csv
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from mailcore.addresses import email_normalize, email_split
+from mailcore.models import Partner
+from marketing import conf
+from marketing.exceptions import ContactImportError, ImportLineError
+from marketing.models import MailingList, MailingSubscription
+
+# Header names accepted for each column of an import, compared lower-cased and without spaces.
+EMAIL_HEADERS = {"email", "e-mail", "emailaddress", "e-mailaddress", "mail"}
+NAME_HEADERS = {"name", "fullname", "contact", "contactname"}
+LIST_HEADERS = {"list", "lists", "mailinglist", "mailinglists"}
+NAME_MAX_LENGTH = Partner._meta.get_field("name").max_length or 255
+
+
+def mailing_list_create(*, name: str, is_public: bool = True) -> MailingList:
+    """A new mailing list (Odoo ``mailing.list``); the name is trimmed and must be unique."""
+    return MailingList.objects.create(name=name.strip(), is_public=is_public)
+
+
+@dataclass
+class SubscribeResult:
+    """What adding contacts to a list did: new members, members already there, and members who had
+    opted out (left opted out: only they may opt in again)."""
+
+    added: int = 0
+    already: int = 0
+    kept_opted_out: int = 0
+
+
+def mailing_list_subscribe(*, mailing_list: MailingList, contacts: Iterable[Partner]) -> SubscribeResult:
+    """Add contacts to a list. A contact who opted out of it stays opted out."""
+    ids = {contact.pk for contact in contacts}
+    existing = dict(
+        MailingSubscription.objects.filter(mailing_list=mailing_list, contact_id__in=ids).values_list(
+            "contact_id", "opt_out"
+        )
+    )
+    MailingSubscription.objects.bulk_create(
+        [MailingSubscription(mailing_list=mailing_list, contact_id=pk) for pk in sorted(ids - existing.keys())],
+        ignore_conflicts=True,  # a concurrent add of the same contact is not an error
+    )
+    opted_out = sum(1 for value in existing.values() if value)
+    added = len(ids - existing.keys())
+    return SubscribeResult(added=added, already=len(existing) - opted_out, kept_opted_out=opted_out)
+
+
+def subscription_remove(*, subscription: MailingSubscription) -> None:
+    """Take a contact off a list (the opt-out history goes with it, as in Odoo)."""
+    subscription.delete()
+
+
+def subscription_set_opt_out(*, subscription: MailingSubscription, opt_out: bool) -> bool:
+    """Opt a member out of (or back into) one list; True when something changed.
+
+    Conditional on the current value, so a double click or a concurrent change records the
+    opt-out date once.
+    """
+    changed = MailingSubscription.objects.filter(pk=subscription.pk, opt_out=not opt_out).update(
+        opt_out=opt_out, opt_out_datetime=timezone.now() if opt_out else None
+    )
+    subscription.refresh_from_db(fields=["opt_out", "opt_out_datetime"])
+    return bool(changed)
+
+
+def contact_get_or_create_by_email(*, email: str, name: str = "") -> tuple[Partner, bool]:
+    """The contact with this address (an active one first, the oldest first), or a new one."""
+    normalized = email_normalize(email)
+    if normalized is None:
+        raise ValueError(f"Invalid email address: {email!r}")
+    found = Partner.objects.filter(email_normalized=normalized).order_by("-active", "id").first()
+    if found is not None:
+        return found, False
+    display = name.strip() or normalized
+    return Partner.objects.create(name=display[:NAME_MAX_LENGTH], email=normalized), True
+
+
+# --- the CSV import ------------------------------------------------------------------------------
+@dataclass
+class ImportResult:
+    """What an import did (every count is of distinct addresses)."""
+
+    rows: int = 0
+    contacts_created: int = 0
+    contacts_existing: int = 0
+    subscriptions_added: int = 0
+    subscriptions_already: int = 0
+    kept_opted_out: int = 0
+    blacklisted: int = 0
+    lists: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    line: int
+    email: str
+    name: str
+    lists: list[MailingList]
+
+
+def _header_index(header: list[str], names: set[str]) -> int | None:
+    for index, title in enumerate(header):
+        if title.strip().lower().replace(" ", "").replace("_", "") in names:
+            return index
+    return None
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # The byte offset tells the user where to look; a guessed charset would import garbled names.
+        line = data[: exc.start].count(b"\n") + 1
+        raise ContactImportError(
+            [ImportLineError(line, "the file is not UTF-8 text: save it as 'CSV UTF-8' and import it again")]
+        ) from exc
+
+
+def _reader(text: str) -> _csv.Reader:
+    sample = text[:4096]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.reader(io.StringIO(text, newline=""), dialect)
+
+
+def _parse(data: bytes, default_list: MailingList | None) -> list[_Row]:
+    text = _decode(data)
+    reader = _reader(text)
+    try:
+        header: list[str] = next(reader)
+    except StopIteration:
+        raise ContactImportError([ImportLineError(1, "the file is empty")]) from None
+    except csv.Error as exc:
+        raise ContactImportError([ImportLineError(1, f"unreadable CSV: {exc}")]) from exc
+    email_at = _header_index(header, EMAIL_HEADERS)
+    name_at = _header_index(header, NAME_HEADERS)
+    list_at = _header_index(header, LIST_HEADERS)
+    if email_at is None:
+        raise ContactImportError(
+            [ImportLineError(1, "no e-mail column: the first line must name the columns, e.g. 'name,email,list'")]
+        )
+    if list_at is None and default_list is None:
+        raise ContactImportError([ImportLineError(1, "no list column: add a 'list' column or choose a list")])
+    lists_by_name = {ml.name.lower(): ml for ml in MailingList.objects.filter(active=True)}
+
+    rows: list[_Row] = []
+    errors: list[ImportLineError] = []
+    max_rows = conf.import_max_rows()
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines are allowed anywhere
+            if len(rows) >= max_rows:
+                errors.append(ImportLineError(line, f"more than {max_rows} contacts: split the file"))
+                break
+            raw_email = record[email_at].strip() if email_at < len(record) else ""
+            name = record[name_at].strip() if name_at is not None and name_at < len(record) else ""
+            list_names = record[list_at].strip() if list_at is not None and list_at < len(record) else ""
+            if not raw_email:
+                errors.append(ImportLineError(line, "no e-mail address"))
+                continue
+            if len(email_split(raw_email)) > 1:
+                errors.append(ImportLineError(line, f"one address per line, not {raw_email!r}"))
+                continue
+            normalized = email_normalize(raw_email)
+            if normalized is None:
+                errors.append(ImportLineError(line, f"invalid e-mail address {raw_email!r}"))
+                continue
+            if len(name) > NAME_MAX_LENGTH:
+                errors.append(ImportLineError(line, f"the name is longer than {NAME_MAX_LENGTH} characters"))
+                continue
+            targets: list[MailingList] = []
+            unknown = []
+            for list_name in filter(None, (part.strip() for part in list_names.split("|"))):
+                found = lists_by_name.get(list_name.lower())
+                if found is None:
+                    unknown.append(list_name)
+                elif found not in targets:
+                    targets.append(found)
+            if unknown:
+                errors.append(ImportLineError(line, f"no mailing list named {', '.join(map(repr, unknown))}"))
+                continue
+            if not targets and default_list is not None:
+                targets.append(default_list)
+            if not targets:
+                errors.append(ImportLineError(line, "no list: fill the 'list' column or choose a list"))
+                continue
+            rows.append(_Row(line, normalized, name, targets))
+    except csv.Error as exc:
+        errors.append(ImportLineError(reader.line_num, f"unreadable CSV: {exc}"))
+    if errors:
+        raise ContactImportError(errors)
+    if not rows:
+        raise ContactImportError([ImportLineError(2, "no contact to import")])
+    return rows
+
+
+def contacts_import_csv(*, data: bytes, default_list: MailingList | None = None) -> ImportResult:
+    """Import contacts and their list memberships from CSV (columns: name, email, list).
+
+    Every line is checked before anything is written: one bad line refuses the whole file, with
+    every bad line and its reason, so a corrected file can simply be imported again. An address
+    already known reuses its contact (its name is left alone); the same address on several lines
+    is one contact. Several lists in one cell are separated by '|'. A contact who opted out of a
+    list stays opted out; blacklisted addresses are imported but will not be mailed.
+    """
+    rows = _parse(data, default_list)
+    names: dict[str, str] = {}
+    memberships: dict[str, set[int]] = {}
+    lists: dict[int, MailingList] = {}
+    for row in rows:
+        if row.name and not names.get(row.email):
+            names[row.email] = row.name
+        names.setdefault(row.email, "")
+        for ml in row.lists:
+            memberships.setdefault(row.email, set()).add(ml.pk)
+            lists[ml.pk] = ml
+
+    result = ImportResult(rows=len(rows), lists=sorted(ml.name for ml in lists.values()))
+    with transaction.atomic():
+        contacts: dict[str, Partner] = {}
+        for partner in Partner.objects.filter(email_normalized__in=list(names)).order_by("-active", "id"):
+            contacts.setdefault(partner.email_normalized, partner)  # an active one first, then the oldest
+        result.contacts_existing = len(contacts)
+        new = [
+            Partner(name=(names[email] or email)[:NAME_MAX_LENGTH], email=email, email_normalized=email)
+            for email in names
+            if email not in contacts
+        ]
+        Partner.objects.bulk_create(new, batch_size=1000)  # ids come back (PostgreSQL, SQLite ≥ 3.35)
+        contacts.update({p.email_normalized: p for p in new})
+        result.contacts_created = len(new)
+        result.blacklisted = sum(1 for p in contacts.values() if p.is_blacklisted)
+        for list_id, ml in lists.items():
+            members = [contacts[email] for email, ids in memberships.items() if list_id in ids]
+            added = mailing_list_subscribe(mailing_list=ml, contacts=members)
+            result.subscriptions_added += added.added
+            result.subscriptions_already += added.already
+            result.kept_opted_out += added.kept_opted_out
+    return result
