@@ -13,6 +13,7 @@ urlpatterns = [
     path("settings/", include("mailcore.urls")),
     path("inbound/", include("bounces.urls")),
     path("marketing/", include("marketing.urls")),
+    path("mailing/", include("marketing.public_urls")),
     path("sink/", include("mailcore.sink_urls")),
     path("", include("console.urls")),
     path("", include("chatter.urls")),

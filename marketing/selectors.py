@@ -80,3 +80,27 @@ def contact_subscriptions(contact: Partner) -> QuerySet[MailingSubscription]:
     return MailingSubscription.objects.filter(contact=contact).select_related("mailing_list").order_by(
         "mailing_list__name", "id"
     )
+
+
+@dataclass(frozen=True)
+class ListChoice:
+    """A list on the public preference page: whether the address receives it."""
+
+    mailing_list: MailingList
+    subscribed: bool
+
+
+def preference_lists(email: str) -> list[ListChoice]:
+    """The lists an address is on (opted in wins over opted out across its contacts, as in Odoo),
+    then the other public lists it could join. Private lists it is not on are never shown."""
+    states: dict[int, bool] = {}
+    for list_id, opt_out in MailingSubscription.objects.filter(
+        contact__email_normalized=email, mailing_list__active=True
+    ).values_list("mailing_list_id", "opt_out"):
+        states[list_id] = states.get(list_id, False) or not opt_out
+    lists = MailingList.objects.filter(Q(pk__in=states) | Q(is_public=True), active=True).order_by("name", "id")
+    return [ListChoice(ml, states.get(ml.pk, False)) for ml in lists]
+
+
+def address_is_blacklisted(email: str) -> bool:
+    return Partner.objects.filter(email_normalized=email, is_blacklisted=True).exists()

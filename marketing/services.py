@@ -255,3 +255,53 @@ def contacts_import_csv(*, data: bytes, default_list: MailingList | None = None)
             result.subscriptions_already += added.already
             result.kept_opted_out += added.kept_opted_out
     return result
+
+
+# --- unsubscribing ---------------------------------------------------------------------------------
+def subscription_opt_out_by_email(*, email: str, list_ids: Iterable[int]) -> int:
+    """Opt an address out of lists (Odoo ``_update_subscription_from_email``): every contact with
+    that address, archived ones included, on each of the lists. Returns the rows that changed."""
+    return MailingSubscription.objects.filter(
+        contact__email_normalized=email, mailing_list_id__in=list(list_ids), opt_out=False
+    ).update(opt_out=True, opt_out_datetime=timezone.now())
+
+
+def subscription_opt_in_by_email(*, email: str, list_ids: Iterable[int]) -> int:
+    """Opt an address back into lists it had left, and join public lists it was not on (with its
+    first contact). Private lists cannot be joined from outside."""
+    ids = set(list_ids)
+    changed = MailingSubscription.objects.filter(
+        contact__email_normalized=email, mailing_list_id__in=ids, opt_out=True
+    ).update(opt_out=False, opt_out_datetime=None)
+    member_of = set(
+        MailingSubscription.objects.filter(contact__email_normalized=email, mailing_list_id__in=ids).values_list(
+            "mailing_list_id", flat=True
+        )
+    )
+    joinable = list(MailingList.objects.filter(pk__in=ids - member_of, is_public=True, active=True))
+    if joinable:
+        contact, _created = contact_get_or_create_by_email(email=email)
+        for mailing_list in joinable:
+            changed += mailing_list_subscribe(mailing_list=mailing_list, contacts=[contact]).added
+    return changed
+
+
+def address_blacklist(*, email: str) -> None:
+    """Never mail this address again, from any campaign or record (Odoo's blocklist is global).
+
+    The blacklist flag lives on the contact; an address that has none gets one to carry it.
+    """
+    contact, _created = contact_get_or_create_by_email(email=email)
+    Partner.objects.filter(email_normalized=contact.email_normalized).update(is_blacklisted=True)
+
+
+def unsubscribe(*, email: str, list_ids: Iterable[int]) -> str:
+    """What an unsubscribe link does: opt out of the mailing's lists, or, for a mailing that did
+    not go to lists, blacklist the address (there is nothing finer). Returns ``"lists"`` or
+    ``"blacklist"``."""
+    ids = list(list_ids)
+    if ids:
+        subscription_opt_out_by_email(email=email, list_ids=ids)
+        return "lists"
+    address_blacklist(email=email)
+    return "blacklist"
