@@ -30,6 +30,9 @@ class MailThread(models.Model):
     mail_tracked_fields: ClassVar[tuple[str, ...]] = ()
     # Log "<Model> created" when a record is created (Odoo, unless ``mail_create_nolog``).
     mail_log_creation: ClassVar[bool] = True
+    # The field holding the record's own contact (Odoo ``_mail_get_partner_fields``): whom a
+    # campaign over these records writes to. None: the records have no contact of their own.
+    mail_partner_field: ClassVar[str | None] = None
 
     class Meta:
         abstract = True

@@ -19,6 +19,7 @@ class Lead(MailThread):
         LOST = "lost", "Lost"
 
     mail_tracked_fields = ("stage", "expected_revenue", "customer")
+    mail_partner_field = "customer"
 
     name = models.CharField(max_length=255)
     customer = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -48,6 +49,7 @@ class Quotation(MailThread):
         CANCEL = "cancel", "Cancelled"
 
     mail_tracked_fields = ("state", "amount_total", "customer")
+    mail_partner_field = "customer"
 
     name = models.CharField(max_length=64)
     customer = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -80,6 +82,7 @@ class Ticket(MailThread):
         SOLVED = "solved", "Solved"
 
     mail_tracked_fields = ("stage", "priority", "customer")
+    mail_partner_field = "customer"
 
     name = models.CharField(max_length=255)
     customer = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -7,6 +7,7 @@ blacklist flag, whether they receive a chatter notification or a campaign.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from mailcore.models import Partner
@@ -49,3 +50,148 @@ class MailingSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} in {self.mailing_list}{' (opted out)' if self.opt_out else ''}"
+
+
+class MailingState(models.TextChoices):
+    """Odoo's ``mailing.mailing`` states, plus two of ours (Odoo has neither)."""
+
+    DRAFT = "draft", "Draft"
+    IN_QUEUE = "in_queue", "In Queue"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Sent"
+    # Ours: the campaign could not be rendered or queued; the reason is shown and the queue goes on.
+    FAILED = "failed", "Failed"
+    # Ours: too many hard bounces; sending stopped to protect the sender's domain, until resumed.
+    PAUSED = "paused", "Paused"
+
+
+class ReplyToMode(models.TextChoices):
+    """Where replies go (Odoo ``reply_to_mode``)."""
+
+    NEW = "new", "To a fixed address"
+    UPDATE = "update", "To each recipient's record"
+
+
+class ScheduleType(models.TextChoices):
+    NOW = "now", "Send now"
+    SCHEDULED = "scheduled", "Send on a date"
+
+
+class Mailing(models.Model):
+    """An e-mail marketing campaign (Odoo ``mailing.mailing``)."""
+
+    subject = models.CharField(max_length=998)
+    preview = models.CharField(
+        max_length=255, blank=True, help_text="The line mail programs show after the subject, before opening."
+    )
+    email_from = models.CharField("From", max_length=512)
+    reply_to_mode = models.CharField(max_length=16, choices=ReplyToMode.choices, default=ReplyToMode.NEW)
+    reply_to = models.CharField(max_length=512, blank=True)
+    body_html = models.TextField("Body", blank=True)
+    mailing_lists = models.ManyToManyField(MailingList, blank=True, related_name="mailings")
+    # Or: the contacts of the records of a model with a chatter that match a filter.
+    target_model = models.ForeignKey(
+        "contenttypes.ContentType", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    target_filter = models.CharField(
+        max_length=1000, blank=True, help_text="Field conditions, e.g. stage=qualified&expected_revenue__gte=1000."
+    )
+    state = models.CharField(max_length=16, choices=MailingState.choices, default=MailingState.DRAFT, db_index=True)
+    schedule_type = models.CharField(max_length=16, choices=ScheduleType.choices, default=ScheduleType.NOW)
+    schedule_date = models.DateTimeField(null=True, blank=True)
+    sent_date = models.DateTimeField(null=True, blank=True)
+    # Why the campaign failed or paused, in words for the person who reads the campaign page.
+    state_reason = models.TextField(blank=True)
+    mail_server = models.ForeignKey(
+        "mailcore.MailServer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Odoo's Dedicated Server: send through this server only.",
+    )
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="Responsible",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class TraceStatus(models.TextChoices):
+    """Odoo ``mailing.trace.trace_status`` (e-mail values)."""
+
+    OUTGOING = "outgoing", "Outgoing"
+    SENT = "sent", "Delivered"
+    OPEN = "open", "Opened"
+    REPLY = "reply", "Replied"
+    BOUNCE = "bounce", "Bounced"
+    ERROR = "error", "Exception"
+    CANCEL = "cancel", "Cancelled"
+
+
+class TraceFailure(models.TextChoices):
+    """Odoo's failure types of a trace (the mass-mailing ones, and those it shares with mail)."""
+
+    MAIL_BL = "mail_bl", "Blacklisted"
+    MAIL_OPTOUT = "mail_optout", "Opted out"
+    MAIL_DUP = "mail_dup", "Already mailed at this address"
+    MAIL_EMAIL_MISSING = "mail_email_missing", "No e-mail address"
+    MAIL_EMAIL_INVALID = "mail_email_invalid", "Invalid e-mail address"
+    MAIL_SMTP = "mail_smtp", "Refused by the mail server"
+    MAIL_BOUNCE = "mail_bounce", "Bounced"
+    UNKNOWN = "unknown", "Unknown error"
+
+
+class MailingTrace(models.Model):
+    """One recipient of a campaign (Odoo ``mailing.trace``). Its existence is the promise that the
+    recipient was handled: "remaining" means "no trace yet", so a campaign can resume anywhere."""
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="traces")
+    contact = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The record the contact was found on, for campaigns over a model (replies go to its thread).
+    model = models.ForeignKey("contenttypes.ContentType", null=True, blank=True, on_delete=models.CASCADE)
+    res_id = models.PositiveBigIntegerField(null=True, blank=True)
+    email = models.CharField(max_length=255, blank=True, db_index=True)
+    trace_status = models.CharField(
+        max_length=16, choices=TraceStatus.choices, default=TraceStatus.OUTGOING, db_index=True
+    )
+    failure_type = models.CharField(max_length=32, choices=TraceFailure.choices, blank=True)
+    failure_reason = models.TextField(blank=True)
+    message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    # The queue's delivery (its id survives the row's auto-delete, like Odoo's mail_mail_id_int).
+    mail_recipient_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
+    sent_datetime = models.DateTimeField(null=True, blank=True)
+    open_datetime = models.DateTimeField(null=True, blank=True)
+    reply_datetime = models.DateTimeField(null=True, blank=True)
+    links_click_datetime = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # One trace per recipient and campaign: a resumed or concurrent run can never mail twice.
+            models.UniqueConstraint(
+                fields=["mailing", "contact"], condition=models.Q(model__isnull=True), name="trace_once_per_contact"
+            ),
+            models.UniqueConstraint(
+                fields=["mailing", "model", "res_id"],
+                condition=models.Q(model__isnull=False),
+                name="trace_once_per_record",
+            ),
+        ]
+        indexes = [models.Index(fields=["mailing", "trace_status"], name="trace_mailing_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email or '—'} ({self.trace_status})"
