@@ -26,9 +26,9 @@ def campaign(**fields: object) -> Mailing:
     return Mailing.objects.create(subject="Spring offers", email_from="news@example.com", **fields)
 
 
-def decide(mailing: Mailing) -> list[tuple[str, str | None]]:
+def decide(mailing: Mailing) -> list[tuple[str, TraceFailure | None]]:
     opted_out, seen = opt_out_emails(mailing), seen_emails(mailing)
-    return [(address, reason) for address, reason in (exclusion(c, opted_out=opted_out, seen=seen) for c in candidates(mailing))]
+    return [exclusion(c, opted_out=opted_out, seen=seen) for c in candidates(mailing)]
 
 
 def test_exclusions_in_odoos_order_with_duplicates_within_the_run() -> None:
@@ -107,9 +107,8 @@ def test_filters_with_in_and_comparisons() -> None:
     LeadFactory(stage=Lead.Stage.WON, expected_revenue=5000)
     LeadFactory(stage=Lead.Stage.LOST, expected_revenue=9000)
     LeadFactory(stage=Lead.Stage.WON, expected_revenue=100)
-    mailing = campaign(
-        target_model=ContentType.objects.get_for_model(Lead), target_filter="stage__in=won,lost&expected_revenue__gte=1000"
-    )
+    leads = ContentType.objects.get_for_model(Lead)
+    mailing = campaign(target_model=leads, target_filter="stage__in=won,lost&expected_revenue__gte=1000")
     assert target_queryset(mailing).count() == 2
     mailing.target_model = ContentType.objects.get_for_model(Ticket)
     mailing.target_filter = ""
