@@ -23,3 +23,11 @@ class ContactImportError(MarketingError, ValueError):
     def __init__(self, errors: list[ImportLineError]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"line {e.line}: {e.message}" for e in errors))
+
+
+class MailingNotReady(MarketingError, ValueError):
+    """A campaign that cannot be sent as it is; ``errors`` says every reason."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__(" ".join(errors))

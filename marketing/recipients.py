@@ -152,3 +152,35 @@ def exclusion(candidate: Candidate, *, opted_out: set[str], seen: set[str]) -> t
         return address, TraceFailure.MAIL_EMAIL_INVALID
     seen.add(normalized)
     return address, None
+
+
+@dataclass(frozen=True)
+class RecipientForecast:
+    """How many of a campaign's remaining candidates it will mail, and how many it leaves out (by reason)."""
+
+    to_mail: int
+    excluded: dict[str, int]
+    already_handled: int
+
+
+def recipient_forecast(mailing: Mailing) -> RecipientForecast:
+    """Run the exclusions over the remaining candidates without writing anything."""
+    opted_out, seen = opt_out_emails(mailing), seen_emails(mailing)
+    handled_contacts = set(
+        MailingTrace.objects.filter(mailing=mailing, model__isnull=True).values_list("contact_id", flat=True)
+    )
+    handled_records = set(
+        MailingTrace.objects.filter(mailing=mailing, model__isnull=False).values_list("res_id", flat=True)
+    )
+    to_mail, already = 0, 0
+    excluded: dict[str, int] = {}
+    for candidate in candidates(mailing):
+        if (candidate.res_id in handled_records) if candidate.model_id else (candidate.contact_id in handled_contacts):
+            already += 1
+            continue
+        _address, reason = exclusion(candidate, opted_out=opted_out, seen=seen)
+        if reason is None:
+            to_mail += 1
+        else:
+            excluded[reason] = excluded.get(reason, 0) + 1
+    return RecipientForecast(to_mail=to_mail, excluded=excluded, already_handled=already)

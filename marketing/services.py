@@ -10,6 +10,8 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,8 +19,17 @@ from django.utils import timezone
 from mailcore.addresses import email_normalize, email_split
 from mailcore.models import Partner
 from marketing import conf
-from marketing.exceptions import ContactImportError, ImportLineError
-from marketing.models import MailingList, MailingSubscription
+from marketing.exceptions import ContactImportError, ImportLineError, MailingNotReady
+from marketing.models import (
+    Mailing,
+    MailingList,
+    MailingState,
+    MailingSubscription,
+    ReplyToMode,
+    ScheduleType,
+)
+from marketing.recipients import TargetFilterError, target_queryset
+from marketing.rendering import placeholder_errors
 
 # Header names accepted for each column of an import, compared lower-cased and without spaces.
 EMAIL_HEADERS = {"email", "e-mail", "emailaddress", "e-mailaddress", "mail"}
@@ -305,3 +316,84 @@ def unsubscribe(*, email: str, list_ids: Iterable[int]) -> str:
         return "lists"
     address_blacklist(email=email)
     return "blacklist"
+
+
+# --- campaigns -------------------------------------------------------------------------------------
+def mailing_errors(mailing: Mailing) -> list[str]:
+    """Everything that would stop a campaign from being sent, in words, found before sending."""
+    errors = []
+    if not mailing.subject.strip():
+        errors.append("The subject is empty.")
+    if email_normalize(mailing.email_from) is None:
+        errors.append(f"The From address {mailing.email_from!r} is not a valid e-mail address.")
+    if mailing.reply_to_mode == ReplyToMode.NEW and mailing.reply_to and email_normalize(mailing.reply_to) is None:
+        errors.append(f"The Reply-To address {mailing.reply_to!r} is not a valid e-mail address.")
+    for label, text in (("subject", mailing.subject), ("preview", mailing.preview), ("body", mailing.body_html)):
+        errors.extend(f"In the {label}, {error}" for error in placeholder_errors(text))
+    if mailing.target_model_id is None:
+        if not mailing.pk or not mailing.mailing_lists.exists():
+            errors.append("Choose at least one mailing list, or a model and a filter.")
+    else:
+        try:
+            target_queryset(mailing)
+        except TargetFilterError as exc:
+            errors.extend(f"Recipients: {error}." for error in exc.errors)
+    return errors
+
+
+def _set_state(mailing: Mailing, *, allowed: set[str], **fields: object) -> bool:
+    """Move a campaign on only from the states allowed (a conditional update: a double click or
+    a concurrent worker cannot move it twice). Refreshes the instance; True when it moved."""
+    moved = Mailing.objects.filter(pk=mailing.pk, state__in=allowed).update(**fields)
+    mailing.refresh_from_db()
+    return bool(moved)
+
+
+def mailing_put_in_queue(*, mailing: Mailing, when: datetime | None = None) -> None:
+    """Odoo ``action_launch`` / ``action_schedule``: check, then queue the campaign now or for a date.
+
+    Raises MailingNotReady with every reason when it cannot be sent as it is.
+    """
+    errors = mailing_errors(mailing)
+    if errors:
+        raise MailingNotReady(errors)
+    schedule = {"schedule_type": ScheduleType.SCHEDULED, "schedule_date": when} if when else {
+        "schedule_type": ScheduleType.NOW,
+        "schedule_date": None,
+    }
+    if not _set_state(
+        mailing, allowed={MailingState.DRAFT}, state=MailingState.IN_QUEUE, state_reason="", **schedule
+    ):
+        raise MailingNotReady([f"Only a draft can be sent; this campaign is {mailing.get_state_display()}."])
+
+
+def mailing_cancel(*, mailing: Mailing) -> bool:
+    """Odoo ``action_cancel``: a queued (or paused, or failed) campaign goes back to draft; what it
+    already sent stays sent, and sending it again continues with the recipients not yet handled."""
+    return _set_state(
+        mailing,
+        allowed={MailingState.IN_QUEUE, MailingState.PAUSED, MailingState.FAILED},
+        state=MailingState.DRAFT,
+        schedule_type=ScheduleType.NOW,
+        schedule_date=None,
+    )
+
+
+def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
+    """Odoo ``copy``: a new draft with the same content, recipients and options; no traces."""
+    copy = Mailing.objects.create(
+        subject=mailing.subject,
+        preview=mailing.preview,
+        email_from=mailing.email_from,
+        reply_to_mode=mailing.reply_to_mode,
+        reply_to=mailing.reply_to,
+        body_html=mailing.body_html,
+        target_model=mailing.target_model,
+        target_filter=mailing.target_filter,
+        mail_server=mailing.mail_server,
+        track_opens=mailing.track_opens,
+        track_clicks=mailing.track_clicks,
+        user=user or mailing.user,
+    )
+    copy.mailing_lists.set(mailing.mailing_lists.all())
+    return copy

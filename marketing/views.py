@@ -7,20 +7,26 @@ Views parse input, call one service or selector and format the result. Managing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from mailcore.addresses import email_normalize
 from mailcore.models import Partner
+from mailcore.registry import alias_target_models
 from marketing import selectors, services
-from marketing.exceptions import ContactImportError
-from marketing.models import MailingList, MailingSubscription
+from marketing.exceptions import ContactImportError, MailingNotReady
+from marketing.models import Mailing, MailingList, MailingState, MailingSubscription, TraceFailure, TraceStatus
+from marketing.recipients import recipient_forecast
 
 MEMBERS_PER_PAGE = 50
 View = Callable[..., HttpResponse]
@@ -170,3 +176,162 @@ def contact_import_view(request: HttpRequest) -> HttpResponse:
                 messages.warning(request, f"{result.blacklisted} are blacklisted and will not be mailed.")
             return redirect("marketing:lists")
     return render(request, "marketing/import.html", {"form": form, "errors": errors})
+
+
+# --- campaigns -------------------------------------------------------------------------------------
+class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Mailing
+        fields = [
+            "subject",
+            "preview",
+            "email_from",
+            "reply_to_mode",
+            "reply_to",
+            "mailing_lists",
+            "target_model",
+            "target_filter",
+            "body_html",
+            "mail_server",
+            "track_opens",
+            "track_clicks",
+        ]
+        labels = {
+            "mailing_lists": "Mailing lists",
+            "target_model": "Or: records of",
+            "target_filter": "Matching",
+            "mail_server": "Dedicated server",
+            "track_opens": "Count opens (a tracking image)",
+            "track_clicks": "Count clicks (links go through this site)",
+        }
+        widgets = {
+            "mailing_lists": forms.CheckboxSelectMultiple,
+            "reply_to_mode": forms.RadioSelect,
+            "body_html": forms.Textarea(attrs={"rows": 14, "class": "mono"}),
+        }
+        help_texts = {
+            "body_html": 'HTML. Placeholders: {{ contact.name }}, {{ contact.first_name|default:"friend" }}, '
+            "{{ contact.email }}, {{ unsubscribe.url }}, {{ preferences.url }}.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mailing_lists"].queryset = MailingList.objects.filter(active=True)  # type: ignore[attr-defined]
+        targets = ContentType.objects.get_for_models(
+            *[m for m in alias_target_models() if getattr(m, "mail_partner_field", None)]
+        ).values()
+        self.fields["target_model"].queryset = ContentType.objects.filter(  # type: ignore[attr-defined]
+            pk__in=[ct.pk for ct in targets]
+        )
+        self.fields["target_model"].label_from_instance = lambda ct: str(ct.name).capitalize()  # type: ignore[attr-defined]
+
+
+@marketing_required
+def mailing_index_view(request: HttpRequest) -> HttpResponse:
+    """Campaigns, newest first, with their state and progress."""
+    return render(request, "marketing/mailing_index.html", {"mailings": selectors.mailings_with_progress()})
+
+
+@marketing_required
+def mailing_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create a campaign, or edit one while it is a draft."""
+    mailing = get_object_or_404(Mailing, pk=pk) if pk else None
+    if mailing is not None and mailing.state != MailingState.DRAFT:
+        messages.info(request, "Only a draft can be edited: cancel the campaign first.")
+        return redirect("marketing:mailing_detail", pk=mailing.pk)
+    initial = {"email_from": getattr(request.user, "email", "")} if mailing is None else {}
+    form = MailingForm(request.POST or None, instance=mailing, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save(commit=False)
+        if saved.user_id is None:
+            saved.user = request.user  # type: ignore[assignment]
+        saved.save()
+        form.save_m2m()
+        messages.success(request, f"Campaign “{saved.subject}” saved.")
+        return redirect("marketing:mailing_detail", pk=saved.pk)
+    return render(request, "marketing/mailing_form.html", {"form": form, "mailing": mailing})
+
+
+@marketing_required
+def mailing_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A campaign: its state and reason, what it will do before sending, its statistics after."""
+    mailing = get_object_or_404(Mailing.objects.select_related("target_model", "mail_server"), pk=pk)
+    context: dict[str, Any] = {
+        "mailing": mailing,
+        "stats": selectors.mailing_statistics(mailing),
+        "errors": services.mailing_errors(mailing),
+        "lists": list(mailing.mailing_lists.all()),
+    }
+    if mailing.state in {MailingState.DRAFT, MailingState.IN_QUEUE, MailingState.PAUSED} and not context["errors"]:
+        context["forecast"] = recipient_forecast(mailing)
+    return render(request, "marketing/mailing_detail.html", context)
+
+
+@marketing_required
+@require_POST
+def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The buttons of a campaign: send now, schedule, cancel, duplicate."""
+    mailing = get_object_or_404(Mailing, pk=pk)
+    action = request.POST.get("action", "")
+    if action in {"send", "schedule"}:
+        when = None
+        if action == "schedule":
+            when = parse_datetime(request.POST.get("schedule_date", ""))
+            if when is None:
+                messages.error(request, "Choose the date and time to send the campaign.")
+                return redirect("marketing:mailing_detail", pk=mailing.pk)
+            if timezone.is_naive(when):
+                when = timezone.make_aware(when, timezone.get_current_timezone())
+        try:
+            services.mailing_put_in_queue(mailing=mailing, when=when)
+        except MailingNotReady as exc:
+            for error in exc.errors:
+                messages.error(request, error)
+        else:
+            queued = "The campaign is in the queue."
+            messages.success(request, queued if when is None else f"Scheduled for {when:%Y-%m-%d %H:%M %Z}.")
+    elif action == "cancel":
+        if services.mailing_cancel(mailing=mailing):
+            messages.success(request, "Back to draft: nothing more is sent until the campaign is sent again.")
+        else:
+            messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be cancelled.")
+    elif action == "duplicate":
+        copy = services.mailing_duplicate(mailing=mailing, user=request.user)
+        messages.success(request, "A copy of the campaign was created as a draft.")
+        return redirect("marketing:mailing_edit", pk=copy.pk)
+    else:
+        return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+    return redirect("marketing:mailing_detail", pk=mailing.pk)
+
+
+@marketing_required
+def mailing_traces_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The recipients behind a statistic: ``?status=`` a trace status or ``?failure=`` a failure type."""
+    mailing = get_object_or_404(Mailing, pk=pk)
+    traces = mailing.traces.select_related("contact").order_by("id")
+    status = request.GET.get("status", "")
+    failure = request.GET.get("failure", "")
+    groups = {
+        "delivered": [TraceStatus.SENT, TraceStatus.OPEN, TraceStatus.REPLY],
+        "opened": [TraceStatus.OPEN, TraceStatus.REPLY],
+    }
+    if status in groups:
+        traces = traces.filter(trace_status__in=groups[status])
+    elif status == "clicked":
+        traces = traces.filter(links_click_datetime__isnull=False)
+    elif status == "sent":
+        traces = traces.filter(sent_datetime__isnull=False)
+    elif status in TraceStatus.values:
+        traces = traces.filter(trace_status=status)
+    elif status:
+        return HttpResponse(f"Unknown status {status!r}.", status=400, content_type="text/plain")
+    if failure:
+        if failure not in TraceFailure.values:
+            return HttpResponse(f"Unknown failure type {failure!r}.", status=400, content_type="text/plain")
+        traces = traces.filter(failure_type=failure)
+    page = Paginator(traces, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "marketing/mailing_traces.html",
+        {"mailing": mailing, "page": page, "status": status, "failure": failure},
+    )
