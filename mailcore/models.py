@@ -104,6 +104,10 @@ class AliasDomain(models.Model):
         max_length=255, default="notifications", help_text="A local part, or a full address."
     )
     sequence = models.PositiveIntegerField(default=10)
+    # DKIM (RFC 6376): the selector the public key is published under, and the private key (PEM)
+    # mail whose From is in this domain is signed with. Empty: the domain's mail is not signed.
+    dkim_selector = models.CharField(max_length=63, blank=True)
+    dkim_private_key = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["sequence", "id"]

@@ -16,6 +16,7 @@ urlpatterns = [
     path("alias-domains/new/", views.alias_domain_edit_view, name="alias_domain_create"),
     path("alias-domains/<int:pk>/", views.alias_domain_edit_view, name="alias_domain_edit"),
     path("alias-domains/<int:pk>/delete/", views.alias_domain_delete_view, name="alias_domain_delete"),
+    path("alias-domains/<int:pk>/dkim/", views.alias_domain_dkim_view, name="alias_domain_dkim"),
     path("aliases/", views.alias_list_view, name="aliases"),
     path("aliases/new/", views.alias_edit_view, name="alias_create"),
     path("aliases/<int:pk>/", views.alias_edit_view, name="alias_edit"),

@@ -3,6 +3,7 @@ alias domains and aliases — Odoo's Settings › Technical menu, not the Django
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,12 +15,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailcore import conf
+from mailcore.dkim import dkim_generate_key, dkim_record
 from mailcore.models import Alias, AliasDomain, MailServer
 from mailcore.permissions import staff_required
 from mailcore.registry import alias_target_models
 from mailcore.servers import server_test_connection
 
 ViewFunc = Callable[..., HttpResponse]
+# RFC 6376 §3.1: a selector is one or more DNS labels.
+DKIM_SELECTOR_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 # --- outgoing mail servers ----------------------------------------------------------------------
@@ -128,7 +132,7 @@ def alias_domain_edit_view(request: HttpRequest, pk: int | None = None) -> HttpR
         return redirect("mailcore:alias_domains")
     return render(
         request,
-        "mailcore/simple_form.html",
+        "mailcore/alias_domain_form.html",
         {
             "form": form,
             "title": domain.name if domain else "New alias domain",
@@ -136,8 +140,28 @@ def alias_domain_edit_view(request: HttpRequest, pk: int | None = None) -> HttpR
             "parent_url": "mailcore:alias_domains",
             "delete_url": "mailcore:alias_domain_delete" if domain else "",
             "object": domain,
+            "dkim_record": dkim_record(domain) if domain else None,
+            "default_selector": conf.dkim_selector(),
         },
     )
+
+
+@staff_required
+@require_POST
+def alias_domain_dkim_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Generate (or replace) the domain's DKIM key; the page then shows the record to publish."""
+    domain = get_object_or_404(AliasDomain, pk=pk)
+    replacing = bool(domain.dkim_private_key)
+    selector = request.POST.get("selector", "").strip().lower()
+    if selector and not DKIM_SELECTOR_RE.fullmatch(selector):
+        messages.error(request, "A selector is letters, digits and hyphens (e.g. mailcore2026).")
+        return redirect("mailcore:alias_domain_edit", pk=domain.pk)
+    dkim_generate_key(alias_domain=domain, selector=selector or None)
+    text = "New DKIM key generated: publish the record below, then check it on the diagnostics page."
+    if replacing:
+        text += " Mail is signed with the new key from now on: until the record is published, signatures fail."
+    messages.success(request, text)
+    return redirect("mailcore:alias_domain_edit", pk=domain.pk)
 
 
 @staff_required

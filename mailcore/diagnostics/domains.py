@@ -26,6 +26,7 @@ from mailcore import conf
 from mailcore.diagnostics.base import Check, Item, Status, describe_error, worst
 from mailcore.diagnostics.lookup import DnsLookupError, DnsVerdict, make_resolver, query, txt_records
 from mailcore.diagnostics.spf import check_spf
+from mailcore.dkim import dkim_public_key
 from mailcore.models import AliasDomain
 from mailcore.servers import server_find
 
@@ -102,8 +103,14 @@ def _rsa_bits(der: bytes) -> int | None:
         return None
 
 
-def check_dkim(resolver: dns.resolver.Resolver, domain: str, selector: str) -> DnsVerdict:
-    """DKIM key of ``selector`` for ``domain``: a TXT at ``<selector>._domainkey.<domain>`` with p=."""
+def check_dkim(
+    resolver: dns.resolver.Resolver, domain: str, selector: str, signing_key: str = ""
+) -> DnsVerdict:
+    """DKIM key of ``selector`` for ``domain``: a TXT at ``<selector>._domainkey.<domain>`` with p=.
+
+    ``signing_key`` is the public key (base64) of the key mailcore signs the domain's mail with, if
+    any: a published record with another key makes every signature fail.
+    """
     name = f"{selector}._domainkey.{domain}"
     try:
         records = [r for r in query(resolver, name, "TXT") if "p=" in r.replace(" ", "")]
@@ -126,6 +133,15 @@ def check_dkim(resolver: dns.resolver.Resolver, domain: str, selector: str) -> D
         der = base64.b64decode(public_key, validate=True)
     except ValueError:
         return DnsVerdict("DKIM", name, Status.ERROR, "The key (p=) is not valid base64.", record=record)
+    if signing_key and public_key != signing_key:
+        return DnsVerdict(
+            "DKIM",
+            name,
+            Status.ERROR,
+            "The published key is not the one mailcore signs this domain's mail with: every signature fails. "
+            "Publish the record shown on the alias domain's page.",
+            record=record,
+        )
     if key_type == "rsa":
         bits = _rsa_bits(der)
         if bits is None:
@@ -227,7 +243,6 @@ def domain_reports() -> list[DomainReport]:
     domains = list(AliasDomain.objects.order_by("sequence", "id"))
     if not domains:
         return []
-    selector = conf.dkim_selector()
     hosts: dict[str, str] = {}
     for alias_domain in domains:
         try:
@@ -235,6 +250,8 @@ def domain_reports() -> list[DomainReport]:
         except Exception as exc:  # a misconfigured From: say so in the SPF verdict
             hosts[alias_domain.name] = ""
             logger.info("No sending server for %s: %s", alias_domain.name, exc)
+    selectors = {d.name: d.dkim_selector or conf.dkim_selector() for d in domains}
+    signing_keys = {d.name: dkim_public_key(d) for d in domains}
     try:
         resolver = make_resolver()
     except Exception as exc:  # no /etc/resolv.conf, a nameserver that is not an IP…
@@ -244,7 +261,7 @@ def domain_reports() -> list[DomainReport]:
                 d.name,
                 hosts[d.name],
                 DnsVerdict("SPF", d.name, Status.UNKNOWN, failure),
-                DnsVerdict("DKIM", f"{selector}._domainkey.{d.name}", Status.UNKNOWN, failure),
+                DnsVerdict("DKIM", f"{selectors[d.name]}._domainkey.{d.name}", Status.UNKNOWN, failure),
                 DnsVerdict("DMARC", f"_dmarc.{d.name}", Status.UNKNOWN, failure),
             )
             for d in domains
@@ -261,7 +278,7 @@ def domain_reports() -> list[DomainReport]:
         futures = {
             name: (
                 pool.submit(spf, name),
-                pool.submit(check_dkim, resolver, name, selector),
+                pool.submit(check_dkim, resolver, name, selectors[name], signing_keys[name]),
                 pool.submit(check_dmarc, resolver, name),
             )
             for name in public
@@ -278,7 +295,7 @@ def domain_reports() -> list[DomainReport]:
                         name,
                         hosts[name],
                         DnsVerdict("SPF", name, Status.WARNING, verdict),
-                        DnsVerdict("DKIM", f"{selector}._domainkey.{name}", Status.WARNING, verdict),
+                        DnsVerdict("DKIM", f"{selectors[name]}._domainkey.{name}", Status.WARNING, verdict),
                         DnsVerdict("DMARC", f"_dmarc.{name}", Status.WARNING, verdict),
                         public=False,
                     )
@@ -290,7 +307,7 @@ def domain_reports() -> list[DomainReport]:
                     name,
                     hosts[name],
                     _result(spf_f.result, "SPF", name),
-                    _result(dkim_f.result, "DKIM", f"{selector}._domainkey.{name}"),
+                    _result(dkim_f.result, "DKIM", f"{selectors[name]}._domainkey.{name}"),
                     _result(dmarc_f.result, "DMARC", f"_dmarc.{name}"),
                 )
             )
