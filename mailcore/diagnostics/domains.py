@@ -3,9 +3,9 @@
 The seed page: "One of the most common reasons for an email failing to be sent with no error
 message is related to the SPF or DKIM configuration", and "when using a custom domain, verify that
 SPF, DKIM, and DMARC are correctly configured". Each alias domain gets a verdict per record: SPF is
-evaluated for the addresses of the server that sends the domain's mail (RFC 7208 ``check_host``,
-without macros), DKIM looks up ``<MAILCORE_DKIM_SELECTOR>._domainkey.<domain>``, DMARC
-``_dmarc.<domain>`` (then the organizational domain).
+evaluated by pyspf for the addresses of the server that sends the domain's mail (RFC 7208
+``check_host``), DKIM looks up ``<MAILCORE_DKIM_SELECTOR>._domainkey.<domain>``, DMARC
+``_dmarc.<domain>`` (then the organizational domain, by the Public Suffix List).
 
 Lookups use a short timeout and ``MAILCORE_DNS_NAMESERVER`` / ``MAILCORE_DNS_PORT`` when set (tests
 point them at a stand-in on 127.0.0.1), else the system resolver. A lookup that fails gives
@@ -15,12 +15,14 @@ point them at a stand-in on 127.0.0.1), else the system resolver. A lookup that 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dns.resolver
+from publicsuffixlist import PublicSuffixList
 
 from mailcore import conf
 from mailcore.diagnostics.base import Check, Item, Status, describe_error, worst
@@ -164,10 +166,16 @@ def check_dkim(
 
 
 # --- DMARC --------------------------------------------------------------------------------------
+@functools.cache
+def _public_suffix_list() -> PublicSuffixList:
+    return PublicSuffixList()  # the list shipped with the package, parsed once
+
+
 def _organizational_domain(domain: str) -> str:
-    # Without the Public Suffix List: the last two labels (right for example.com, not for co.uk).
-    labels = domain.rstrip(".").split(".")
-    return ".".join(labels[-2:])
+    """The registered domain (RFC 7489 §3.2): one label under its public suffix, by the Public
+    Suffix List — ``mail.example.co.uk`` → ``example.co.uk``."""
+    name = domain.rstrip(".").lower()
+    return _public_suffix_list().privatesuffix(name) or name
 
 
 def check_dmarc(resolver: dns.resolver.Resolver, domain: str) -> DnsVerdict:

@@ -1,65 +1,44 @@
-"""SPF (RFC 7208 ``check_host``, the parts a diagnosis needs) for the diagnostics."""
+"""SPF of the alias domains for the diagnostics: pyspf evaluates the record (RFC 7208
+``check_host``, macros and lookup limits included); this module only explains the result.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from typing import Any
 
 import dns.resolver
+import spf
 
 from mailcore.diagnostics.base import Status
-from mailcore.diagnostics.lookup import DnsLookupError, DnsVerdict, query, txt_records
-
-SPF_LOOKUP_LIMIT = 10  # RFC 7208 §4.6.4
-_QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
+from mailcore.diagnostics.lookup import DnsLookupError, DnsVerdict, make_resolver, query, txt_records
 
 
-class _SpfPermError(Exception):
-    pass
+def _spf_dns_lookup(name: str, qtype: str, strict: bool = True, timeout: float = 20) -> list[tuple[Any, Any]]:
+    """pyspf's DNS back end, answered by the diagnostics' resolver (``MAILCORE_DNS_NAMESERVER``).
+
+    pyspf picks its back end through the module attribute ``spf.DNSLookup`` (that is how it
+    chooses between pydns and dnspython); answers use its format: ((name, type), value).
+    """
+    try:
+        values = query(make_resolver(), name, qtype)
+    except DnsLookupError as exc:
+        raise spf.TempError(str(exc)) from exc
+    answers: list[tuple[Any, Any]] = []
+    for value in values:
+        if qtype in {"TXT", "SPF"}:
+            answers.append(((name, qtype), [value.encode()]))
+        elif qtype == "MX":
+            preference, _, exchange = value.partition(" ")
+            answers.append(((name, qtype), (int(preference), exchange.rstrip("."))))
+        elif qtype == "PTR":
+            answers.append(((name, qtype), value.rstrip(".")))
+        else:
+            answers.append(((name, qtype), value))
+    return answers
 
 
-@dataclass
-class _SpfContext:
-    resolver: dns.resolver.Resolver
-    lookups: int = 0
-    includes: list[str] = field(default_factory=list)
-
-    def count(self) -> None:
-        self.lookups += 1
-        if self.lookups > SPF_LOOKUP_LIMIT:
-            raise _SpfPermError(f"more than {SPF_LOOKUP_LIMIT} DNS lookups (RFC 7208 §4.6.4)")
-
-
-def _split_cidr(spec: str, default_domain: str) -> tuple[str, int | None, int | None]:
-    """``a:host/24//64`` → (host, 24, 64); missing parts default to the domain and full length."""
-    domain, v4, v6 = spec, None, None
-    if "//" in domain:
-        domain, _, v6_text = domain.partition("//")
-        v6 = int(v6_text)
-    if "/" in domain:
-        domain, _, v4_text = domain.partition("/")
-        v4 = int(v4_text)
-    return (domain or default_domain), v4, v6
-
-
-def _host_addresses(ctx: _SpfContext, host: str) -> list[str]:
-    return query(ctx.resolver, host, "A") + query(ctx.resolver, host, "AAAA")
-
-
-def _ip_in(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, addresses: list[str], v4: int | None, v6: int | None
-) -> bool:
-    for text in addresses:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            continue
-        if address.version != ip.version:
-            continue
-        prefix = (v4 if ip.version == 4 else v6) or address.max_prefixlen
-        if ip in ipaddress.ip_network(f"{address}/{prefix}", strict=False):
-            return True
-    return False
+spf.DNSLookup = _spf_dns_lookup
 
 
 def spf_record(resolver: dns.resolver.Resolver, domain: str) -> list[str]:
@@ -67,82 +46,14 @@ def spf_record(resolver: dns.resolver.Resolver, domain: str) -> list[str]:
     return [r for r in txt_records(resolver, domain, "v=spf1") if r.strip().lower().split()[0] == "v=spf1"]
 
 
-def spf_check_host(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, domain: str, ctx: _SpfContext, *, depth: int = 0
-) -> str:
-    """RFC 7208 ``check_host()``: pass / fail / softfail / neutral / none / permerror.
-
-    Macros and ``ptr`` (deprecated) are not evaluated: a record needing them gives ``permerror``
-    with the reason, so nobody reads an unevaluated record as fine. DNS failures raise
-    :class:`DnsLookupError` (temperror).
-    """
-    if depth > SPF_LOOKUP_LIMIT:
-        raise _SpfPermError("include/redirect loop")
-    records = spf_record(ctx.resolver, domain)
-    if not records:
-        return "none"
-    if len(records) > 1:
-        raise _SpfPermError(f"{domain} publishes {len(records)} SPF records; exactly one is allowed")
-    redirect = ""
-    for term in records[0].split()[1:]:
-        if "%" in term:
-            raise _SpfPermError(f"macros are not evaluated here ({term})")
-        name = term.lstrip("+-~?").lower()
-        if "=" in name.split(":")[0]:  # a modifier
-            key, _, value = term.partition("=")
-            if key.lower() == "redirect":
-                redirect = value
-            continue
-        qualifier = term[0] if term[0] in _QUALIFIERS else "+"
-        mechanism, _, argument = term.lstrip("+-~?").partition(":")
-        mechanism = mechanism.lower()
-        # "a/24" and "mx/24" carry a prefix without a colon.
-        if "/" in mechanism:
-            mechanism, _, prefix = mechanism.partition("/")
-            argument = argument or "/" + prefix
-        matched = False
-        if mechanism == "all":
-            matched = True
-        elif mechanism in {"ip4", "ip6"}:
-            try:
-                network = ipaddress.ip_network(argument, strict=False)
-            except ValueError as exc:
-                raise _SpfPermError(f"bad {mechanism} value {argument!r}") from exc
-            matched = network.version == ip.version and ip in network
-        elif mechanism == "a":
-            ctx.count()
-            host, v4, v6 = _split_cidr(argument, domain)
-            matched = _ip_in(ip, _host_addresses(ctx, host), v4, v6)
-        elif mechanism == "mx":
-            ctx.count()
-            host, v4, v6 = _split_cidr(argument, domain)
-            exchanges = [r.split()[-1].rstrip(".") for r in query(ctx.resolver, host, "MX")][:10]
-            matched = any(_ip_in(ip, _host_addresses(ctx, mx), v4, v6) for mx in exchanges)
-        elif mechanism == "include":
-            ctx.count()
-            if not argument:
-                raise _SpfPermError("include without a domain")
-            ctx.includes.append(argument)
-            result = spf_check_host(ip, argument, ctx, depth=depth + 1)
-            if result == "none":
-                raise _SpfPermError(f"include:{argument} has no SPF record")
-            matched = result == "pass"
-        elif mechanism == "exists":
-            ctx.count()
-            matched = bool(query(ctx.resolver, argument, "A"))
-        elif mechanism == "ptr":
-            ctx.count()  # deprecated (RFC 7208 §5.5): never matches here
-        else:
-            raise _SpfPermError(f"unknown mechanism {term!r}")
-        if matched:
-            return _QUALIFIERS[qualifier]
-    if redirect:
-        ctx.count()
-        result = spf_check_host(ip, redirect, ctx, depth=depth + 1)
-        if result == "none":
-            raise _SpfPermError(f"redirect={redirect} has no SPF record")
-        return result
-    return "neutral"
+def spf_check_host(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, domain: str) -> tuple[str, str]:
+    """RFC 7208 ``check_host()`` by pyspf: (result, explanation); result is pass / fail /
+    softfail / neutral / none / permerror / temperror."""
+    result, _code, explanation = spf.query(i=str(ip), s=f"postmaster@{domain}", h=domain, timeout=20).check()
+    # pyspf prefixes its reasons with the result's long name, which the verdict already says.
+    for prefix in ("SPF Permanent Error: ", "SPF Temporary Error: "):
+        explanation = str(explanation).removeprefix(prefix)
+    return str(result), str(explanation)
 
 
 # Addresses that never reach a receiver as the sending IP: loopback, link-local, RFC 1918 and
@@ -207,17 +118,14 @@ def check_spf(resolver: dns.resolver.Resolver, domain: str, host: str) -> DnsVer
             record=record,
         )
     results: dict[str, str] = {}
-    includes: list[str] = []
     for address in addresses:
-        ctx = _SpfContext(resolver)
-        try:
-            results[str(address)] = spf_check_host(address, domain, ctx)
-        except _SpfPermError as exc:
-            results[str(address)] = "permerror"
-            details.append(f"{address}: permerror: {exc}")
-        except DnsLookupError as exc:
-            return DnsVerdict("SPF", domain, Status.UNKNOWN, f"could not check: {exc}", record=record)
-        includes.extend(i for i in ctx.includes if i not in includes)
+        result, explanation = spf_check_host(address, domain)
+        if result == "temperror":
+            return DnsVerdict("SPF", domain, Status.UNKNOWN, f"could not check: {explanation}", record=record)
+        results[str(address)] = result
+        if result == "permerror":
+            details.append(f"{address}: permerror: {explanation}")
+    includes = [term.partition(":")[2] for term in record.split() if term.lstrip("+-~?").lower().startswith("include:")]
     if includes:
         details.append("Includes: " + ", ".join(includes))
     details.extend(f"{address}: {result}" for address, result in results.items())

@@ -81,7 +81,14 @@ def rsa_public_key(bits: int) -> str:
         ("v=spf1 +all", {}, Status.WARNING, "any server"),
         ("v=spf1 include:nothing.example.net -all", {}, Status.ERROR, "permerror"),
         ("v=spf1 ip4:not-an-ip -all", {}, Status.ERROR, "permerror"),
-        ("v=spf1 exists:%{i}.spf.example.com -all", {}, Status.ERROR, "permerror"),
+        # Macros are evaluated (RFC 7208 §7): %{i} is the sending address.
+        (
+            "v=spf1 exists:%{i}.spf.example.com -all",
+            {("192.0.2.10.spf.example.com", "A"): ["127.0.0.2"]},
+            Status.OK,
+            "Authorises",
+        ),
+        ("v=spf1 exists:%{i}.spf.example.com -all", {}, Status.ERROR, "(fail)"),
         (
             "v=spf1 include:_spf.relay.example.net -all",
             {("_spf.relay.example.net", "TXT"): ['"v=spf1 -ip4:192.0.2.10 +all"']},
@@ -152,7 +159,7 @@ def test_spf_lookup_limit(dns_server: DnsStandIn) -> None:
         dns_server.add_txt(f"s{i}.example.net", "v=spf1 ip4:198.51.100.1 -all")
     result = check_spf(make_resolver(), "example.com", "192.0.2.10")
     assert result.status is Status.ERROR
-    assert any("more than 10 DNS lookups" in d for d in result.details)
+    assert "192.0.2.10: permerror: Too many DNS lookups" in result.details  # RFC 7208 §4.6.4: at most 10
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "10.1.2.3", "192.168.0.25", "::1", "localhost.example.com"])
@@ -264,6 +271,14 @@ def test_dmarc_missing_duplicate_and_inherited(dns_server: DnsStandIn) -> None:
     assert inherited.name == "_dmarc.example.org"
     assert inherited.status is Status.WARNING and "monitoring only" in inherited.verdict
     assert "Inherited from the organizational domain (_dmarc.example.org)." in inherited.details
+
+
+def test_dmarc_organizational_domain_follows_the_public_suffix_list(dns_server: DnsStandIn) -> None:
+    dns_server.add_txt("_dmarc.co.uk", "v=DMARC1; p=none")  # a public suffix: never an organization
+    dns_server.add_txt("_dmarc.example.co.uk", "v=DMARC1; p=reject")
+    inherited = check_dmarc(make_resolver(), "news.mail.example.co.uk")
+    assert inherited.name == "_dmarc.example.co.uk"
+    assert inherited.status is Status.OK
 
 
 # --- every alias domain -----------------------------------------------------------------------------
