@@ -1,0 +1,77 @@
+"""E-mail marketing in a real browser: a list created, contacts imported from CSV (a bad file
+first), and a recipient unsubscribing from the public page on a phone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, expect
+
+from marketing.models import MailingList, MailingSubscription
+from marketing.unsubscribe import unsubscribe_token
+
+
+def test_create_a_list_and_import_contacts(
+    page: Page,
+    app_url: str,
+    login: Callable[[Page, str], None],
+    make_user: Callable[..., Any],
+    screenshot: Callable[[Any, str], Path],
+) -> None:
+    make_user("marketer", staff=True)
+    login(page, "marketer")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Email Marketing").click()
+    page.get_by_role("link", name="Mailing lists").click()
+    page.get_by_label("List name").fill("Spring newsletter")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".flash")).to_contain_text("Mailing list “Spring newsletter” created.")
+
+    page.get_by_role("link", name="Import contacts").click()
+    bad = b"name,email\nAzure Interior,azure@example.com\nDeco Addict,deco@\n"
+    page.set_input_files("#id_file", files=[{"name": "contacts.csv", "mimeType": "text/csv", "buffer": bad}])
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was imported: 1 line to correct")
+    expect(page.get_by_role("alert")).to_contain_text("Line 3: invalid e-mail address 'deco@'")
+    screenshot(page, "marketing-import-errors")
+
+    good = b"name,email\nAzure Interior,azure@example.com\nDeco Addict,deco@example.com\n"
+    page.set_input_files("#id_file", files=[{"name": "contacts.csv", "mimeType": "text/csv", "buffer": good}])
+    page.get_by_label("Add to list").select_option(label="Spring newsletter")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator(".flash").first).to_contain_text("Imported 2 lines: 2 new contacts")
+    row = page.locator("tr", has_text="Spring newsletter")
+    expect(row.locator("td").nth(1)).to_have_text("2")
+    screenshot(page, "marketing-lists")
+    assert MailingList.objects.get(name="Spring newsletter").subscriptions.count() == 2
+
+
+def test_unsubscribe_from_the_public_page_on_a_phone(
+    browser: Browser, app_url: str, screenshot: Callable[[Any, str], Path]
+) -> None:
+    from mailcore.models import Partner
+    from marketing.services import mailing_list_create, mailing_list_subscribe
+
+    news = mailing_list_create(name="Spring newsletter")
+    mailing_list_subscribe(mailing_list=news, contacts=[Partner.objects.create(name="Zoe", email="zoe@example.com")])
+    token = unsubscribe_token(email="zoe@example.com", list_ids=[news.pk])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    phone.goto(f"{app_url}/mailing/unsubscribe/{token}/")
+    expect(phone.get_by_role("heading", name="Unsubscribe?")).to_be_visible()
+    assert not MailingSubscription.objects.get().opt_out  # opening the link changes nothing
+    phone.get_by_role("button", name="Unsubscribe").click()
+    expect(phone.get_by_role("heading", name="You are unsubscribed")).to_be_visible()
+    screenshot(phone, "marketing-unsubscribed-phone")
+    assert MailingSubscription.objects.get().opt_out
+
+    phone.get_by_role("link", name="Manage my subscriptions").click()
+    box = phone.get_by_label("Spring newsletter")
+    expect(box).not_to_be_checked()
+    box.check()
+    phone.get_by_role("button", name="Save").click()
+    expect(phone.get_by_role("status")).to_contain_text("Your choices are saved.")
+    assert not MailingSubscription.objects.get().opt_out
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
