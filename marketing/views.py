@@ -25,6 +25,7 @@ from mailcore.models import Partner
 from mailcore.registry import alias_target_models
 from marketing import selectors, services
 from marketing.exceptions import ContactImportError, MailingNotReady
+from marketing.forecast import sending_forecast
 from marketing.models import Mailing, MailingList, MailingState, MailingSubscription, TraceFailure, TraceStatus
 from marketing.recipients import recipient_forecast
 
@@ -264,6 +265,7 @@ def mailing_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if mailing.state in {MailingState.DRAFT, MailingState.IN_QUEUE, MailingState.PAUSED} and not context["errors"]:
         context["forecast"] = recipient_forecast(mailing)
+        context["sending"] = sending_forecast(mailing, context["forecast"].to_mail)
     return render(request, "marketing/mailing_detail.html", context)
 
 
