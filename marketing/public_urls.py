@@ -9,4 +9,6 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", public_views.unsubscribe_view, name="unsubscribe"),
     path("unsubscribe/<str:token>/one-click/", public_views.unsubscribe_one_click_view, name="unsubscribe_one_click"),
     path("preferences/<str:token>/", public_views.preferences_view, name="preferences"),
+    path("t/o/<str:token>.gif", public_views.track_open_view, name="track_open"),
+    path("t/c/<str:token>/", public_views.track_click_view, name="track_click"),
 ]

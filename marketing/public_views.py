@@ -7,12 +7,12 @@ never a hint of which addresses or lists exist.
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from marketing import selectors, services
+from marketing import selectors, services, tracking
 from marketing.models import MailingList
 from marketing.unsubscribe import UnsubscribeTarget, unsubscribe_read, unsubscribe_token
 
@@ -77,3 +77,26 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
         "saved": saved,
     }
     return render(request, "marketing/public/preferences.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def track_open_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The tracking image: counts the first open of a delivered mail; always the same 1×1 GIF."""
+    trace_id = tracking.read_open_token(token)
+    if trace_id is not None and request.method == "GET":
+        tracking.trace_set_opened(trace_id)
+    response = HttpResponse(tracking.PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def track_click_view(request: HttpRequest, token: str) -> HttpResponse:
+    """A tracked link: counts the click, then redirects to the URL the token signs — and nowhere else."""
+    found = tracking.read_click_token(token)
+    if found is None:
+        raise Http404(BAD_LINK)
+    trace_id, url = found
+    if request.method == "GET":
+        tracking.trace_set_clicked(trace_id)
+    return HttpResponseRedirect(url)
