@@ -11,7 +11,7 @@ from rest_framework.routers import DefaultRouter
 from demo.api import LeadViewSet, QuotationViewSet, TicketViewSet
 from mailcore.api import PartnerViewSet
 from mailqueue.api import MailViewSet
-from marketing.api import MailingListViewSet
+from marketing.api import MailingListViewSet, MailingViewSet
 
 router = DefaultRouter(use_regex_path=False)
 router.include_format_suffixes = False  # JSON only: no ".json" twins of every route
@@ -21,6 +21,7 @@ router.register("quotations", QuotationViewSet, basename="quotation")
 router.register("tickets", TicketViewSet, basename="ticket")
 router.register("queue", MailViewSet, basename="mail")
 router.register("marketing/lists", MailingListViewSet, basename="mailing-list")
+router.register("marketing/campaigns", MailingViewSet, basename="mailing")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

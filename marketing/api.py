@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -18,8 +19,8 @@ from rest_framework.response import Response
 
 from mailcore.addresses import email_normalize
 from marketing import selectors, services
-from marketing.exceptions import ContactImportError
-from marketing.models import MailingList, MailingSubscription
+from marketing.exceptions import ContactImportError, MailingNotReady
+from marketing.models import Mailing, MailingList, MailingState, MailingSubscription
 
 
 class CanManageLists(permissions.BasePermission):
@@ -183,3 +184,138 @@ class MailingListViewSet(
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response(asdict(result), status=status.HTTP_201_CREATED)
+
+
+class MailingSerializer(serializers.ModelSerializer[Mailing]):
+    mailing_lists = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=MailingList.objects.filter(active=True), required=False
+    )
+    target_model = serializers.SlugRelatedField(
+        slug_field="model",
+        queryset=ContentType.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The model name of records with a chatter, e.g. 'lead'; the contacts of its records are mailed.",
+    )
+    problems = serializers.SerializerMethodField(help_text="Every reason the campaign cannot be sent as it is.")
+
+    class Meta:
+        model = Mailing
+        fields = [
+            "id",
+            "subject",
+            "preview",
+            "email_from",
+            "reply_to_mode",
+            "reply_to",
+            "body_html",
+            "mailing_lists",
+            "target_model",
+            "target_filter",
+            "mail_server",
+            "track_opens",
+            "track_clicks",
+            "state",
+            "state_reason",
+            "schedule_type",
+            "schedule_date",
+            "sent_date",
+            "created_at",
+            "problems",
+        ]
+        read_only_fields = ["state", "state_reason", "schedule_type", "schedule_date", "sent_date", "created_at"]
+
+    def get_problems(self, obj: Mailing) -> list[str]:
+        return services.mailing_errors(obj)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and self.instance.state != MailingState.DRAFT:
+            raise serializers.ValidationError("Only a draft can be changed: cancel the campaign first.")
+        return attrs
+
+
+class ScheduleSerializer(serializers.Serializer[Any]):
+    schedule_date = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: send now.")
+
+
+STATISTICS_COUNTS = (
+    "expected",
+    "scheduled",
+    "canceled",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "failed",
+)
+STATISTICS_RATIOS = ("received_ratio", "opened_ratio", "replied_ratio", "bounced_ratio", "clicks_ratio")
+StatisticsSerializer = inline_serializer(
+    "MailingStatistics",
+    {
+        **{name: serializers.IntegerField() for name in STATISTICS_COUNTS},
+        **{name: serializers.FloatField() for name in STATISTICS_RATIOS},
+        "excluded": serializers.DictField(child=serializers.IntegerField()),
+    },
+)
+
+
+class MailingViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Mailing],
+):
+    """Campaigns (Odoo ``mailing.mailing``): create and edit drafts, send or schedule, cancel, statistics."""
+
+    serializer_class = MailingSerializer
+    permission_classes = [permissions.IsAuthenticated, CanManageLists]
+    lookup_value_converter = "int"
+    queryset = Mailing.objects.all()
+
+    def get_queryset(self) -> QuerySet[Mailing]:
+        mailings = Mailing.objects.select_related("target_model").prefetch_related("mailing_lists")
+        return mailings.order_by("-created_at", "-id")
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Mailing]) -> None:
+        serializer.save(user=self.request.user)
+
+    @extend_schema(request=ScheduleSerializer, responses={200: MailingSerializer})
+    @action(detail=True, methods=["post"])
+    def send(self, request: Request, pk: int | None = None) -> Response:
+        """Queue the campaign now, or for ``schedule_date``. 400 with every reason when it cannot be sent."""
+        mailing = self.get_object()
+        incoming = ScheduleSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            services.mailing_put_in_queue(mailing=mailing, when=incoming.validated_data.get("schedule_date"))
+        except MailingNotReady as exc:
+            return Response({"detail": "The campaign cannot be sent.", "errors": exc.errors}, status=400)
+        return Response(MailingSerializer(mailing).data)
+
+    @extend_schema(request=None, responses={200: MailingSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: int | None = None) -> Response:
+        """Back to draft (from in queue, paused or failed); 409 when the campaign is not in one of those."""
+        mailing = self.get_object()
+        if not services.mailing_cancel(mailing=mailing):
+            return Response(
+                {"detail": f"A campaign that is {mailing.get_state_display()} cannot be cancelled."}, status=409
+            )
+        return Response(MailingSerializer(mailing).data)
+
+    @extend_schema(request=None, responses={201: MailingSerializer})
+    @action(detail=True, methods=["post"])
+    def duplicate(self, request: Request, pk: int | None = None) -> Response:
+        copy = services.mailing_duplicate(mailing=self.get_object(), user=request.user)
+        return Response(MailingSerializer(copy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: StatisticsSerializer})
+    @action(detail=True, methods=["get"])
+    def statistics(self, request: Request, pk: int | None = None) -> Response:
+        """Counts by Odoo's formulas; ``excluded`` by failure type (mail_bl, mail_optout, …)."""
+        stats = selectors.mailing_statistics(self.get_object())
+        data = {name: getattr(stats, name) for name in (*STATISTICS_COUNTS, *STATISTICS_RATIOS, "excluded")}
+        return Response(data)

@@ -158,3 +158,50 @@ def test_campaign_pages_create_check_send_and_list_recipients() -> None:
     assert client.get(traces, {"status": "nonsense"}).status_code == 400
     assert client.get(traces, {"failure": "nonsense"}).status_code == 400
     assert "Spring offers" in client.get(reverse("marketing:mailings")).content.decode()
+
+
+def test_api_create_check_send_cancel_and_statistics() -> None:
+    from django.contrib.auth.models import Permission
+
+    from tests.api_helpers import client_for, make_user
+
+    user = make_user("api-campaigns")
+    user.user_permissions.add(Permission.objects.get(codename="change_mailinglist"))
+    api = client_for(user)
+    news = mailing_list_create(name="Newsletter")
+    mailing_list_subscribe(mailing_list=news, contacts=[Partner.objects.create(name="Zoe", email="zoe@example.com")])
+
+    created = api.post(
+        "/api/marketing/campaigns/",
+        {"subject": "Hi {{ contact.nick }}", "email_from": "news@example.com", "mailing_lists": [news.pk]},
+        format="json",
+    )
+    assert created.status_code == 201
+    campaign_id = created.json()["id"]
+    assert created.json()["problems"] == [
+        "In the subject, {{ contact.nick }}: contact has no field 'nick': use name, first_name, email"
+    ]
+    refused = api.post(f"/api/marketing/campaigns/{campaign_id}/send/", {}, format="json")
+    assert refused.status_code == 400 and refused.json()["errors"] == created.json()["problems"]
+
+    assert (
+        api.patch(
+            f"/api/marketing/campaigns/{campaign_id}/", {"subject": "Hi {{ contact.name }}"}, format="json"
+        ).status_code
+        == 200
+    )
+    sent = api.post(
+        f"/api/marketing/campaigns/{campaign_id}/send/", {"schedule_date": "2030-01-02T09:00:00Z"}, format="json"
+    )
+    assert (
+        sent.status_code == 200 and sent.json()["state"] == "in_queue" and sent.json()["schedule_type"] == "scheduled"
+    )
+    locked = api.patch(f"/api/marketing/campaigns/{campaign_id}/", {"subject": "Other"}, format="json")
+    assert locked.status_code == 400
+
+    assert api.post(f"/api/marketing/campaigns/{campaign_id}/cancel/").json()["state"] == "draft"
+    assert api.post(f"/api/marketing/campaigns/{campaign_id}/cancel/").status_code == 409
+    copy = api.post(f"/api/marketing/campaigns/{campaign_id}/duplicate/")
+    assert copy.status_code == 201 and copy.json()["mailing_lists"] == [news.pk]
+    stats = api.get(f"/api/marketing/campaigns/{campaign_id}/statistics/").json()
+    assert stats["expected"] == 0 and stats["received_ratio"] == 0.0 and stats["excluded"] == {}
