@@ -258,7 +258,8 @@ def render_unsent(mail: Mail, recipient: MailRecipient | None = None) -> bytes:
         recipient = mail.recipients.select_related("partner").order_by("id").first()
     if recipient is None:
         raw = _split_raw(mail.email_to)
-        # A row addressed by raw addresses gets its recipients when first sent; not made here.
+        # A row addressed by raw addresses gets its recipients when first sent; not made here, so
+        # its Return-Path shows the server's sender: no bounce token can name a delivery not made.
         recipient = MailRecipient(mail=mail, email=raw[0]) if raw else None
     if recipient is None:
         raise EmlNotAvailable(NO_VALID_RECIPIENT)

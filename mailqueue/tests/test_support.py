@@ -314,6 +314,9 @@ def test_support_bundle_contents(failed_mail: dict[str, Any]) -> None:
     assert f"Message-ID: {message.message_id}" in facts
     assert f"Created: {mail.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC" in facts
     assert "Sent (first delivery): " in facts
+    assert (
+        f"The .eml (mail-{mail.pk}.eml): rendered now by the sender's renderer (not handed to a server yet)" in facts
+    )
     assert "Built-in server (used when no outgoing server record matches): 127.0.0.1:" in facts
     assert (
         "Outgoing server 'Relay': smtp.relay.example.net:25 encryption=none user=set from_filter=example.com" in facts
