@@ -9,6 +9,7 @@ by the sender's own renderer (:func:`~mailqueue.sender.build.render_unsent`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ def eml_for_mail(mail_id: int) -> Eml:
     """The row's message: its first recipient's delivery as sent (an accepted one first), else rendered now."""
     kept = _kept(DeliveryLog.objects.filter(mail_id_ref=mail_id), "recipient_ref", "-date", "-id")
     if kept is not None:
-        return Eml(kept.data, f"mail-{mail_id}.eml", kept.sent_at, kept.success, kept.recipient)
+        return dataclasses.replace(kept, filename=f"mail-{mail_id}.eml")
     mail = _mails().filter(pk=mail_id).first()
     if mail is None:
         if DeliveryLog.objects.filter(mail_id_ref=mail_id).exists():
