@@ -9,5 +9,4 @@ urlpatterns = [
     path("developer-mode/", views.developer_mode_view, name="developer_mode"),
     path("diagnostics/", views.diagnostics_index, name="diagnostics"),
     path("diagnostics/support/", views.support_bundle_lookup, name="support_lookup"),
-    path("diagnostics/support/<int:mail_id>/", views.support_bundle_download, name="support_bundle"),
 ]

@@ -1,5 +1,5 @@
-"""Pages of the app on top: the developer-mode switch, the diagnostics page and the support
-bundle download (staff only).
+"""Pages of the app on top: the developer-mode switch, the diagnostics page and its support
+bundle form (staff only; the bundle itself is downloaded from the e-mail queue).
 
 Web glue at the top of the stack, like the context processor: it shows mailcore's checks
 (:mod:`mailcore.diagnostics`) next to the queue's (:mod:`mailqueue.support`), which sit higher in
@@ -12,7 +12,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -34,7 +34,7 @@ from mailcore.diagnostics import (
     worst,
 )
 from mailcore.permissions import staff_required
-from mailqueue.support import SupportBundleNotFound, queue_checks, support_bundle, support_bundle_filename
+from mailqueue.support import queue_checks
 
 logger = logging.getLogger(__name__)
 
@@ -96,24 +96,10 @@ def diagnostics_index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_required
-def support_bundle_download(request: HttpRequest, mail_id: int) -> HttpResponse:
-    """The support bundle of one outgoing e-mail, as a zip download."""
-    now = timezone.now()
-    try:
-        data = support_bundle(mail_id, now=now)
-    except SupportBundleNotFound as exc:
-        raise Http404(str(exc)) from exc
-    response = HttpResponse(data, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{support_bundle_filename(mail_id, now)}"'
-    return response
-
-
-@require_GET
-@staff_required
 def support_bundle_lookup(request: HttpRequest) -> HttpResponse:
     """The form on the page: an e-mail number typed by the operator."""
     raw = request.GET.get("mail_id", "").strip().lstrip("#")
     if not raw.isdigit():
         messages.error(request, "Enter the number of an outgoing e-mail (as shown in the e-mail queue).")
         return redirect("console:diagnostics")
-    return redirect("console:support_bundle", mail_id=int(raw))
+    return redirect("mailqueue:support_bundle", mail_id=int(raw))

@@ -79,3 +79,8 @@ def asynchronous_commit() -> bool:
     (those recipients could be sent again). False waits for the disk on every mark (slower).
     """
     return bool(getattr(settings, "MAILQUEUE_ASYNCHRONOUS_COMMIT", True))
+
+
+def sent_eml_retention_days() -> int:
+    """The exact bytes of sent messages (Download .eml, the support bundle) are kept this long."""
+    return int(getattr(settings, "MAILQUEUE_SENT_EML_RETENTION_DAYS", 30))

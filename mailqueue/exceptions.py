@@ -38,3 +38,7 @@ class PermanentDeliveryError(MailDeliveryError):
     """Retrying cannot help: a 5xx reply, an address that cannot be used, a missing From."""
 
     temporary = False
+
+
+class EmlNotAvailable(MailQueueError, LookupError):
+    """No .eml to give: nothing of the delivery is kept (or no longer), and it cannot be rendered."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 from django.db import models
 from django.utils import timezone
 
@@ -97,6 +99,31 @@ class MailRecipient(models.Model):
         return f"{self.email or self.partner_id} ({self.state})"
 
 
+class SentContent(models.Model):
+    """The bytes of one built message shared by every recipient of a row, as handed to the server.
+
+    Each recipient's SMTP message is its own ``Return-Path`` and ``To`` lines (kept on its
+    :class:`DeliveryLog`) followed by these bytes, so a row of 50 recipients with a large
+    attachment is kept once, not 50 times. zlib-compressed; Auto-Vacuum deletes it after
+    ``MAILQUEUE_SENT_EML_RETENTION_DAYS``.
+    """
+
+    mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
+    data = models.BinaryField(help_text="zlib-compressed.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Sent content of mail {self.mail_id_ref}"
+
+    @classmethod
+    def compressed(cls, *, mail_id: int, content: bytes) -> SentContent:
+        return cls(mail_id_ref=mail_id, data=zlib.compress(content))
+
+    def message(self, recipient_lines: bytes) -> bytes:
+        """The exact bytes one recipient was sent: its own first lines, then this shared part."""
+        return bytes(recipient_lines) + zlib.decompress(self.data)
+
+
 class DeliveryLog(models.Model):
     """A compact record of each delivery that outlives auto-delete (product.md item 10)."""
 
@@ -116,6 +143,9 @@ class DeliveryLog(models.Model):
     smtp_response = models.TextField(blank=True)
     success = models.BooleanField(default=True)
     date = models.DateTimeField(default=timezone.now, db_index=True)
+    # The message handed to the server is ``recipient_lines`` + the content's bytes (Download .eml).
+    content = models.ForeignKey(SentContent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recipient_lines = models.BinaryField(default=b"", blank=True, help_text="This recipient's own header lines.")
 
     class Meta:
         ordering = ["-date", "-id"]

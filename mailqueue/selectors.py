@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.utils import format_datetime
-
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from chatter.models import FailureType
-from chatter.sanitize import html_to_plaintext
-from mailcore.addresses import formataddr
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState
 
 # The queue screen's filters, in Odoo's order and with its labels.
@@ -83,54 +77,3 @@ def mail_get(mail_id: int) -> Mail:
 def mail_delivery_history(mail: Mail) -> list[DeliveryLog]:
     """Every delivery attempt logged for the row, oldest first (the log outlives auto-delete)."""
     return list(DeliveryLog.objects.filter(mail_id_ref=mail.pk).order_by("date", "id"))
-
-
-def _recipient_address(recipient: MailRecipient) -> str:
-    if recipient.partner is not None and recipient.partner.email_normalized:
-        return formataddr(recipient.partner.name, recipient.partner.email_normalized)
-    return recipient.email
-
-
-# Long Message-IDs stay on one header line, as the sender writes them (RFC 5322 allows 998).
-_EML_POLICY = email_policy.SMTP.clone(max_line_length=998)
-
-
-def mail_eml_bytes(mail: Mail) -> bytes:
-    """The row as an RFC 5322 message (``Download .eml``): what its recipients were sent.
-
-    Built from the row (From, To with every recipient, Reply-To, Subject, Date, Message-ID,
-    In-Reply-To, References, custom headers, text and HTML bodies, attachments). The sender
-    adds the per-recipient Return-Path at send time; it is not part of the row.
-    """
-    msg = EmailMessage(policy=_EML_POLICY)
-    msg["From"] = mail.email_from
-    recipients = [a for a in (_recipient_address(r) for r in mail.recipients.all()) if a]
-    recipients += [a.strip() for a in mail.email_to.split(",") if a.strip()]
-    if recipients:
-        msg["To"] = ", ".join(recipients)
-    if mail.reply_to:
-        msg["Reply-To"] = mail.reply_to
-    msg["Subject"] = mail.subject
-    msg["Date"] = format_datetime(mail.created_at)
-    if mail.message.message_id:
-        msg["Message-ID"] = mail.message.message_id
-    if mail.in_reply_to:
-        msg["In-Reply-To"] = mail.in_reply_to
-    if mail.references:
-        msg["References"] = mail.references
-    for name, value in (mail.headers or {}).items():
-        if str(name).lower() not in {"to", "cc", "bcc", "from", "subject", "date", "message-id"}:
-            msg[str(name)] = " ".join(str(value).split())
-    body_html = mail.body_html or mail.message.body or ""
-    msg.set_content(html_to_plaintext(body_html) + "\n", subtype="plain", charset="utf-8")
-    msg.add_alternative(body_html, subtype="html", charset="utf-8")
-    for attachment in mail.message.attachments.all():
-        maintype, _, subtype = (attachment.mimetype or "application/octet-stream").partition("/")
-        msg.add_attachment(
-            bytes(attachment.datas), maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.name
-        )
-    return msg.as_bytes(policy=_EML_POLICY)
-
-
-def mail_eml_filename(mail: Mail) -> str:
-    return f"mail-{mail.pk}.eml"

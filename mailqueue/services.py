@@ -7,9 +7,9 @@ Sending lives in :mod:`mailqueue.sender`; queue actions (retry, send now, cancel
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chatter.models import Message
@@ -31,15 +31,23 @@ def _references(message: Message) -> tuple[str, str]:
 
 
 def render_notification_body(message: Message) -> str:
-    """The HTML sent by e-mail: the message body plus a link back to its record."""
-    link = ""
+    """The HTML sent by e-mail: the message body, its tracked changes (old → new), a link to its record.
+
+    As Odoo's notification layout: a tracked change is shown in the e-mail, not only in the
+    chatter. The text part is derived from this HTML when the message is built.
+    """
+    url = ""
     if message.model_id and message.res_id:
         url = f"{mailcore_conf.base_url()}/records/{message.model_id}/{message.res_id}/"
-        link = (
-            f'<p style="margin-top:16px"><a href="{escape(url)}" '
-            f'style="color:#714B67">View {escape(message.record_name or "document")}</a></p>'
-        )
-    return f"<div>{message.body}</div>{link}"
+    return render_to_string(
+        "mailqueue/mail/notification_body.html",
+        {
+            "body": message.body,
+            "tracking_values": list(message.tracking_values.all()),
+            "url": url,
+            "record_name": message.record_name,
+        },
+    ).strip()
 
 
 def _detach_failed_deliveries(notification_ids: list[int]) -> None:

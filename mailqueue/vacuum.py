@@ -2,7 +2,8 @@
 
 Every cleaner is a function returning how many rows it deleted. Ours delete sent mail rows (those
 with auto-delete are normally gone already), read notifications older than 180 days (Odoo
-``_gc_notifications``), old cancelled rows and old delivery logs. Other apps add theirs with
+``_gc_notifications``), old cancelled rows, old delivery logs and the kept bytes of old sent
+messages. Other apps add theirs with
 :func:`register_vacuum` (bounces: the retention of inbound messages).
 """
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from chatter.models import Notification, NotificationStatus
 from mailqueue import conf
-from mailqueue.models import DeliveryLog, Mail, MailState
+from mailqueue.models import DeliveryLog, Mail, MailState, SentContent
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +105,31 @@ def gc_delivery_logs() -> int:
     return delete_in_batches(DeliveryLog.objects.filter(date__lt=_days_ago(conf.delivery_log_retention_days())))
 
 
+def gc_sent_contents() -> int:
+    """Kept bytes of sent messages older than ``sent_eml_retention_days``; their Download .eml ends.
+
+    Each slice clears the delivery logs' pointers and first lines in the same transaction, so no
+    log is left pointing at deleted bytes or keeps half a message.
+    """
+    old = SentContent.objects.filter(created_at__lt=_days_ago(conf.sent_eml_retention_days()))
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("pk").values_list("pk", flat=True)[:DELETE_BATCH])
+            if not ids:
+                return total
+            DeliveryLog.objects.filter(content_id__in=ids).update(content=None, recipient_lines=b"")
+            SentContent.objects.filter(pk__in=ids).delete()
+        total += len(ids)
+        if len(ids) < DELETE_BATCH:
+            return total
+
+
 register_vacuum("mail_sent", gc_sent_mails)
 register_vacuum("mail_canceled", gc_canceled_mails)
 register_vacuum("notifications", gc_notifications)
 register_vacuum("delivery_logs", gc_delivery_logs)
+register_vacuum("sent_contents", gc_sent_contents)
 
 
 def autovacuum() -> dict[str, int]:

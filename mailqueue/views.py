@@ -8,13 +8,17 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from mailcore.permissions import staff_required
 from mailcore.quota import daily_limit, quota_status
 from mailqueue import actions, crons, selectors
+from mailqueue.eml import Eml, eml_for_delivery, eml_for_mail, eml_for_notification, mail_id_for_notification
+from mailqueue.exceptions import EmlNotAvailable
 from mailqueue.models import Mail, MailState
+from mailqueue.support import SupportBundleNotFound, support_bundle, support_bundle_filename
 
 MAILS_PER_PAGE = 50
 STATE_KEYS = {key for key, _label in selectors.STATE_FILTERS}
@@ -121,14 +125,76 @@ def mail_detail_view(request: HttpRequest, mail_id: int) -> HttpResponse:
     )
 
 
+def _not_found(request: HttpRequest, reason: str) -> HttpResponse:
+    """The not-found page saying why (deleted after its retention, never queued …)."""
+    return render(request, "404.html", {"reason": reason}, status=404)
+
+
+def _eml_response(eml: Eml) -> HttpResponse:
+    response = HttpResponse(eml.data, content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="{eml.filename}"'
+    return response
+
+
+def _zip_response(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @staff_required
 @require_GET
 def mail_eml_view(request: HttpRequest, mail_id: int) -> HttpResponse:
-    """The row as an RFC 5322 message, for a mail client or for support."""
-    mail = _mail_or_404(mail_id)
-    response = HttpResponse(selectors.mail_eml_bytes(mail), content_type="message/rfc822")
-    response["Content-Disposition"] = f'attachment; filename="{selectors.mail_eml_filename(mail)}"'
-    return response
+    """The row's message as its recipients got it (byte for byte, also after auto-delete)."""
+    try:
+        return _eml_response(eml_for_mail(mail_id))
+    except EmlNotAvailable as exc:
+        return _not_found(request, str(exc))
+
+
+@staff_required
+@require_GET
+def delivery_eml_view(request: HttpRequest, log_id: int) -> HttpResponse:
+    """One logged delivery's message, byte for byte (the attempt history's links)."""
+    try:
+        return _eml_response(eml_for_delivery(log_id))
+    except EmlNotAvailable as exc:
+        return _not_found(request, str(exc))
+
+
+@staff_required
+@require_GET
+def notification_eml_view(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """The message of one e-mail notification (the chatter envelope links here by notification id)."""
+    try:
+        return _eml_response(eml_for_notification(notification_id))
+    except EmlNotAvailable as exc:
+        return _not_found(request, str(exc))
+
+
+@staff_required
+@require_GET
+def support_bundle_view(request: HttpRequest, mail_id: int) -> HttpResponse:
+    """The support bundle of one outgoing e-mail, as a zip download."""
+    now = timezone.now()
+    try:
+        data = support_bundle(mail_id, now=now)
+    except SupportBundleNotFound as exc:
+        return _not_found(request, str(exc))
+    return _zip_response(data, support_bundle_filename(mail_id, now))
+
+
+@staff_required
+@require_GET
+def notification_support_bundle_view(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """The support bundle of the e-mail that carried one notification, with that recipient's .eml."""
+    now = timezone.now()
+    try:
+        mail_id = mail_id_for_notification(notification_id)
+        data = support_bundle(mail_id, notification_id=notification_id, now=now)
+    except (EmlNotAvailable, SupportBundleNotFound) as exc:
+        return _not_found(request, str(exc))
+    return _zip_response(data, support_bundle_filename(mail_id, now))
 
 
 # --- scheduled actions and quota ----------------------------------------------------------------

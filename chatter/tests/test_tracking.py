@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from email import message_from_bytes
+from email import policy as email_policy
 
 import pytest
 
@@ -18,7 +20,9 @@ from chatter.tests.factories import (
     inbox_user_partner,
 )
 from demo.models import Lead, Quotation, Ticket
+from mailcore.testing.smtp import SmtpSink
 from mailqueue.models import Mail, MailRecipient
+from mailqueue.sender import send_mails
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +206,31 @@ def test_ticket_priority_and_solved_stage() -> None:
     assert solved.subtype is not None and solved.subtype.code == "demo.mt_ticket_solved"
     assert solved.body == "Ticket solved"
     assert list(solved.notifications.values_list("res_partner_id", flat=True)) == [follower.pk]
+
+
+def test_tracked_changes_are_in_the_notification_email(smtp_sink: SmtpSink) -> None:
+    """As Odoo's notification layout: the e-mail shows each change (label: old → new), both parts."""
+    lead = LeadFactory(name="Big deal")
+    watcher = PartnerFactory(name="Stage watcher", email="watcher@example.com")
+    lead.message_subscribe([watcher], subtype_codes=["demo.mt_lead_stage"])
+    lead = Lead.objects.get(pk=lead.pk)
+    lead.stage = Lead.Stage.QUALIFIED
+    lead.expected_revenue = Decimal("1200.50")
+    lead.customer = PartnerFactory(name="Tom <&> Co")
+    lead.save()
+
+    assert send_mails().sent == 1
+    (got,) = smtp_sink.wait_for(1)
+    received = message_from_bytes(got.data, policy=email_policy.default)
+    plain = received.get_body(("plain",))
+    html = received.get_body(("html",))
+    assert plain is not None and html is not None
+    text, markup = plain.get_content(), html.get_content()  # type: ignore[attr-defined]
+    for part in (text, markup):
+        assert "Stage changed" in part  # the subtype's description, the message body
+        assert "Stage: New → Qualified" in part
+        assert "Expected revenue: 0.00 → 1200.50" in part
+    assert "<li>Stage: New → Qualified</li>" in markup
+    assert "<li>Customer: None → Tom &lt;&amp;&gt; Co</li>" in markup  # values are text, escaped
+    assert "Stage: New → Qualified\r\nExpected revenue: 0.00 → 1200.50\r\nCustomer: None → Tom <&> Co\r\n" in text
+    assert text.index("Stage changed") < text.index("Stage: New → Qualified") < text.index("View Big deal")

@@ -218,6 +218,8 @@ MAILCORE_GATEWAY_LOOP_THRESHOLD = env_int("MAILCORE_GATEWAY_LOOP_THRESHOLD", 20)
 MAILCORE_GATEWAY_LOOP_MINUTES = env_int("MAILCORE_GATEWAY_LOOP_MINUTES", 120)
 # Refused and processed inbound mail is kept this long (the inbound log, .eml downloads).
 MAILCORE_INBOUND_RETENTION_DAYS = env_int("MAILCORE_INBOUND_RETENTION_DAYS", 30)
+# The exact bytes of each sent message (Download .eml, the support bundle) are kept this long.
+MAILQUEUE_SENT_EML_RETENTION_DAYS = env_int("MAILQUEUE_SENT_EML_RETENTION_DAYS", 30)
 # Local outgoing sink started by `make run`.
 MAILCORE_SINK_HOST = os.environ.get("MAILCORE_SINK_HOST", "127.0.0.1")
 MAILCORE_SINK_PORT = env_int("MAILCORE_SINK_PORT", 1025)

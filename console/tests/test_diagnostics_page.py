@@ -61,6 +61,7 @@ def _failed_row() -> Mail:
     message = lead.message_post(body="x", author=PartnerFactory())
     return Mail.objects.create(
         message=message,
+        email_to="carol@example.org",
         state=MailState.EXCEPTION,
         subject="Invoice INV/0007",
         failure_type=FailureType.MAIL_SMTP,
@@ -69,14 +70,14 @@ def _failed_row() -> Mail:
 
 
 # --- access ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/diagnostics/", "/diagnostics/support/1/", "/diagnostics/support/?mail_id=1"])
+@pytest.mark.parametrize("path", ["/diagnostics/", "/queue/1/support/", "/diagnostics/support/?mail_id=1"])
 def test_anonymous_visitors_are_sent_to_login(client: Client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 302
-    assert response["Location"].startswith("/login/?next=/diagnostics/")
+    assert response["Location"].startswith(f"/login/?next={path.split('?')[0]}")
 
 
-@pytest.mark.parametrize("path", ["/diagnostics/", "/diagnostics/support/1/", "/diagnostics/support/?mail_id=1"])
+@pytest.mark.parametrize("path", ["/diagnostics/", "/queue/1/support/", "/diagnostics/support/?mail_id=1"])
 def test_non_staff_users_are_refused(client: Client, path: str) -> None:
     client.force_login(get_user_model().objects.create_user("clerk", "clerk@company.example.org", "pw"))
     assert client.get(path).status_code == 403
@@ -121,7 +122,7 @@ def test_failed_rows_link_to_their_support_bundle(staff_client: Client) -> None:
     section = _section(staff_client.get("/diagnostics/").content.decode(), "check-failed_mail")
     assert 'data-status="warning"' in section
     assert f"#{row.pk} Invoice INV/0007" in section
-    assert f'href="/diagnostics/support/{row.pk}/"' in section
+    assert f'href="/queue/{row.pk}/support/"' in section
 
 
 def test_quota_section(staff_client: Client, settings: Any) -> None:
@@ -155,7 +156,7 @@ def test_dns_timeouts_never_break_the_page(staff_client: Client, dns_server: Dns
 # --- support bundle ----------------------------------------------------------------------------
 def test_support_bundle_download(staff_client: Client) -> None:
     row = _failed_row()
-    response = staff_client.get(f"/diagnostics/support/{row.pk}/")
+    response = staff_client.get(f"/queue/{row.pk}/support/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert re.fullmatch(
@@ -167,12 +168,12 @@ def test_support_bundle_download(staff_client: Client) -> None:
 
 
 def test_support_bundle_of_an_unknown_mail_is_404(staff_client: Client) -> None:
-    assert staff_client.get("/diagnostics/support/424242/").status_code == 404
+    assert staff_client.get("/queue/424242/support/").status_code == 404
 
 
 def test_support_bundle_form(staff_client: Client) -> None:
     response = staff_client.get("/diagnostics/support/", {"mail_id": " #17 "})
-    assert (response.status_code, response["Location"]) == (302, "/diagnostics/support/17/")
+    assert (response.status_code, response["Location"]) == (302, "/queue/17/support/")
     response = staff_client.get("/diagnostics/support/", {"mail_id": "seventeen"}, follow=True)
     assert response.redirect_chain == [("/diagnostics/", 302)]
     assert "Enter the number of an outgoing e-mail" in response.content.decode()

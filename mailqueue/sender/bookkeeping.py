@@ -18,7 +18,7 @@ from django.utils import timezone
 from chatter.models import FailureType, Message, Notification, NotificationStatus
 from mailcore.quota import quota_window
 from mailqueue import conf
-from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState
+from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, SentContent
 from mailqueue.sender.build import NO_VALID_RECIPIENT, recipient_label
 from mailqueue.sender.records import Job, Kind, Run
 
@@ -154,6 +154,8 @@ _LOG_FIELDS = (
     "smtp_response",
     "success",
     "date",
+    "content",
+    "recipient_lines",
 )
 
 
@@ -180,6 +182,22 @@ def _insert_logs(logs: list[DeliveryLog]) -> None:
             copy.write_row([getattr(log, attname) for attname in attnames])
 
 
+def _keep_contents(jobs: list[Job]) -> dict[int, SentContent]:
+    """The shared part of each row's message handed to the server in this run, compressed, by row id.
+
+    One INSERT for the whole flush, never one per recipient: each delivery log then points at
+    its row's content and keeps only its own first lines.
+    """
+    contents = {
+        job.mail.pk: SentContent.compressed(mail_id=job.mail.pk, content=job.content)
+        for job in jobs
+        if any(o.recipient_lines and o.kind in (Kind.SENT, Kind.FAILED) for o in job.outcomes)
+    }
+    if contents:
+        SentContent.objects.bulk_create(contents.values())
+    return contents
+
+
 def flush(run: Run) -> None:
     """Write what the last mails' outcomes mean for recipients, notifications, log and rows."""
     jobs, run.pending_flush = run.pending_flush, []
@@ -192,6 +210,7 @@ def flush(run: Run) -> None:
     notification_groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     sent_notifications: list[int] = []
     logs: list[DeliveryLog] = []
+    contents = _keep_contents(jobs)
     for job in jobs:
         latest = {o.recipient.pk: o for o in job.outcomes}
         for recipient in job.recipients:
@@ -228,6 +247,8 @@ def flush(run: Run) -> None:
                         smtp_response=outcome.smtp_response if outcome.kind == Kind.SENT else outcome.reason,
                         success=outcome.kind == Kind.SENT,
                         date=now,
+                        content=contents.get(job.mail.pk) if outcome.recipient_lines else None,
+                        recipient_lines=outcome.recipient_lines,
                     )
                 )
 

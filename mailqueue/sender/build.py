@@ -1,8 +1,10 @@
 """Preparing claimed rows: server and senders, Message-ID, the message shared by all recipients.
 
-Odoo ``_prepare_outgoing_list`` and ``build_email`` (spec §2.5–2.6, §2.8). The part of a message
-common to every recipient is rendered once per row; only ``Return-Path`` and ``To`` are
-prepended per recipient.
+Odoo ``_prepare_outgoing_list`` and ``build_email``. The part of a message common to every
+recipient is rendered once per row; only ``Return-Path`` and ``To`` are prepended per recipient.
+This is the one renderer of outgoing mail: the sender, Download .eml of a row not sent yet
+(:func:`render_unsent`) and the support bundle all use it, and what was sent is kept byte for
+byte (:class:`~mailqueue.models.SentContent`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from mailcore.addresses import email_normalize, formataddr, make_message_id, sig
 from mailcore.exceptions import MailFromError
 from mailcore.models import AliasDomain, MailServer
 from mailcore.servers import ServerChoice, server_find, servers_active
-from mailqueue.exceptions import MailDeliveryError, PermanentDeliveryError
+from mailqueue.exceptions import EmlNotAvailable, MailDeliveryError, PermanentDeliveryError
 from mailqueue.models import Mail, MailRecipient, RecipientState
 from mailqueue.sender.records import Job, Kind, Outcome, Target
 
@@ -89,7 +91,7 @@ def prepare_jobs(jobs: list[Job]) -> None:
         job.choice = chosen
         job.message_id = _message_id(mail)
         try:
-            job.head, job.base = _build(job)
+            job.content = _build(job)
         except Exception as exc:  # a body or attachment Python cannot encode: final, as Odoo
             logger.exception("Cannot build mail %s", mail.pk)
             label = "Invalid text" if isinstance(exc, UnicodeError) else type(exc).__name__
@@ -115,8 +117,8 @@ def _clean_header_value(value: object) -> str:
     return " ".join(str(value).split())
 
 
-def _build(job: Job) -> tuple[bytes, bytes]:
-    """(identification header lines, the rest of the message) shared by every recipient.
+def _build(job: Job) -> bytes:
+    """The message without its first lines: identification headers, then the rest, shared by every recipient.
 
     Per recipient only ``Return-Path`` and ``To`` are prepended, so a row of 50 recipients is
     rendered once. Odoo's order: our headers, then custom headers (which may override them),
@@ -155,7 +157,7 @@ def _build(job: Job) -> tuple[bytes, bytes]:
         _attach(msg, attachment.name, bytes(attachment.datas), attachment.mimetype)
 
     head = b"".join(_id_line(name, value) for name, value in identification.items() if value)
-    return head, msg.as_bytes(policy=_SMTP_POLICY)
+    return head + msg.as_bytes(policy=_SMTP_POLICY)
 
 
 def _id_line(name: str, value: str) -> bytes:
@@ -184,36 +186,38 @@ def _targets(job: Job) -> list[Target]:
     for recipient in job.recipients:
         if recipient.state != RecipientState.PENDING:
             continue
-        partner = recipient.partner
-        if partner is not None:
-            raw, name, address = partner.email, partner.name, partner.email_normalized or email_normalize(partner.email)
-            if partner.is_blacklisted:
-                job.outcomes.append(
-                    Outcome(recipient, Kind.CANCEL, FailureType.MAIL_BL, "Blacklisted Address", address=raw)
-                )
-                continue
+        target = _target(recipient)
+        if isinstance(target, Outcome):
+            job.outcomes.append(target)
         else:
-            raw = recipient.email
-            pairs = [pair for pair in getaddresses([raw]) if pair[1]]
-            name = pairs[0][0] if pairs else ""
-            address = email_normalize(raw)
-        if not raw.strip():
-            job.outcomes.append(Outcome(recipient, Kind.FAILED, FailureType.MAIL_EMAIL_MISSING, NO_VALID_RECIPIENT))
-            continue
-        if not address or not address.isascii():
-            # Plain ASCII only: we do not negotiate SMTPUTF8 (Odoo's NO_VALID_FROM rule, for To).
-            job.outcomes.append(
-                Outcome(
-                    recipient,
-                    Kind.FAILED,
-                    FailureType.MAIL_EMAIL_INVALID,
-                    f"{NO_VALID_RECIPIENT}\nInvalid address: {raw}",
-                    address=raw,
-                )
-            )
-            continue
-        targets.append(Target(recipient=recipient, address=address, to_header=formataddr(name, address)))
+            targets.append(target)
     return targets
+
+
+def _target(recipient: MailRecipient) -> Target | Outcome:
+    """Where one recipient's message goes, or the outcome that stops it (blacklisted, no address)."""
+    partner = recipient.partner
+    if partner is not None:
+        raw, name, address = partner.email, partner.name, partner.email_normalized or email_normalize(partner.email)
+        if partner.is_blacklisted:
+            return Outcome(recipient, Kind.CANCEL, FailureType.MAIL_BL, "Blacklisted Address", address=raw)
+    else:
+        raw = recipient.email
+        pairs = [pair for pair in getaddresses([raw]) if pair[1]]
+        name = pairs[0][0] if pairs else ""
+        address = email_normalize(raw)
+    if not raw.strip():
+        return Outcome(recipient, Kind.FAILED, FailureType.MAIL_EMAIL_MISSING, NO_VALID_RECIPIENT)
+    if not address or not address.isascii():
+        # Plain ASCII only: we do not negotiate SMTPUTF8 (Odoo's NO_VALID_FROM rule, for To).
+        return Outcome(
+            recipient,
+            Kind.FAILED,
+            FailureType.MAIL_EMAIL_INVALID,
+            f"{NO_VALID_RECIPIENT}\nInvalid address: {raw}",
+            address=raw,
+        )
+    return Target(recipient=recipient, address=address, to_header=formataddr(name, address))
 
 
 def bounce_envelope(job: Job, recipient: MailRecipient) -> str:
@@ -230,14 +234,45 @@ def bounce_envelope(job: Job, recipient: MailRecipient) -> str:
     return choice.smtp_from
 
 
-def message_bytes(job: Job, target: Target, envelope_from: str) -> bytes:
-    """The full message for one recipient: its own ``Return-Path`` and ``To``, then the shared part."""
+def recipient_lines(target: Target, envelope_from: str) -> bytes:
+    """The first lines of one recipient's message: its own ``Return-Path`` and ``To``.
+
+    The full message handed to the server is these lines followed by ``job.content``.
+    """
     to = target.to_header
     if to.isascii() and len(to) < 900 and "\r" not in to and "\n" not in to:
         to_line = f"To: {to}\r\n"  # already a valid header (formataddr quotes what needs it)
     else:  # non-ASCII names become RFC 2047 encoded words
         to_line = _SMTP_POLICY.header_factory("To", to).fold(policy=_SMTP_POLICY)
-    return f"Return-Path: <{envelope_from}>\r\n".encode() + to_line.encode("ascii") + job.head + job.base
+    return f"Return-Path: <{envelope_from}>\r\n".encode() + to_line.encode("ascii")
+
+
+def render_unsent(mail: Mail, recipient: MailRecipient | None = None) -> bytes:
+    """The message the sender would hand to the SMTP server now for ``recipient`` (else the row's first).
+
+    For Download .eml of a delivery not made yet. Writes nothing, except the chatter message's
+    Message-ID when it has none (the sender keeps it too, so replies route). Raises
+    :class:`~mailqueue.exceptions.EmlNotAvailable` with the sender's own reason when it could not be sent.
+    """
+    if recipient is None:
+        recipient = mail.recipients.select_related("partner").order_by("id").first()
+    if recipient is None:
+        raw = _split_raw(mail.email_to)
+        # A row addressed by raw addresses gets its recipients when first sent; not made here, so
+        # its Return-Path shows the server's sender: no bounce token can name a delivery not made.
+        recipient = MailRecipient(mail=mail, email=raw[0]) if raw else None
+    if recipient is None:
+        raise EmlNotAvailable(NO_VALID_RECIPIENT)
+    job = Job(mail=mail, recipients=[recipient])
+    prepare_jobs([job])
+    if job.error is not None:
+        raise EmlNotAvailable(job.error.reason)
+    target = _target(recipient)
+    if isinstance(target, Outcome):
+        raise EmlNotAvailable(target.reason)
+    assert job.choice is not None
+    envelope_from = bounce_envelope(job, recipient) if recipient.pk is not None else job.choice.smtp_from
+    return recipient_lines(target, envelope_from) + job.content
 
 
 def recipient_label(recipient: MailRecipient) -> str:

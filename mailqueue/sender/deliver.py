@@ -17,7 +17,7 @@ from mailqueue import conf
 from mailqueue.exceptions import MailDeliveryError, TemporaryDeliveryError
 from mailqueue.models import MailRecipient, RecipientState
 from mailqueue.sender.bookkeeping import flush
-from mailqueue.sender.build import bounce_envelope, message_bytes, recipient_label
+from mailqueue.sender.build import bounce_envelope, recipient_label, recipient_lines
 from mailqueue.sender.records import Job, Kind, Outcome, Run, Target
 from mailqueue.sender.smtp import Session, classify
 
@@ -158,7 +158,8 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
                 following.envelope = bounce_envelope(job, following.recipient)
                 then = (following.envelope, following.address)
             try:
-                data = message_bytes(job, target, envelope_from)
+                lines = recipient_lines(target, envelope_from)
+                data = lines + job.content
             except Exception as exc:  # e.g. a display name Python cannot encode: final, as Odoo
                 if channel.announced is not None:
                     session.close()  # its commands are on the wire: the transaction must not go on
@@ -181,10 +182,12 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
                 )
                 if channel.closed or lost:
                     session.lost(error)
-                job.outcomes.append(_failure_outcome(target, error))
+                job.outcomes.append(_failure_outcome(target, error, lines))
                 continue
             session.delivered()
-            outcome = Outcome(target.recipient, Kind.SENT, smtp_response=answer, address=target.address)
+            outcome = Outcome(
+                target.recipient, Kind.SENT, smtp_response=answer, address=target.address, recipient_lines=lines
+            )
             outcome.recipient.state = RecipientState.SENT
             job.outcomes.append(outcome)
             unmarked.append(outcome)
@@ -194,12 +197,21 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
             session.close()  # left early with a message announced: hang up rather than send it
 
 
-def _failure_outcome(target: Target, error: MailDeliveryError) -> Outcome:
+def _failure_outcome(target: Target, error: MailDeliveryError, lines: bytes = b"") -> Outcome:
+    """``lines``: the recipient's first lines when its message was handed to the server."""
     if error.temporary:
         return Outcome(
-            target.recipient, Kind.RETRY, "", error.reason, address=target.address, final_type=error.failure_type
+            target.recipient,
+            Kind.RETRY,
+            "",
+            error.reason,
+            address=target.address,
+            final_type=error.failure_type,
+            recipient_lines=lines,
         )
-    return Outcome(target.recipient, Kind.FAILED, error.failure_type, error.reason, address=target.address)
+    return Outcome(
+        target.recipient, Kind.FAILED, error.failure_type, error.reason, address=target.address, recipient_lines=lines
+    )
 
 
 def send_group(jobs: list[Job], run: Run) -> None:

@@ -63,6 +63,8 @@ class Outcome:
     reason: str = ""
     smtp_response: str = ""
     address: str = ""
+    # This recipient's first lines when its message was handed to the server (kept for Download .eml).
+    recipient_lines: bytes = b""
     # For RETRY: the failure type recorded if this was the last attempt.
     final_type: str = FailureType.MAIL_SMTP
 
@@ -87,8 +89,8 @@ class Job:
     error: MailDeliveryError | None = None  # the whole row fails (no From, unbuildable)
     alias_domain: AliasDomain | None = None
     message_id: str = ""
-    head: bytes = b""
-    base: bytes = b""
+    # The message as handed to the server, minus each recipient's own first lines (build.recipient_lines).
+    content: bytes = b""
     targets: list[Target] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 

@@ -8,16 +8,12 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 
 import django
 from django.utils import timezone
 
 from chatter.models import FailureType, Message, Notification, NotificationStatus
-from chatter.sanitize import html_to_plaintext
 from mailcore import conf as mailcore_conf
 from mailcore.diagnostics import (
     Check,
@@ -31,9 +27,9 @@ from mailcore.diagnostics import (
     run_check,
 )
 from mailcore.models import AliasDomain, MailServer
-from mailqueue.exceptions import MailQueueError
+from mailqueue.eml import Eml, eml_for_mail, eml_for_notification
+from mailqueue.exceptions import EmlNotAvailable, MailQueueError
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState
-from mailqueue.selectors import mail_eml_bytes
 from mailqueue.support.checks import format_utc, one_line, queue_checks
 
 
@@ -54,31 +50,6 @@ SUPPORT_QUESTIONS = (
     "Is it a generic issue or specific to a use case? If specific, which one?",
     "Is it working as expected otherwise: does the bounce reach the database and show the red envelope?",
 )
-
-
-# Long Message-IDs stay on their header line, as the sender writes them (RFC 5322 allows 998).
-_EML_POLICY = email_policy.SMTP.clone(max_line_length=998)
-
-
-def _eml_from_message(message: Message, logs: list[DeliveryLog]) -> bytes:
-    """The mail rebuilt from its chatter message, when the row was auto-deleted after sending."""
-    msg = EmailMessage(policy=_EML_POLICY)
-    msg["From"] = message.email_from
-    recipients = sorted({log.recipient for log in logs if log.recipient})
-    if recipients:
-        msg["To"] = ", ".join(recipients)
-    if message.reply_to:
-        msg["Reply-To"] = message.reply_to
-    msg["Subject"] = " ".join((message.subject or message.record_name or "").split())
-    msg["Date"] = format_datetime(message.date)
-    msg["Message-ID"] = logs[0].message_id if logs and logs[0].message_id else message.message_id
-    if message.parent is not None and message.parent.message_id:
-        msg["In-Reply-To"] = message.parent.message_id
-        msg["References"] = f"{message.parent.message_id} {message.message_id}"
-    msg["X-Mailcore-Rebuilt"] = "from the chatter message; the outgoing row was deleted after sending"
-    msg.set_content(html_to_plaintext(message.body) + "\n", subtype="plain", charset="utf-8")
-    msg.add_alternative(message.body or "", subtype="html", charset="utf-8")
-    return msg.as_bytes(policy=_EML_POLICY)
 
 
 def _log_lines(mail_id: int, message_ids: Iterable[str]) -> list[str]:
@@ -150,11 +121,12 @@ def _check_lines(checks: Iterable[Check]) -> list[str]:
     return lines
 
 
-def support_bundle(mail_id: int, *, now: dt.datetime | None = None) -> bytes:
+def support_bundle(mail_id: int, *, notification_id: int | None = None, now: dt.datetime | None = None) -> bytes:
     """A zip with what support asks for about one outgoing e-mail (seed page, "Information for Support").
 
-    ``mail-<id>.eml`` (the RFC 5322 message; rebuilt from the chatter message when the row was
-    auto-deleted), ``facts.txt`` (record, dates in UTC, state, failure, server used, settings,
+    ``mail-<id>.eml`` (the exact bytes handed to the SMTP server, kept also after the row was
+    auto-deleted; for a row not sent yet, what the sender would send; with ``notification_id``,
+    the message of that recipient), ``facts.txt`` (record, dates in UTC, state, failure, server used, settings,
     quota, DNS verdicts, the questions support will ask), ``delivery-log.txt`` (every SMTP
     attempt and per-recipient outcome), ``notifications.txt`` (each recipient's status and
     failure reason) and ``log-lines.txt`` (matching lines of the daily log files).
@@ -179,12 +151,13 @@ def support_bundle(mail_id: int, *, now: dt.datetime | None = None) -> bytes:
         else []
     )
 
-    if mail is not None:
-        eml = mail_eml_bytes(mail)
-    elif message is not None:
-        eml = _eml_from_message(message, logs)
+    eml: Eml | None = None
+    try:
+        eml = eml_for_notification(notification_id) if notification_id is not None else eml_for_mail(mail_id)
+    except EmlNotAvailable as exc:
+        eml_line = f"The .eml: none. {exc}"
     else:
-        eml = b""
+        eml_line = f"The .eml ({eml.filename}): {eml.describe()}"
 
     facts: list[str] = [
         "mailcore support bundle",
@@ -225,6 +198,7 @@ def support_bundle(mail_id: int, *, now: dt.datetime | None = None) -> bytes:
     sent_times = [log.date for log in logs if log.success]
     if sent_times:
         facts.append(f"Sent (first delivery): {format_utc(min(sent_times))}")
+    facts.append(eml_line)
 
     reports = domain_reports()
     facts += ["", "== Settings ==", *_servers_lines()]
@@ -282,8 +256,8 @@ def support_bundle(mail_id: int, *, now: dt.datetime | None = None) -> bytes:
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        if eml:
-            archive.writestr(f"mail-{mail_id}.eml", eml)
+        if eml is not None:
+            archive.writestr(eml.filename, eml.data)
         archive.writestr("facts.txt", "\n".join(facts) + "\n")
         archive.writestr("delivery-log.txt", "\n".join(delivery) + "\n")
         archive.writestr("notifications.txt", "\n".join(notifications) + "\n")

@@ -146,7 +146,7 @@ def check_failed_mail() -> Check:
             label=f"#{mail.pk} {mail.subject or mail.message.record_name}",
             text=(mail.failure_reason or str(FailureType(mail.failure_type).label if mail.failure_type else ""))[:300],
             status=Status.ERROR,
-            url=reverse("console:support_bundle", args=[mail.pk]),
+            url=reverse("mailqueue:support_bundle", args=[mail.pk]),
             url_label="Support bundle",
         )
         for mail in rows

@@ -97,6 +97,11 @@ def test_post_message_reaches_follower_and_envelope_turns_plain(
     envelope.locator(".envelope-toggle").click()
     expect(envelope.locator(".recipient")).to_contain_text("Bob Customer")
     expect(envelope.locator(".recipient")).to_contain_text("Sent")
+    # One click from the popover (alice is staff): the .eml is the bytes the sink received.
+    with page.expect_download() as download:
+        envelope.locator('.recipient [data-link="eml"]').click()
+    with open(download.value.path(), "rb") as handle:
+        assert handle.read() == _delivered_to(smtp_sink, "bob@example.com")[0].data
 
 
 def test_refused_recipient_red_envelope_dialog_send_and_close(
