@@ -2,8 +2,8 @@
 
 A key pair is generated here (2048-bit RSA, the size receivers expect); the private key stays in
 the database and the public key is what the domain owner publishes, as a TXT record at
-``<selector>._domainkey.<domain>``. Mail is signed when its From address is in an alias domain
-that has a key (or in a subdomain of it: DMARC's relaxed alignment), with the headers a receiver
+``<selector>._domainkey.<domain>``. Mail is signed when its visible From address is in an alias
+domain that has a key (or in a subdomain of it: DMARC's relaxed alignment), with the headers a receiver
 checks, ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` included (RFC 8058 asks for them to be
 signed).
 """
@@ -22,10 +22,10 @@ from mailcore.addresses import email_normalize
 from mailcore.models import AliasDomain
 
 KEY_BITS = 2048
+# Not To: a mail row is signed once for all its recipients, and each recipient's own To line is
+# put in front of the signed part (RFC 6376 requires only From; a receiver checks the rest).
 SIGNED_HEADERS = (
     b"from",
-    b"to",
-    b"cc",
     b"subject",
     b"date",
     b"message-id",

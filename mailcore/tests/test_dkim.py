@@ -111,3 +111,32 @@ def test_staff_generate_a_key_on_the_alias_domain_page(admin_client: Client) -> 
     assert "New DKIM key generated" in page and "news2026._domainkey.example.org" in page
     alias_domain.refresh_from_db()
     assert alias_domain.dkim_selector == "news2026" and alias_domain.dkim_private_key.startswith("-----BEGIN")
+
+
+def test_the_sender_signs_each_row_once_and_every_recipient_verifies(smtp_sink: Any) -> None:
+    from chatter.tests.factories import PartnerFactory
+    from mailqueue.sender import send_mails
+    from mailqueue.tests.test_sender import post
+
+    shop = AliasDomain.objects.create(name="shop.example.com", sequence=0)
+    dkim_generate_key(alias_domain=shop, selector="s1")
+    author = PartnerFactory(name="Sales", email="sales@shop.example.com")
+    post(PartnerFactory(email="bob@example.net"), PartnerFactory(email="cleo@example.org"), author=author)
+    assert send_mails().sent == 2
+    smtp_sink.wait_for(2)
+
+    for received in smtp_sink.messages:
+        assert received.data.count(b"DKIM-Signature:") == 1
+        assert b"d=shop.example.com" in received.data and b"s=s1" in received.data
+        assert dkim.verify(received.data, dnsfunc=dns_for(shop)), received.data[:400]
+
+
+def test_mail_from_a_domain_without_a_key_is_not_signed(smtp_sink: Any) -> None:
+    from chatter.tests.factories import PartnerFactory
+    from mailqueue.sender import send_mails
+    from mailqueue.tests.test_sender import post
+
+    post(PartnerFactory(email="bob@example.net"), author=PartnerFactory(email="ann@unsigned.example"))
+    assert send_mails().sent == 1
+    smtp_sink.wait_for(1)
+    assert b"DKIM-Signature:" not in smtp_sink.messages[0].data

@@ -20,6 +20,7 @@ from django.db.models import Prefetch
 from chatter.models import FailureType, Message
 from chatter.sanitize import html_to_plaintext
 from mailcore.addresses import email_normalize, formataddr, make_message_id, sign_token
+from mailcore.dkim import dkim_sign, dkim_signing_domain
 from mailcore.exceptions import MailFromError
 from mailcore.models import AliasDomain, MailServer
 from mailcore.servers import ServerChoice, server_find, servers_active
@@ -69,7 +70,8 @@ def _split_raw(email_to: str) -> list[str]:
 def prepare_jobs(jobs: list[Job]) -> None:
     """Choose server and senders, fix the Message-ID and build the shared part of each message."""
     servers = servers_active()
-    default_domain = AliasDomain.objects.order_by("sequence", "id").first()
+    domains = list(AliasDomain.objects.order_by("sequence", "id"))
+    default_domain = domains[0] if domains else None
     choices: dict[tuple[str, int | None, int | None], ServerChoice | MailDeliveryError] = {}
     for job in jobs:
         mail = job.mail
@@ -92,6 +94,10 @@ def prepare_jobs(jobs: list[Job]) -> None:
         job.message_id = _message_id(mail)
         try:
             job.content = _build(job)
+            signer = dkim_signing_domain(chosen.header_from, domains)
+            if signer is not None:
+                # Once per row, for all its recipients: the signature covers the shared part.
+                job.content = dkim_sign(job.content, signer)
         except Exception as exc:  # a body or attachment Python cannot encode: final, as Odoo
             logger.exception("Cannot build mail %s", mail.pk)
             label = "Invalid text" if isinstance(exc, UnicodeError) else type(exc).__name__
