@@ -20,7 +20,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from mailqueue import conf
-from mailqueue.crons import QUEUE_CRON, QUEUE_TASK
+from mailqueue.crons import QUEUE_CRON, QUEUE_TASK, registered_crons
 from mailqueue.models import CronState, Mail, MailState
 from mailqueue.sender.claim import lease_free_q
 
@@ -56,14 +56,14 @@ def send_now_async(mail_ids: Sequence[int]) -> None:
     transaction.on_commit(lambda: _publish(MAIL_SEND_TASK, args=[ids]))
 
 
-def _ring_queue_cron(at: dt.datetime | None) -> None:
+def _ring_cron(name: str, task: str, at: dt.datetime | None) -> None:
     now = timezone.now()
     when = at if at is not None and at > now else now
-    CronState.objects.get_or_create(name=QUEUE_CRON)
+    CronState.objects.get_or_create(name=name)
     # Keep the earliest booked run (Odoo's ir.cron.trigger rows): a booked run at or before `when`
-    # that has not happened yet will serve these rows too, because every run ends by re-triggering
-    # itself for the next due row. A booking in the past is stale or being served: replace it.
-    booked_later_or_stale = CronState.objects.filter(name=QUEUE_CRON).filter(
+    # that has not happened yet will serve this work too, because every run ends by re-triggering
+    # itself for the next due work. A booking in the past is stale or being served: replace it.
+    booked_later_or_stale = CronState.objects.filter(name=name).filter(
         Q(next_trigger_at__isnull=True) | Q(next_trigger_at__lte=now) | Q(next_trigger_at__gt=when)
     )
     if not booked_later_or_stale.update(next_trigger_at=when):
@@ -71,8 +71,20 @@ def _ring_queue_cron(at: dt.datetime | None) -> None:
     delay = (when - now).total_seconds()
     if delay <= conf.trigger_eta_horizon_seconds():
         # Two runs at once are impossible (the cron lease), so ringing twice is harmless.
-        _publish(QUEUE_TASK, countdown=delay if delay > 0 else None)
+        _publish(task, countdown=delay if delay > 0 else None)
     # Later bookings stay on the row; the sweep rings them when they fall due.
+
+
+def cron_trigger(name: str, task: str, at: dt.datetime | None = None) -> None:
+    """Ask for a run of the scheduled action ``name`` at ``at`` (or now), after the current
+    transaction commits (Odoo ``ir.cron._trigger``). The run takes the cron's lease, so it never
+    runs twice at once; a lost broker message is made up for by the sweep."""
+    transaction.on_commit(lambda: _ring_cron(name, task, at))
+
+
+def cron_trigger_consumed(name: str, *, now: dt.datetime) -> None:
+    """A run of ``name`` that started at ``now`` serves every booking due by then: forget them."""
+    CronState.objects.filter(name=name, next_trigger_at__lte=now).update(next_trigger_at=None)
 
 
 def queue_trigger(at: dt.datetime | None = None) -> None:
@@ -81,12 +93,12 @@ def queue_trigger(at: dt.datetime | None = None) -> None:
     Odoo ``ir.cron._trigger``: queuing bulk or scheduled mail triggers the queue cron at the right
     time. The run itself takes the cron's lease, so it never runs twice at once.
     """
-    transaction.on_commit(lambda: _ring_queue_cron(at))
+    cron_trigger(QUEUE_CRON, QUEUE_TASK, at)
 
 
 def queue_trigger_consumed(*, now: dt.datetime) -> None:
     """A queue-cron run that started at ``now`` serves every booking due by then: forget them."""
-    CronState.objects.filter(name=QUEUE_CRON, next_trigger_at__lte=now).update(next_trigger_at=None)
+    cron_trigger_consumed(QUEUE_CRON, now=now)
 
 
 def _left_behind(*, urgent: bool, now: dt.datetime) -> QuerySet[Mail]:
@@ -134,4 +146,16 @@ def queue_sweep() -> dict[str, int]:
         if _publish(MAIL_SEND_TASK, args=[ids[start : start + chunk]]):
             rung += len(ids[start : start + chunk])
     queue_rung = queue_cron_overdue(now=now) and _publish(QUEUE_TASK)
-    return {"urgent_rows": rung, "queue_cron": int(queue_rung)}
+    others = 0
+    for spec in registered_crons():
+        if spec.name != QUEUE_CRON and booked_run_overdue(spec.name, now=now) and _publish(spec.task):
+            others += 1
+    return {"urgent_rows": rung, "queue_cron": int(queue_rung), "other_crons": others}
+
+
+def booked_run_overdue(name: str, *, now: dt.datetime) -> bool:
+    """A run of ``name`` was booked for a time now past, and no run is at work."""
+    state = CronState.objects.filter(name=name).first()
+    if state is None or state.next_trigger_at is None or state.next_trigger_at > now:
+        return False
+    return state.running_until is None or state.running_until <= now

@@ -29,6 +29,12 @@ class Mail(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mails")
     # Odoo ``is_notification``: created for an existing chatter message (deleting the row keeps it).
     is_notification = models.BooleanField(default=True)
+    # Odoo's mass-mail mode (campaigns): each row carries one personalised message with its own
+    # Message-ID, and the outcome of each delivery is reported to the delivery listeners.
+    is_mass_mail = models.BooleanField(default=False)
+    own_message_id = models.CharField(
+        "Own Message-Id", max_length=998, blank=True, help_text="A campaign mail's own; empty: the chatter message's."
+    )
     subject = models.CharField(max_length=998, blank=True)
     email_from = models.CharField(max_length=512, blank=True)
     reply_to = models.CharField(max_length=512, blank=True)

@@ -6,3 +6,23 @@ class MarketingConfig(AppConfig):
 
     name = "marketing"
     verbose_name = "Email Marketing"
+
+    def ready(self) -> None:
+        from django_celery_beat.models import IntervalSchedule
+
+        from mailqueue.crons import CronSpec, register_cron
+        from mailqueue.registry import register_delivery_listener
+        from marketing.queue import MARKETING_CRON, MARKETING_TASK, traces_record_outcomes
+
+        # Daily, as in Odoo; sending or scheduling a campaign triggers it early.
+        register_cron(
+            CronSpec(
+                name=MARKETING_CRON,
+                task=MARKETING_TASK,
+                every=1,
+                period=IntervalSchedule.DAYS,
+                description="Odoo mass_mailing.ir_cron_mass_mailing_queue: queues due campaigns, oldest first, in "
+                "batches within a time budget; a campaign that fails is marked failed and the others go on.",
+            )
+        )
+        register_delivery_listener(traces_record_outcomes)

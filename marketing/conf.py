@@ -8,3 +8,13 @@ from django.conf import settings
 def import_max_rows() -> int:
     """Data lines one contact import may hold; a larger file is refused whole, with the reason."""
     return int(getattr(settings, "MARKETING_IMPORT_MAX_ROWS", 50_000))
+
+
+def batch_size() -> int:
+    """Recipients traced and queued per transaction (Odoo's ``mail.batch_size`` is 50)."""
+    return int(getattr(settings, "MARKETING_BATCH_SIZE", 500))
+
+
+def cron_time_budget_seconds() -> float:
+    """How long one run of the marketing cron works before it re-triggers itself."""
+    return float(getattr(settings, "MARKETING_CRON_TIME_BUDGET", 240))

@@ -25,11 +25,10 @@ from marketing.models import (
     MailingList,
     MailingState,
     MailingSubscription,
-    ReplyToMode,
     ScheduleType,
 )
-from marketing.recipients import TargetFilterError, target_queryset
-from marketing.rendering import placeholder_errors
+from marketing.queue import marketing_trigger
+from marketing.validation import mailing_errors
 
 # Header names accepted for each column of an import, compared lower-cased and without spaces.
 EMAIL_HEADERS = {"email", "e-mail", "emailaddress", "e-mailaddress", "mail"}
@@ -319,28 +318,6 @@ def unsubscribe(*, email: str, list_ids: Iterable[int]) -> str:
 
 
 # --- campaigns -------------------------------------------------------------------------------------
-def mailing_errors(mailing: Mailing) -> list[str]:
-    """Everything that would stop a campaign from being sent, in words, found before sending."""
-    errors = []
-    if not mailing.subject.strip():
-        errors.append("The subject is empty.")
-    if email_normalize(mailing.email_from) is None:
-        errors.append(f"The From address {mailing.email_from!r} is not a valid e-mail address.")
-    if mailing.reply_to_mode == ReplyToMode.NEW and mailing.reply_to and email_normalize(mailing.reply_to) is None:
-        errors.append(f"The Reply-To address {mailing.reply_to!r} is not a valid e-mail address.")
-    for label, text in (("subject", mailing.subject), ("preview", mailing.preview), ("body", mailing.body_html)):
-        errors.extend(f"In the {label}, {error}" for error in placeholder_errors(text))
-    if mailing.target_model_id is None:
-        if not mailing.pk or not mailing.mailing_lists.exists():
-            errors.append("Choose at least one mailing list, or a model and a filter.")
-    else:
-        try:
-            target_queryset(mailing)
-        except TargetFilterError as exc:
-            errors.extend(f"Recipients: {error}." for error in exc.errors)
-    return errors
-
-
 def _set_state(mailing: Mailing, *, allowed: set[str], **fields: object) -> bool:
     """Move a campaign on only from the states allowed (a conditional update: a double click or
     a concurrent worker cannot move it twice). Refreshes the instance; True when it moved."""
@@ -365,6 +342,7 @@ def mailing_put_in_queue(*, mailing: Mailing, when: datetime | None = None) -> N
         mailing, allowed={MailingState.DRAFT}, state=MailingState.IN_QUEUE, state_reason="", **schedule
     ):
         raise MailingNotReady([f"Only a draft can be sent; this campaign is {mailing.get_state_display()}."])
+    marketing_trigger(at=when)
 
 
 def mailing_cancel(*, mailing: Mailing) -> bool:

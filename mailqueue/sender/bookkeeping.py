@@ -19,12 +19,17 @@ from chatter.models import FailureType, Message, Notification, NotificationStatu
 from mailcore.quota import quota_window
 from mailqueue import conf
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, SentContent
+from mailqueue.registry import DeliveryOutcome, delivery_listeners_notify
 from mailqueue.sender.build import NO_VALID_RECIPIENT, recipient_label
 from mailqueue.sender.records import Job, Kind, Run
 
 # Failure types that do not keep an auto-delete row (Odoo ``_postprocess_sent_message``, §2.7):
 # the row is deleted and the failure lives on in the notification and the delivery log.
 _DELETABLE_FAILURES = frozenset({FailureType.MAIL_EMAIL_INVALID, FailureType.MAIL_EMAIL_MISSING})
+
+
+# What a final outcome is called for the delivery listeners (retries and quota waits are not final).
+_MASS_STATUS = {Kind.SENT: "sent", Kind.FAILED: "failed", Kind.CANCEL: "canceled"}
 
 
 # --- bookkeeping --------------------------------------------------------------------------------
@@ -206,6 +211,7 @@ def flush(run: Run) -> None:
     now = timezone.now()
     row_updates = {job.mail.pk: _settle(job, run) for job in jobs}
 
+    mass_outcomes: list[DeliveryOutcome] = []
     recipient_groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     notification_groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     sent_notifications: list[int] = []
@@ -233,6 +239,12 @@ def flush(run: Run) -> None:
             recipient_groups[key].append(recipient.pk)
             if recipient.notification_id:
                 notification_groups[(status, outcome.failure_type, outcome.reason)].append(recipient.notification_id)
+        if job.mail.is_mass_mail:
+            mass_outcomes.extend(
+                DeliveryOutcome(o.recipient.pk, _MASS_STATUS[o.kind], o.failure_type, o.reason, now)
+                for o in latest.values()
+                if o.kind in _MASS_STATUS
+            )
         for outcome in job.outcomes:
             if outcome.kind in (Kind.SENT, Kind.FAILED):
                 logs.append(
@@ -267,6 +279,7 @@ def flush(run: Run) -> None:
         )
     if logs:
         _insert_logs(logs)
+    delivery_listeners_notify(mass_outcomes)
 
     mine = Mail.objects.filter(lease_owner=run.owner, state=MailState.OUTGOING)
     to_delete = [pk for pk, update in row_updates.items() if update.delete]

@@ -108,7 +108,10 @@ def prepare_jobs(jobs: list[Job]) -> None:
 
 
 def _message_id(mail: Mail) -> str:
-    """The chatter message's Message-ID; one is made (and kept, so replies route) when missing."""
+    """The row's own Message-ID (a campaign mail), else the chatter message's; one is made (and
+    kept, so replies route) when missing."""
+    if mail.own_message_id:
+        return mail.own_message_id
     message = mail.message
     if message.message_id:
         return message.message_id

@@ -195,7 +195,7 @@ def test_the_sweep_rings_again_only_for_rows_left_behind(
     assert dispatch.urgent_rows_left_behind() == [lost.pk, retry_due.pk, expired_lease.pk]
     assert not dispatch.queue_cron_overdue()  # no bulk row waits, no booking is due
 
-    assert dispatch.queue_sweep() == {"urgent_rows": 3, "queue_cron": 0}
+    assert dispatch.queue_sweep() == {"urgent_rows": 3, "queue_cron": 0, "other_crons": 0}
     assert broker() == [
         Published(task=dispatch.MAIL_SEND_TASK, args=[[lost.pk, retry_due.pk, expired_lease.pk]], eta=None)
     ]
@@ -207,7 +207,7 @@ def test_the_sweep_rings_the_queue_cron_for_bulk_rows_left_behind_unless_a_run_i
     settings.MAILQUEUE_SWEEP_GRACE_SECONDS = 60
     _row(urgent=False)
     assert crons.cron_lease_acquire(crons.QUEUE_CRON, owner="running", seconds=60)
-    assert dispatch.queue_sweep() == {"urgent_rows": 0, "queue_cron": 0}
+    assert dispatch.queue_sweep() == {"urgent_rows": 0, "queue_cron": 0, "other_crons": 0}
     assert crons.cron_lease_release(crons.QUEUE_CRON, owner="running")
-    assert dispatch.queue_sweep() == {"urgent_rows": 0, "queue_cron": 1}
+    assert dispatch.queue_sweep() == {"urgent_rows": 0, "queue_cron": 1, "other_crons": 0}
     assert broker() == [Published(task=crons.QUEUE_TASK, args=[], eta=None)]
