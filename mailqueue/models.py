@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from chatter.models import FailureType, Message, Notification
+from chatter.models import FailureType, Message, Notification, failure_summary
 from mailcore.models import MailServer, Partner
 
 
@@ -67,6 +67,13 @@ class Mail(models.Model):
     def __str__(self) -> str:
         return self.subject or f"Mail {self.pk}"
 
+    @property
+    def failure_summary(self) -> str:
+        """The one-line summary of the failure, as the envelope and the API word it."""
+        if not (self.failure_type or self.failure_reason):
+            return ""
+        return failure_summary(self.failure_type, self.failure_reason)
+
 
 class RecipientState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -95,6 +102,13 @@ class MailRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.partner_id} ({self.state})"
+
+    @property
+    def failure_summary(self) -> str:
+        """The one-line summary of this delivery's failure, as the envelope and the API word it."""
+        if not (self.failure_type or self.failure_reason):
+            return ""
+        return failure_summary(self.failure_type, self.failure_reason)
 
 
 class DeliveryLog(models.Model):

@@ -333,7 +333,7 @@ def test_support_bundle_contents(failed_mail: dict[str, Any]) -> None:
     notifications = files["notifications.txt"].decode().splitlines()
     assert "Good Guy <good@example.org>: email Sent" in notifications
     assert any(
-        line.startswith("Bad Address <nobody@example.org>: email Exception — Connection failed")
+        line.startswith("Bad Address <nobody@example.org>: email Exception — Recipient unknown")
         and "550 5.1.1 unknown" in line
         for line in notifications
     )
