@@ -32,33 +32,104 @@ ANSWERS = [
         "EU-WEST-1: sales@example.com",
         Summary.SENDER_REFUSED,
     ),
-    ("SMTPSenderRefused", "553 5.7.1 <sales@example.com>: Sender address rejected: not owned by user bob", Summary.SENDER_REFUSED),
-    ("SMTPRecipientsRefused", "450 4.1.8 <sales@example.com>: Sender address rejected: Domain not found", Summary.SENDER_REFUSED),
+    (
+        "SMTPSenderRefused",
+        "553 5.7.1 <sales@example.com>: Sender address rejected: not owned by user bob",
+        Summary.SENDER_REFUSED,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "450 4.1.8 <sales@example.com>: Sender address rejected: Domain not found",
+        Summary.SENDER_REFUSED,
+    ),
     ("SMTPSenderRefused", "550 5.1.8 Bad sender's system address", Summary.SENDER_REFUSED),
     ("SMTPSenderRefused", "501 5.5.4 Syntax error in parameters", Summary.SENDER_REFUSED),
     # Authentication required before MAIL: Gmail, Exchange Online, Postfix submission.
-    ("SMTPSenderRefused", "530 5.7.0 Authentication Required. Learn more at\n5.7.0  https://support.google.com/mail/?p=WantAuthError", Summary.AUTHENTICATION_REQUIRED),
-    ("SMTPSenderRefused", "530 5.7.57 Client not authenticated to send mail during MAIL FROM [AM0PR01CA0001.eurprd01.prod.exchangelabs.com]", Summary.AUTHENTICATION_REQUIRED),
-    ("SMTPRecipientsRefused", "554 5.7.1 <bob@example.org>: Recipient address rejected: Authentication required", Summary.AUTHENTICATION_REQUIRED),
-    ("SMTPAuthenticationError", "535 5.7.8 Username and Password not accepted. Learn more at\n5.7.8  https://support.google.com/mail/?p=BadCredentials", Summary.AUTHENTICATION_FAILED),
+    (
+        "SMTPSenderRefused",
+        "530 5.7.0 Authentication Required. Learn more at\n5.7.0  https://support.google.com/mail/?p=WantAuthError",
+        Summary.AUTHENTICATION_REQUIRED,
+    ),
+    (
+        "SMTPSenderRefused",
+        "530 5.7.57 Client not authenticated to send mail during MAIL FROM "
+        "[AM0PR01CA0001.eurprd01.prod.exchangelabs.com]",
+        Summary.AUTHENTICATION_REQUIRED,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "554 5.7.1 <bob@example.org>: Recipient address rejected: Authentication required",
+        Summary.AUTHENTICATION_REQUIRED,
+    ),
+    (
+        "SMTPAuthenticationError",
+        "535 5.7.8 Username and Password not accepted. Learn more at\n5.7.8  https://support.google.com/mail/?p=BadCredentials",
+        Summary.AUTHENTICATION_FAILED,
+    ),
     # Unknown recipients: Postfix, Gmail, Exchange, a server without enhanced codes.
-    ("SMTPRecipientsRefused", "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown in local recipient table", Summary.RECIPIENT_UNKNOWN),
-    ("SMTPRecipientsRefused", "550 5.1.1 The email account that you tried to reach does not exist. Please try\n5.1.1 double-checking the recipient's email address for typos", Summary.RECIPIENT_UNKNOWN),
-    ("SMTPRecipientsRefused", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", Summary.RECIPIENT_UNKNOWN),
+    (
+        "SMTPRecipientsRefused",
+        "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown in local recipient table",
+        Summary.RECIPIENT_UNKNOWN,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "550 5.1.1 The email account that you tried to reach does not exist. Please try\n"
+        "5.1.1 double-checking the recipient's email address for typos",
+        Summary.RECIPIENT_UNKNOWN,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+        Summary.RECIPIENT_UNKNOWN,
+    ),
     ("SMTPRecipientsRefused", "550 No such user here", Summary.RECIPIENT_UNKNOWN),
-    ("SMTPRecipientsRefused", "550 5.1.2 <bob@nowhere.invalid>: Recipient address rejected: Domain not found", Summary.RECIPIENT_DOMAIN_UNKNOWN),
-    ("SMTPRecipientsRefused", "550 5.2.1 The email account that you tried to reach is disabled.", Summary.MAILBOX_DISABLED),
+    (
+        "SMTPRecipientsRefused",
+        "550 5.1.2 <bob@nowhere.invalid>: Recipient address rejected: Domain not found",
+        Summary.RECIPIENT_DOMAIN_UNKNOWN,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "550 5.2.1 The email account that you tried to reach is disabled.",
+        Summary.MAILBOX_DISABLED,
+    ),
     ("SMTPRecipientsRefused", "554 5.7.1 <bob@example.org>: Relay access denied", Summary.RELAY_DENIED),
     # Full mailboxes: Gmail (temporary and permanent), Exchange.
     ("SMTPDataError", "552 5.2.2 The email account that you tried to reach is over quota.", Summary.MAILBOX_FULL),
-    ("SMTPRecipientsRefused", "452 4.2.2 The email account that you tried to reach is over quota.", Summary.MAILBOX_FULL),
-    ("SMTPDataError", "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException", Summary.MAILBOX_FULL),
-    ("SMTPRecipientsRefused", "552 Requested mail action aborted: mailbox size exceeds its limit", Summary.MAILBOX_FULL),
+    (
+        "SMTPRecipientsRefused",
+        "452 4.2.2 The email account that you tried to reach is over quota.",
+        Summary.MAILBOX_FULL,
+    ),
+    (
+        "SMTPDataError",
+        "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException",
+        Summary.MAILBOX_FULL,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "552 Requested mail action aborted: mailbox size exceeds its limit",
+        Summary.MAILBOX_FULL,
+    ),
     # Spam and sender authentication.
     ("SMTPDataError", "554 5.7.1 Message rejected as spam", Summary.SPAM),
-    ("SMTPDataError", "550 5.7.1 [203.0.113.9] Our system has detected an unusual rate of unsolicited mail originating\n5.7.1 from your IP address. To protect our users from spam, mail sent from your IP address has been blocked.", Summary.SPAM),
-    ("SMTPRecipientsRefused", "554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org", Summary.SPAM),
-    ("SMTPDataError", "550 5.7.26 This mail has been blocked because the sender is unauthenticated.", Summary.SENDER_NOT_AUTHENTICATED),
+    (
+        "SMTPDataError",
+        "550 5.7.1 [203.0.113.9] Our system has detected an unusual rate of unsolicited mail originating\n"
+        "5.7.1 from your IP address. To protect our users from spam, mail sent from your IP address has been blocked.",
+        Summary.SPAM,
+    ),
+    (
+        "SMTPRecipientsRefused",
+        "554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org",
+        Summary.SPAM,
+    ),
+    (
+        "SMTPDataError",
+        "550 5.7.26 This mail has been blocked because the sender is unauthenticated.",
+        Summary.SENDER_NOT_AUTHENTICATED,
+    ),
     # Size.
     ("SMTPDataError", "552 5.3.4 Message size exceeds fixed limit", Summary.MESSAGE_TOO_BIG),
     ("SMTPSenderRefused", "552 5.3.4 Message size exceeds fixed maximum message size", Summary.MESSAGE_TOO_BIG),
@@ -69,7 +140,11 @@ ANSWERS = [
     ("SMTPServerDisconnected", "Connection unexpectedly closed", Summary.CONNECTION_FAILED),
     ("SMTPConnectError", "554 5.7.1 Service unavailable; access denied", Summary.CONNECTION_FAILED),
     ("SMTPRecipientsRefused", "421 4.4.2 connection dropped", Summary.CONNECTION_FAILED),
-    ("SMTPDataError", "421 4.7.28 Our system has detected an unusual rate of mail from your IP. Try again later.", Summary.RATE_LIMITED),
+    (
+        "SMTPDataError",
+        "421 4.7.28 Our system has detected an unusual rate of mail from your IP. Try again later.",
+        Summary.RATE_LIMITED,
+    ),
     ("SMTPRecipientsRefused", "450 4.7.1 Too many messages, slow down", Summary.RATE_LIMITED),
     # Nothing more specific: the stage decides.
     ("SMTPRecipientsRefused", "450 4.2.0 Greylisted, see http://postgrey.schweikert.ch/", Summary.TEMPORARY),
