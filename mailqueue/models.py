@@ -157,3 +157,19 @@ class CronState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BeatHeartbeat(models.Model):
+    """The last sign of life of Celery beat, written by its scheduler's tick (one row).
+
+    Diagnostics judge beat by this timestamp instead of guessing from crons that have not run
+    yet: a cron that is not due yet says nothing about beat.
+    """
+
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(help_text="When this beat process started.")
+    beat_at = models.DateTimeField(help_text="Its last tick.")
+
+    def __str__(self) -> str:
+        return f"beat on {self.hostname}:{self.pid} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
