@@ -50,9 +50,7 @@ def assert_fully_shown(locator: Locator) -> None:
     left, right, top, bottom = geometry["box"]
     assert right - left > 0 and bottom - top > 0, geometry
     assert 0 <= left and right <= geometry["viewport"] + 0.5, f"outside the viewport: {geometry}"
-    assert [round(v, 1) for v in geometry["visible"]] == [round(v, 1) for v in geometry["box"]], (
-        f"clipped: {geometry}"
-    )
+    assert [round(v, 1) for v in geometry["visible"]] == [round(v, 1) for v in geometry["box"]], f"clipped: {geometry}"
 
 
 def assert_no_horizontal_scroll(page: Page) -> None:
