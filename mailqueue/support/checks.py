@@ -148,7 +148,11 @@ def check_failed_mail() -> Check:
     items = tuple(
         Item(
             label=f"#{mail.pk} {mail.subject or mail.message.record_name}",
-            text=(mail.failure_reason or str(FailureType(mail.failure_type).label if mail.failure_type else ""))[:300],
+            text=(
+                f"{mail.failure_summary}: {one_line(mail.failure_reason)}"
+                if mail.failure_reason
+                else mail.failure_summary
+            )[:300],
             status=Status.ERROR,
             url=reverse("console:support_bundle", args=[mail.pk]),
             url_label="Support bundle",

@@ -161,7 +161,10 @@ def test_failed_mail_lists_rows_with_their_support_bundle() -> None:
     assert result.status is Status.WARNING
     assert result.summary.startswith("2 e-mails in Delivery Failed;")
     first = next(i for i in result.items if i.label == f"#{row.pk} Your quote")
-    assert first.text.startswith("Mail delivery failed via SMTP server 'smtp.example.net'.")
+    # The same words as the envelope and the queue, then the server's answer.
+    assert first.text == (
+        "Message refused: Mail delivery failed via SMTP server 'smtp.example.net'. SMTPDataError: 550 5.7.1 refused"
+    )
     assert first.url == f"/diagnostics/support/{row.pk}/"
     assert "Missing email address" in [i.text for i in result.items]
 
