@@ -78,7 +78,7 @@ _EXCEPTION_STAGES: dict[str, SmtpStage] = {
 
 _PREFIX = "Mail delivery failed via SMTP server '{host}'.\n"
 _REASON_RE = re.compile(
-    r"\AMail delivery failed via SMTP server '[^'\n]*'\.\n(?P<error>\w+)(?::[ ]?(?P<detail>.*))?\Z", re.S
+    r"\AMail delivery failed via SMTP server '[^'\n]*'\.\s+(?P<error>\w+)(?::[ ]?(?P<detail>.*))?\Z", re.S
 )
 _CODE_RE = re.compile(r"\A(?:[a-z][\w-]*;\s*)?(?P<code>[2-5]\d\d)(?:[ -]|\Z)(?P<text>.*)\Z", re.S | re.I)
 # An enhanced status code (RFC 3463), not part of an IP address or a version number.

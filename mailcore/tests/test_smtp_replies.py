@@ -205,6 +205,11 @@ def test_no_smtp_answer_no_summary(reason: str) -> None:
     assert summarize_delivery_failure(reason) is None
 
 
+def test_a_reason_flattened_on_one_line_still_reads() -> None:
+    reason = delivery_failure_reason(HOST, "SMTPRecipientsRefused", "550 5.1.1 User unknown").replace("\n", " ")
+    assert summarize_delivery_failure(reason) == "Recipient unknown"
+
+
 def test_the_reason_keeps_odoo_form() -> None:
     assert delivery_failure_reason(HOST, "SMTPRecipientsRefused", "550 5.1.1 unknown") == (
         "Mail delivery failed via SMTP server 'smtp.example.net'.\nSMTPRecipientsRefused: 550 5.1.1 unknown"
