@@ -26,8 +26,9 @@ def classify(exc: BaseException, host: str) -> MailDeliveryError:
     The reason keeps Odoo's form and adds what Odoo loses: the code and enhanced status.
     Recipient refusals with an address status (5.1.x: no such user, bad domain, bad syntax) are
     ``mail_email_invalid`` so the resend dialog offers to fix the address; other refusals stay
-    ``unknown``, whose label shows the server's text. A server refusing our sender or the
-    content is a ``mail_smtp`` problem of the outgoing server configuration.
+    ``unknown``. A server refusing our sender or the content is a ``mail_smtp`` problem of the
+    outgoing server configuration. What users read is not the failure type's label but the
+    summary :mod:`mailcore.smtp_replies` reads from the answer kept in the reason.
     """
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(exc.recipients.values()), (0, b""))
