@@ -153,6 +153,10 @@ class NotificationSerializer(serializers.ModelSerializer[Notification]):
 
     partner = PartnerSummarySerializer(source="res_partner", read_only=True)
     email = serializers.CharField(source="res_partner.email", read_only=True)
+    failure_summary = serializers.CharField(
+        read_only=True,
+        help_text="One line from the SMTP answer (stage, code, enhanced status, text), else the failure type.",
+    )
 
     class Meta:
         model = Notification
@@ -164,6 +168,7 @@ class NotificationSerializer(serializers.ModelSerializer[Notification]):
             "notification_status",
             "failure_type",
             "failure_reason",
+            "failure_summary",
             "is_read",
         ]
         read_only_fields = fields

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from mailcore.models import AliasDomain, MailServer, Partner
+from mailcore.smtp_replies import summarize_delivery_failure
 
 
 class MessageType(models.TextChoices):
@@ -141,6 +142,23 @@ class FailureType(models.TextChoices):
     MAIL_QUOTA = "mail_quota", "Daily limit reached"
 
 
+def failure_summary(failure_type: str, failure_reason: str) -> str:
+    """The one-line summary of a failure, the same on the envelope, the queue and the API.
+
+    The SMTP answer in the reason decides when there is one ("Sender refused", "Mailbox full" …):
+    Odoo's labels name the kind of failure, not what the server said, so a sender refused at
+    DATA would read "Connection failed". Without an SMTP answer: Odoo ``format_failure_reason``,
+    the failure type's label, or "Unknown error: <reason>".
+    """
+    if failure_reason:
+        summary = summarize_delivery_failure(failure_reason)
+        if summary is not None:
+            return summary
+    if failure_type and failure_type != FailureType.UNKNOWN and failure_type in FailureType.values:
+        return str(FailureType(failure_type).label)
+    return f"Unknown error: {failure_reason}" if failure_reason else "Unknown error"
+
+
 class NotificationKind(models.TextChoices):
     INBOX = "inbox", "Inbox"
     EMAIL = "email", "Email"
@@ -185,10 +203,13 @@ class Notification(models.Model):
         return self.notification_status in FAILED_STATUSES
 
     def format_failure_reason(self) -> str:
-        """Odoo ``format_failure_reason``: the label, or "Unknown error: <reason>"."""
-        if self.failure_type and self.failure_type != FailureType.UNKNOWN:
-            return str(FailureType(self.failure_type).label)
-        return f"Unknown error: {self.failure_reason}" if self.failure_reason else "Unknown error"
+        """Odoo ``format_failure_reason``, led by the SMTP answer (see :func:`failure_summary`)."""
+        return failure_summary(self.failure_type, self.failure_reason)
+
+    @property
+    def failure_summary(self) -> str:
+        """The summary when there is a failure (or a retry's reason) to summarise, else ""."""
+        return self.format_failure_reason() if self.failure_type or self.failure_reason else ""
 
 
 class TrackingValue(models.Model):

@@ -7,6 +7,7 @@ record with 1,000 messages costs what one with 10 costs): related rows come thro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -29,6 +30,7 @@ from chatter.models import (
     NotificationKind,
     NotificationStatus,
 )
+from chatter.sanitize import html_to_plaintext
 from chatter.thread import MailThread
 from mailcore.models import Partner
 
@@ -314,6 +316,19 @@ def inbox_unread_count(partner: Partner) -> int:
     return Notification.objects.filter(
         res_partner=partner, notification_type=NotificationKind.INBOX, is_read=False
     ).count()
+
+
+def message_preview(body: str, *, limit: int = 220) -> str:
+    """The plain text a list shows of a message body: entities decoded, paragraphs on their lines.
+
+    The result is text, not HTML: the template escapes it exactly once, and CSS
+    (``white-space: pre-line``) shows its line breaks. Whitespace in the HTML source collapses as
+    a browser would collapse it, so only ``<br>`` and block ends break lines.
+    """
+    text = html_to_plaintext(re.sub(r"\s+", " ", body))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    text = "\n".join(line for line in lines if line)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def inbox_notifications(partner: Partner, *, unread_only: bool) -> models.QuerySet[Notification]:

@@ -32,6 +32,10 @@ class MailRecipientSerializer(serializers.ModelSerializer[MailRecipient]):
 
     partner = PartnerSummarySerializer(read_only=True)
     email = serializers.SerializerMethodField(help_text="The address used: the raw one, else the contact's.")
+    failure_summary = serializers.CharField(
+        read_only=True,
+        help_text="One line from the SMTP answer (stage, code, enhanced status, text), else the failure type.",
+    )
 
     class Meta:
         model = MailRecipient
@@ -43,6 +47,7 @@ class MailRecipientSerializer(serializers.ModelSerializer[MailRecipient]):
             "state",
             "failure_type",
             "failure_reason",
+            "failure_summary",
             "smtp_response",
             "sent_at",
         ]
@@ -61,6 +66,10 @@ class MailSerializer(serializers.ModelSerializer[Mail]):
     model = serializers.SerializerMethodField(help_text="The record's model, 'app_label.model'.")
     res_id = serializers.IntegerField(source="message.res_id", read_only=True, allow_null=True)
     recipient_count = serializers.IntegerField(read_only=True)
+    failure_summary = serializers.CharField(
+        read_only=True,
+        help_text="One line from the SMTP answer (stage, code, enhanced status, text), else the failure type.",
+    )
 
     class Meta:
         model = Mail
@@ -76,6 +85,7 @@ class MailSerializer(serializers.ModelSerializer[Mail]):
             "state",
             "failure_type",
             "failure_reason",
+            "failure_summary",
             "scheduled_date",
             "urgent",
             "auto_delete",

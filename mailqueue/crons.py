@@ -254,6 +254,24 @@ def _next_run(task: PeriodicTask, state: CronState | None, now: dt.datetime) -> 
     return max(min(candidates), now) if candidates else None
 
 
+def cron_due_at(task: PeriodicTask, state: CronState | None) -> dt.datetime | None:
+    """When the next run of an enabled cron is due (may be in the past: then it is late).
+
+    Counted from its last run; a cron that never ran counts from when its beat row was created or
+    changed, as django-celery-beat does (a new daily cron is first due a day after migrate, not
+    at once). None for a disabled cron or a schedule with no estimate (solar, one-off).
+    """
+    if not task.enabled:
+        return None
+    base = (state.last_run_at if state is not None else None) or task.date_changed
+    if base is None:
+        return None
+    try:
+        return timezone.now() + task.schedule.remaining_estimate(base)
+    except (AttributeError, TypeError, ValueError):  # solar/clocked edge cases: no estimate
+        return None
+
+
 def _info(task: PeriodicTask, state: CronState | None, now: dt.datetime) -> CronInfo:
     every = schedule_interval(interval=task.interval, crontab=task.crontab)
     return CronInfo(

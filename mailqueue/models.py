@@ -7,7 +7,7 @@ import zlib
 from django.db import models
 from django.utils import timezone
 
-from chatter.models import FailureType, Message, Notification
+from chatter.models import FailureType, Message, Notification, failure_summary
 from mailcore.models import MailServer, Partner
 
 
@@ -75,6 +75,13 @@ class Mail(models.Model):
     def __str__(self) -> str:
         return self.subject or f"Mail {self.pk}"
 
+    @property
+    def failure_summary(self) -> str:
+        """The one-line summary of the failure, as the envelope and the API word it."""
+        if not (self.failure_type or self.failure_reason):
+            return ""
+        return failure_summary(self.failure_type, self.failure_reason)
+
 
 class RecipientState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -103,6 +110,13 @@ class MailRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.partner_id} ({self.state})"
+
+    @property
+    def failure_summary(self) -> str:
+        """The one-line summary of this delivery's failure, as the envelope and the API word it."""
+        if not (self.failure_type or self.failure_reason):
+            return ""
+        return failure_summary(self.failure_type, self.failure_reason)
 
 
 class SentContent(models.Model):
@@ -179,3 +193,19 @@ class CronState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BeatHeartbeat(models.Model):
+    """The last sign of life of Celery beat, written by its scheduler's tick (one row).
+
+    Diagnostics judge beat by this timestamp instead of guessing from crons that have not run
+    yet: a cron that is not due yet says nothing about beat.
+    """
+
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(help_text="When this beat process started.")
+    beat_at = models.DateTimeField(help_text="Its last tick.")
+
+    def __str__(self) -> str:
+        return f"beat on {self.hostname}:{self.pid} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

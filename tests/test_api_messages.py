@@ -215,6 +215,7 @@ def test_messages_show_per_recipient_status_failure_reason_and_tracking(alice: A
         "notification_status": "exception",
         "failure_type": "mail_email_invalid",
         "failure_reason": SMTP_REASON,
+        "failure_summary": "Recipient unknown",
         "is_read": True,
     }
     # Another record's messages never leak in, even with the same id on another model.

@@ -3,6 +3,8 @@ placeholder-admin and "Daily limit reached" banners."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -164,3 +166,29 @@ def test_developer_mode_shows_the_technical_menu_to_staff_only() -> None:
     user.post(reverse("console:developer_mode"), {"enable": "1"})
     assert "Technical" not in user.get(reverse("chatter:home")).content.decode()
     assert 'id="developer-mode-toggle"' not in user.get(reverse("chatter:home")).content.decode()
+
+
+def test_inbox_preview_decodes_entities_once_and_keeps_paragraphs_apart() -> None:
+    """The preview is text escaped exactly once (no literal "&gt;"), one line per paragraph."""
+    client, carol = _client("carol", inbox=True)
+    _, alice = _client("alice")
+    lead = Lead.objects.create(name="Preview lead")
+    lead.message_subscribe([carol])
+    # What the composer posts: plain text, escaped into paragraphs by message_post.
+    lead.message_post(
+        body="Price > 5 & <b>not bold</b>\n\nSecond paragraph\nsame paragraph, next line\n\nThird",
+        body_is_html=False,
+        subtype="mt_comment",
+        author=alice,
+    )
+    # An HTML body (e-mail, API): tags go, entities decode once.
+    lead.message_post(
+        body="<p>Terms &amp; conditions</p>\n<p>See <b>page 2</b> &lt;here&gt;</p>", subtype="mt_comment", author=alice
+    )
+
+    page = client.get(reverse("chatter:inbox")).content.decode()
+    excerpts = re.findall(r'<div class="excerpt">(.*?)</div>', page, re.S)
+    assert excerpts == [
+        "Terms &amp; conditions\nSee page 2 &lt;here&gt;",
+        "Price &gt; 5 &amp; &lt;b&gt;not bold&lt;/b&gt;\nSecond paragraph\nsame paragraph, next line\nThird",
+    ]

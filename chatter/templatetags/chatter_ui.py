@@ -9,7 +9,15 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
+from chatter import selectors
+
 register = template.Library()
+
+
+@register.filter
+def message_preview(body: str) -> str:
+    """A message body as plain text for lists (escaped once by the template)."""
+    return selectors.message_preview(body or "")
 
 # Muted, readable avatar colours (white text passes WCAG AA on each).
 _AVATAR_COLOURS = ("#714B67", "#2f6f8f", "#3d7a4f", "#8a5a14", "#7a3e8f", "#9c3d4f", "#36607a", "#5b6b2f")

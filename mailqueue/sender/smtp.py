@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from chatter.models import FailureType
 from mailcore.servers import ServerChoice, smtp_close, smtp_connect
+from mailcore.smtp_replies import delivery_failure_reason
 from mailqueue.exceptions import MailDeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 
 logger = logging.getLogger(__name__)
@@ -25,25 +26,25 @@ def classify(exc: BaseException, host: str) -> MailDeliveryError:
     The reason keeps Odoo's form and adds what Odoo loses: the code and enhanced status.
     Recipient refusals with an address status (5.1.x: no such user, bad domain, bad syntax) are
     ``mail_email_invalid`` so the resend dialog offers to fix the address; other refusals stay
-    ``unknown``, whose label shows the server's text. A server refusing our sender or the
-    content is a ``mail_smtp`` problem of the outgoing server configuration.
+    ``unknown``. A server refusing our sender or the content is a ``mail_smtp`` problem of the
+    outgoing server configuration. What users read is not the failure type's label but the
+    summary :mod:`mailcore.smtp_replies` reads from the answer kept in the reason.
     """
-    prefix = f"Mail delivery failed via SMTP server '{host}'.\n"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(exc.recipients.values()), (0, b""))
         detail = _decode(text)
-        reason = f"{prefix}SMTPRecipientsRefused: {code} {detail}"
+        reason = delivery_failure_reason(host, "SMTPRecipientsRefused", f"{code} {detail}")
         if 400 <= code < 500 or code <= 0:
             return TemporaryDeliveryError(reason, failure_type=FailureType.MAIL_SMTP)
         failure = FailureType.MAIL_EMAIL_INVALID if detail.startswith("5.1.") else FailureType.UNKNOWN
         return PermanentDeliveryError(reason, failure_type=failure)
     if isinstance(exc, smtplib.SMTPResponseException):
         code = exc.smtp_code
-        reason = f"{prefix}{type(exc).__name__}: {code} {_decode(exc.smtp_error)}"
+        reason = delivery_failure_reason(host, type(exc).__name__, f"{code} {_decode(exc.smtp_error)}")
         if 500 <= code < 600:
             return PermanentDeliveryError(reason, failure_type=FailureType.MAIL_SMTP)
         return TemporaryDeliveryError(reason, failure_type=FailureType.MAIL_SMTP)
-    reason = f"{prefix}{type(exc).__name__}: {exc}"
+    reason = delivery_failure_reason(host, type(exc).__name__, str(exc))
     if isinstance(exc, smtplib.SMTPException | OSError):
         # Lost or refused connections, timeouts, TLS problems: the server may be back later.
         return TemporaryDeliveryError(reason, failure_type=FailureType.MAIL_SMTP)
@@ -84,7 +85,7 @@ class Session:
         if self.opened:
             if not self.reconnect_allowed:
                 raise self.broken or TemporaryDeliveryError(
-                    f"Mail delivery failed via SMTP server '{self.choice.host}'.\nSMTPServerDisconnected",
+                    delivery_failure_reason(self.choice.host, "SMTPServerDisconnected"),
                     failure_type=FailureType.MAIL_SMTP,
                 )
             self.reconnect_allowed = False

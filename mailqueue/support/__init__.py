@@ -11,6 +11,7 @@ Nothing here writes. Secrets (SMTP passwords, the secret key) never enter a bund
 
 from mailqueue.support.bundle import SupportBundleNotFound, support_bundle, support_bundle_filename
 from mailqueue.support.checks import (
+    check_beat,
     check_bounce_rate,
     check_cron_health,
     check_failed_mail,
@@ -20,6 +21,7 @@ from mailqueue.support.checks import (
 
 __all__ = [
     "SupportBundleNotFound",
+    "check_beat",
     "check_bounce_rate",
     "check_cron_health",
     "check_failed_mail",

@@ -18,7 +18,8 @@ from mailcore.diagnostics import (
     run_check,
     worst,
 )
-from mailqueue.crons import schedule_interval
+from mailqueue.beat import HEARTBEAT_STALE_AFTER, beat_heartbeat_get
+from mailqueue.crons import cron_due_at, schedule_interval
 from mailqueue.models import CronState, Mail, MailState
 
 BOUNCE_WINDOW_DAYS = 30
@@ -31,6 +32,9 @@ BOUNCE_ERROR_RATE = 0.05
 LAG_WARNING = dt.timedelta(minutes=15)
 LAG_ERROR = dt.timedelta(hours=2)
 FAILED_ROWS_SHOWN = 20
+# A cron is late once its due time is this far past: beat sends a due task within seconds, but a
+# worker busy with a long queue run may start it a few minutes later.
+CRON_GRACE = dt.timedelta(minutes=10)
 
 
 def format_utc(value: dt.datetime | None) -> str:
@@ -144,7 +148,11 @@ def check_failed_mail() -> Check:
     items = tuple(
         Item(
             label=f"#{mail.pk} {mail.subject or mail.message.record_name}",
-            text=(mail.failure_reason or str(FailureType(mail.failure_type).label if mail.failure_type else ""))[:300],
+            text=(
+                f"{mail.failure_summary}: {one_line(mail.failure_reason)}"
+                if mail.failure_reason
+                else mail.failure_summary
+            )[:300],
             status=Status.ERROR,
             url=reverse("mailqueue:support_bundle", args=[mail.pk]),
             url_label="Support bundle",
@@ -165,51 +173,86 @@ def check_failed_mail() -> Check:
     )
 
 
-def _cron_intervals() -> dict[str, dt.timedelta | None]:
-    """The beat interval of each periodic task, by name (None for crontab/other schedules)."""
-    intervals: dict[str, dt.timedelta | None] = {}
-    for task in PeriodicTask.objects.select_related("interval"):
-        every = schedule_interval(interval=task.interval)
-        intervals[task.name] = every if task.enabled else dt.timedelta(0)
-    return intervals
+def check_beat(now: dt.datetime | None = None) -> Check:
+    """Whether Celery beat runs, from the heartbeat its scheduler writes while it ticks."""
+    now = now or timezone.now()
+    title = "Celery beat"
+    heartbeat = beat_heartbeat_get()
+    advice = (
+        "Start it: `celery -A config beat` (production, one process only), or a worker with `-B` "
+        "(`make run` does this). Without beat no scheduled action runs."
+    )
+    if heartbeat is None:
+        return Check("beat", title, Status.WARNING, "Celery beat has never run against this database.", advice=advice)
+    age = max(now - heartbeat.beat_at, dt.timedelta(0))
+    items = (
+        Item("Last heartbeat", format_utc(heartbeat.beat_at)),
+        Item("Running since", format_utc(heartbeat.started_at)),
+        Item("Host", f"{heartbeat.hostname} (pid {heartbeat.pid})"),
+    )
+    if age > HEARTBEAT_STALE_AFTER:
+        return Check(
+            "beat",
+            title,
+            Status.WARNING,
+            f"Celery beat's last heartbeat is {_duration(age)} old: beat is stopped or stuck.",
+            advice=advice,
+            items=items,
+        )
+    summary = f"Celery beat is running (last heartbeat {_duration(age)} ago)."
+    return Check("beat", title, Status.OK, summary, items=items)
 
 
 def check_cron_health(now: dt.datetime | None = None) -> Check:
-    """Each scheduled action's last run, whether it succeeded, and its failure count."""
+    """Each scheduled action judged by its due time: healthy until it is late by more than a grace.
+
+    A cron that has not run because it is not due yet (a daily Auto-Vacuum ten minutes after a
+    fresh start) is healthy; whether beat runs is :func:`check_beat`'s question.
+    """
     now = now or timezone.now()
     title = "Scheduled actions"
-    states = list(CronState.objects.order_by("name"))
+    states = {state.name: state for state in CronState.objects.all()}
     if not states:
         return Check("crons", title, Status.WARNING, "No scheduled action has been set up (run migrate).")
-    intervals = _cron_intervals()
+    tasks = {
+        task.name: task
+        for task in PeriodicTask.objects.select_related("interval", "crontab").filter(name__in=list(states))
+    }
     items: list[Item] = []
-    for state in states:
-        interval = intervals.get(state.name)
-        parts = [f"last run {format_utc(state.last_run_at)}"]
+    for name in sorted(states):
+        state, task = states[name], tasks.get(name)
+        parts = [f"last run {format_utc(state.last_run_at)}" if state.last_run_at else "not run yet"]
         if state.last_duration is not None:
             parts.append(f"took {state.last_duration:.1f} s")
         if state.failure_count:
             parts.append(f"{state.failure_count} failure{'s' if state.failure_count != 1 else ''}")
-        if state.running_until and state.running_until > now:
+        running = bool(state.running_until and state.running_until > now)
+        if running:
             parts.append("running now")
+        due_at = cron_due_at(task, state) if task is not None else None
         status = Status.OK
-        if interval == dt.timedelta(0):
+        if task is None or not task.enabled:
             status = Status.WARNING
-            parts.append("disabled")
+            parts.append("disabled" if task is not None else "no beat schedule (run migrate)")
         elif state.last_success is False:
             status = Status.ERROR
             parts.append("last run failed: " + (state.last_result or "no detail")[:200])
-        elif state.last_run_at is None:
+        elif due_at is not None and not running and now - due_at > CRON_GRACE:
             status = Status.WARNING
-            parts.append("never ran: is Celery beat running?")
-        elif interval is not None and now - state.last_run_at > 2 * interval + dt.timedelta(minutes=5):
-            status = Status.WARNING
-            parts.append(f"overdue: expected every {_duration(interval)}")
-        items.append(Item(state.name, "; ".join(parts), status=status))
+            every = schedule_interval(interval=task.interval, crontab=task.crontab)
+            parts.append(
+                f"overdue: due {format_utc(due_at)}, {_duration(now - due_at)} ago"
+                + (f" (expected every {_duration(every)})" if every else "")
+                + "; is a Celery worker running?"
+            )
+        elif due_at is not None:
+            parts.append(f"next due {format_utc(max(due_at, now))}")
+        items.append(Item(name, "; ".join(parts), status=status))
     overall = worst([i.status for i in items if i.status is not None])
+    late = [i.label for i in items if i.status is Status.WARNING]
     summary = {
-        Status.OK: "Every scheduled action ran recently and succeeded.",
-        Status.WARNING: "Some scheduled actions are disabled, late or never ran.",
+        Status.OK: "Every scheduled action is on time; none failed on its last run.",
+        Status.WARNING: "Disabled or overdue: " + ", ".join(late) + ".",
         Status.ERROR: "A scheduled action failed on its last run.",
     }.get(overall, "")
     return Check("crons", title, overall, summary, items=tuple(items))
@@ -221,5 +264,6 @@ def queue_checks() -> list[Check]:
         run_check("bounce_rate", "Bounce rate", check_bounce_rate),
         run_check("queue_lag", "Queue lag", check_queue_lag),
         run_check("failed_mail", "Failed e-mails", check_failed_mail),
+        run_check("beat", "Celery beat", check_beat),
         run_check("crons", "Scheduled actions", check_cron_health),
     ]

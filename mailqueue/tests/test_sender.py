@@ -286,7 +286,7 @@ def test_policy_refusal_is_unknown_and_keeps_the_row(sink: SmtpSink) -> None:
     row = row_of(message)
     assert row.state == MailState.EXCEPTION and row.failure_type == FailureType.UNKNOWN
     assert row.failure_reason.endswith("SMTPRecipientsRefused: 554 5.7.1 Relay access denied")
-    assert notification(message, bob).format_failure_reason().startswith("Unknown error: Mail delivery failed")
+    assert notification(message, bob).format_failure_reason() == "Relaying denied"
 
 
 def test_5xx_on_mail_from_is_a_server_problem(sink: SmtpSink) -> None:

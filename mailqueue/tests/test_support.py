@@ -22,9 +22,11 @@ from demo.models import Lead
 from mailcore.diagnostics import Status
 from mailcore.models import AliasDomain, MailServer
 from mailcore.testing.dns import DnsStandIn
+from mailqueue.beat import HEARTBEAT_STALE_AFTER, beat_heartbeat_record
 from mailqueue.models import CronState, DeliveryLog, Mail, MailState
 from mailqueue.support import (
     SupportBundleNotFound,
+    check_beat,
     check_bounce_rate,
     check_cron_health,
     check_failed_mail,
@@ -159,7 +161,10 @@ def test_failed_mail_lists_rows_with_their_support_bundle() -> None:
     assert result.status is Status.WARNING
     assert result.summary.startswith("2 e-mails in Delivery Failed;")
     first = next(i for i in result.items if i.label == f"#{row.pk} Your quote")
-    assert first.text.startswith("Mail delivery failed via SMTP server 'smtp.example.net'.")
+    # The same words as the envelope and the queue, then the server's answer.
+    assert first.text == (
+        "Message refused: Mail delivery failed via SMTP server 'smtp.example.net'. SMTPDataError: 550 5.7.1 refused"
+    )
     assert first.url == f"/queue/{row.pk}/support/"
     assert "Missing email address" in [i.text for i in result.items]
 
@@ -172,18 +177,69 @@ def test_red_envelopes_alone_are_reported() -> None:
 
 
 # --- scheduled actions ---------------------------------------------------------------------------
+def test_fresh_install_crons_not_yet_due_are_healthy() -> None:
+    """Right after migrate nothing has run and nothing is due: no cron is flagged."""
+    now = timezone.now()
+    assert CronState.objects.exists(), "the migrations create the run state of every cron"
+    PeriodicTask.objects.update(date_changed=now)
+    fresh = check_cron_health(now=now + dt.timedelta(seconds=30))
+    assert fresh.status is Status.OK, fresh.items
+    assert all("not run yet" in i.text and "next due" in i.text for i in fresh.items)
+
+    # Ten minutes later the every-minute sweeps have run; the hourly queue manager and the daily
+    # Auto-Vacuum are not due yet and stay healthy.
+    later = now + dt.timedelta(minutes=10)
+    sweeps = [name for name, every in _every().items() if every <= dt.timedelta(minutes=1)]
+    CronState.objects.filter(name__in=sweeps).update(last_run_at=later - dt.timedelta(seconds=20), last_success=True)
+    result = check_cron_health(now=later)
+    assert result.status is Status.OK, result.items
+    vacuum = next(i for i in result.items if i.label == "Base: Auto-Vacuum")
+    assert vacuum.status is Status.OK and "not run yet" in vacuum.text
+
+
+def test_an_overdue_cron_is_named() -> None:
+    now = timezone.now()
+    PeriodicTask.objects.update(date_changed=now - dt.timedelta(hours=2))
+    CronState.objects.update(last_run_at=now - dt.timedelta(seconds=30), last_success=True)
+    CronState.objects.filter(name="Mail: Email Queue Manager").update(last_run_at=None, last_success=None)
+    result = check_cron_health(now=now)
+    assert result.status is Status.WARNING
+    assert result.summary == "Disabled or overdue: Mail: Email Queue Manager."
+    items = {i.label: i for i in result.items}
+    assert items["Mail: Email Queue Manager"].status is Status.WARNING
+    assert "overdue" in items["Mail: Email Queue Manager"].text
+    assert "is a Celery worker running?" in items["Mail: Email Queue Manager"].text
+    assert all(i.status is Status.OK for name, i in items.items() if name != "Mail: Email Queue Manager")
+
+
+def _every() -> dict[str, dt.timedelta]:
+    return {
+        task.name: dt.timedelta(**{task.interval.period: task.interval.every})
+        for task in PeriodicTask.objects.select_related("interval")
+        if task.interval is not None
+    }
+
+
+def test_beat_is_judged_by_its_heartbeat() -> None:
+    now = timezone.now()
+    never = check_beat(now=now)
+    assert never.status is Status.WARNING and never.summary == "Celery beat has never run against this database."
+
+    beat_heartbeat_record(started_at=now - dt.timedelta(hours=1), now=now - dt.timedelta(seconds=20))
+    alive = check_beat(now=now)
+    assert alive.status is Status.OK and alive.summary == "Celery beat is running (last heartbeat 20 s ago)."
+
+    stale = check_beat(now=now + HEARTBEAT_STALE_AFTER)
+    assert stale.status is Status.WARNING
+    assert stale.summary == "Celery beat's last heartbeat is 2 min old: beat is stopped or stuck."
+
+
 def test_cron_health() -> None:
     now = timezone.now()
-    states = list(CronState.objects.order_by("name"))
-    assert states, "the migrations create the run state of every cron"
-    never = check_cron_health()
-    assert never.status is Status.WARNING
-    assert all("never ran" in i.text for i in never.items)
-
     CronState.objects.update(last_run_at=now - dt.timedelta(minutes=1), last_success=True, last_duration=0.4)
     healthy = check_cron_health()
     assert healthy.status is Status.OK, healthy.items
-    assert healthy.summary == "Every scheduled action ran recently and succeeded."
+    assert healthy.summary == "Every scheduled action is on time; none failed on its last run."
 
     CronState.objects.filter(name="Mail: Email Queue Manager").update(
         last_success=False, failure_count=3, last_result="OperationalError: database is locked"
@@ -341,7 +397,7 @@ def test_support_bundle_contents(failed_mail: dict[str, Any]) -> None:
     notifications = files["notifications.txt"].decode().splitlines()
     assert "Good Guy <good@example.org>: email Sent" in notifications
     assert any(
-        line.startswith("Bad Address <nobody@example.org>: email Exception — Connection failed")
+        line.startswith("Bad Address <nobody@example.org>: email Exception — Recipient unknown")
         and "550 5.1.1 unknown" in line
         for line in notifications
     )
