@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailqueue', '0004_sent_content'),
+        ('mailqueue', '0005_beat_heartbeat'),
     ]
 
     operations = [
