@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
 
+from chatter.models import FailureType
 from mailcore.models import Partner
+from mailqueue.models import Mail, MailState
 from marketing.models import Mailing, MailingList, MailingSubscription, MailingTrace, TraceStatus
 
 # A member a campaign can reach: has a valid address, has not opted out, is not blacklisted.
@@ -188,3 +191,18 @@ def mailings_with_progress() -> QuerySet[Mailing]:
         n_scheduled=Count("traces", filter=Q(traces__trace_status=TraceStatus.OUTGOING)),
         n_handled=Count("traces", filter=~Q(traces__trace_status=TraceStatus.OUTGOING)),
     ).order_by("-created_at", "-id")
+
+
+def mailing_waiting_for_quota(mailing: Mailing) -> datetime | None:
+    """When the campaign's mail held back by the daily limit resumes (the reset time), or None."""
+    waiting = MailingTrace.objects.filter(mailing=mailing, trace_status=TraceStatus.OUTGOING).values(
+        "mail_recipient_ref"
+    )
+    return (
+        Mail.objects.filter(
+            state=MailState.OUTGOING, failure_type=FailureType.MAIL_QUOTA, recipients__pk__in=Subquery(waiting)
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )

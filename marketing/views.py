@@ -262,6 +262,7 @@ def mailing_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "stats": selectors.mailing_statistics(mailing),
         "errors": services.mailing_errors(mailing),
         "lists": list(mailing.mailing_lists.all()),
+        "quota_resumes_at": selectors.mailing_waiting_for_quota(mailing),
     }
     if mailing.state in {MailingState.DRAFT, MailingState.IN_QUEUE, MailingState.PAUSED} and not context["errors"]:
         context["forecast"] = recipient_forecast(mailing)

@@ -34,8 +34,16 @@ BOUNCE_TOKEN_PURPOSE = "bounce"
 # Odoo ``NO_VALID_RECIPIENT``.
 NO_VALID_RECIPIENT = "At least one valid recipient address should be specified for outgoing emails (To/Cc/Bcc)"
 # Headers written verbatim, never folded: MTAs rewrite Message-IDs they find folded (Odoo's
-# IdentificationFieldsNoFoldPolicy).
-_ID_HEADERS = ("Message-ID", "In-Reply-To", "References", "X-Mailcore-Message-Id")
+# IdentificationFieldsNoFoldPolicy), and a List-Unsubscribe URL folded into encoded words is no
+# longer a URL a mail provider can POST to (RFC 2369, RFC 8058).
+_ID_HEADERS = (
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "X-Mailcore-Message-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+)
 # Custom headers that cannot override what is per recipient or per envelope.
 _PROTECTED_HEADERS = frozenset({"to", "cc", "bcc", "return-path"})
 _SMTP_POLICY = email_policy.SMTP
