@@ -222,6 +222,11 @@ MAILCORE_SINK_HOST = os.environ.get("MAILCORE_SINK_HOST", "127.0.0.1")
 MAILCORE_SINK_PORT = env_int("MAILCORE_SINK_PORT", 1025)
 MAILCORE_SINK_DIR = Path(os.environ.get("MAILCORE_SINK_DIR", VAR_DIR / "sink"))
 
+# --- mailqueue ------------------------------------------------------------------------------
+# Defaults live in mailqueue/conf.py; this only lets the environment override it. "0"/"false"
+# make the sender's "sent" marks wait for the disk (synchronous commits).
+MAILQUEUE_ASYNCHRONOUS_COMMIT = env_bool("MAILQUEUE_ASYNCHRONOUS_COMMIT", True)
+
 # Daily files under var/log rotating at 05:00 UTC (mailcore.log, .1, then dated .gz; product.md
 # item 11). MAILCORE_LOG_FILE="" turns the file off (console only).
 MAILCORE_LOG_FILE = os.environ.get("MAILCORE_LOG_FILE", str(VAR_DIR / "log" / "mailcore.log"))
