@@ -186,7 +186,6 @@ MAILCORE_SMTP_FROM_FILTER = os.environ.get("MAILCORE_SMTP_FROM_FILTER", "")
 # Daily quota of the built-in server: an explicit number, or derived from the plan.
 MAILCORE_DAILY_LIMIT = env_int("MAILCORE_DAILY_LIMIT", 0) or None
 MAILCORE_PLAN = os.environ.get("MAILCORE_PLAN", "paying")
-MAILCORE_PLAN_MARKETING = env_bool("MAILCORE_PLAN_MARKETING", False)
 MAILCORE_PLAN_MIGRATING = env_bool("MAILCORE_PLAN_MIGRATING", False)
 MAILCORE_QUOTA_RESET_HOUR_UTC = env_int("MAILCORE_QUOTA_RESET_HOUR_UTC", 23)
 MAILCORE_QUOTA_AUTO_RESUME = env_bool("MAILCORE_QUOTA_AUTO_RESUME", True)
