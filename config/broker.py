@@ -3,11 +3,13 @@
 kombu's own transport writes each message straight into its final file name, so a worker
 polling the folder can pick up a file the publisher has only half written; its JSON does not
 parse, ``JSONDecodeError`` escapes the consumer, and the worker dies. Under ``run_all`` that
-used to stop everything. This subclass changes two things and keeps kombu's file names and
+used to stop everything. This subclass changes three things and keeps kombu's file names and
 folder layout (so ``_size`` and ``_purge`` work unchanged):
 
 * a message is written under a hidden temporary name in the same folder and ``os.rename``-d to
   its final name — atomic on POSIX, so a reader sees either no file or the whole message;
+* an exchange's binding table (in the control folder) is created whole, so two processes
+  starting together cannot leave it half written or written twice over;
 * a reader claims a file by renaming it (exactly one reader wins, no copy across file systems),
   and a file it cannot decode is set aside as ``<name>.corrupt`` with an error in the log, and
   skipped: the worker keeps consuming the messages after it, and nothing is deleted.
@@ -62,6 +64,32 @@ class Channel(filesystem.Channel):
             except OSError:
                 pass
             raise ChannelError(f"Cannot add a message to {folder!r}") from exc
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        """Bind ``queue``; a new exchange table is created whole, by linking a complete file.
+
+        kombu creates the table by opening it for writing and only then locking it, so a reader
+        can read it empty, and two processes starting together (a worker and its beat) write it
+        over each other and leave a file that no longer parses. ``os.link`` fails if the name is
+        taken: the loser adds its binding through kombu's read-modify-write under an exclusive
+        lock, which readers respect.
+        """
+        file = self._exchange_file(exchange)
+        if not file.exists():
+            self.control_folder.mkdir(parents=True, exist_ok=True)
+            binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+            temporary = file.parent / f".{uuid.uuid4()}.tmp"
+            try:
+                temporary.write_bytes(str_to_bytes(dumps([binding])))
+                os.link(temporary, file)
+                return
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise ChannelError(f"Cannot create {file}") from exc
+            finally:
+                temporary.unlink(missing_ok=True)
+        super()._queue_bind(exchange, routing_key, pattern, queue)
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         """Claim the oldest message of ``queue`` by renaming it, read it, and remove it."""

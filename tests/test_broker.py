@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from celery.contrib.testing import tasks as testing_tasks
-from kombu import Connection
+from kombu import Connection, Exchange, Producer
+from kombu import Queue as KombuQueue
 
 from config.broker import Transport
 from tests.celery_fixtures import TaskLog
@@ -71,6 +72,49 @@ def test_a_reader_racing_a_writer_never_sees_a_partial_message(tmp_path: Path) -
     assert errors == []
     assert sorted(received) == list(range(MESSAGES))
     assert [p.name for p in (tmp_path / "out").iterdir()] == []  # nothing left, nothing set aside
+
+
+def _bind_and_publish_together(root: Path, exchange: Exchange, binders: int, publishers: int) -> list[BaseException]:
+    """Connections that bind queues ``q0``… to a new exchange and publish to it, all at once."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(binders + publishers)
+    connections = [_connection(root) for _ in range(binders + publishers)]
+
+    def bind(n: int, conn: Connection) -> None:
+        try:
+            channel = conn.default_channel
+            barrier.wait(timeout=10)
+            KombuQueue(f"q{n}", exchange, routing_key=f"k{n}")(channel).declare()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def publish(conn: Connection) -> None:
+        try:
+            producer = Producer(conn.default_channel)
+            barrier.wait(timeout=10)
+            producer.publish({"hi": 1}, exchange=exchange, routing_key="k0")  # reads the table
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bind, args=(n, c)) for n, c in enumerate(connections[:binders])]
+    threads += [threading.Thread(target=publish, args=(c,)) for c in connections[binders:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for conn in connections:
+        conn.release()
+    return errors
+
+
+def test_processes_starting_together_bind_an_exchange_without_losing_or_breaking_its_table(tmp_path: Path) -> None:
+    binders = 4
+    for round_ in range(30):
+        exchange = Exchange(f"x{round_}", type="direct")
+        assert _bind_and_publish_together(tmp_path, exchange, binders, publishers=2) == []
+        with _connection(tmp_path) as conn:
+            table = conn.default_channel.get_table(exchange.name)
+        assert sorted(binding.queue for binding in table) == [f"q{n}" for n in range(binders)], round_
 
 
 def test_an_undecodable_file_is_set_aside_and_the_next_message_read(
