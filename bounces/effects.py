@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.db.models import F, Max, Min
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from bounces import conf
@@ -23,17 +23,10 @@ from bounces.models import BounceAction, BounceEvent, BounceReason, InboundMessa
 from bounces.parsing import parse_headers
 from chatter.models import FailureType, Message, Notification, NotificationKind, NotificationStatus
 from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_blacklist_add, contact_bounce_increment, contact_find
 from mailcore.models import Partner
 
 logger = logging.getLogger(__name__)
-
-
-def partner_reset_bounce(*, email: str) -> int:
-    """Odoo ``_routing_reset_bounce``: any later non-bounce mail from an address clears its counter."""
-    normalized = email_normalize(email)
-    if not normalized:
-        return 0
-    return Partner.objects.filter(email_normalized=normalized, message_bounce__gt=0).update(message_bounce=0)
 
 
 def partner_blacklist_check(*, email: str, now: dt.datetime | None = None) -> bool:
@@ -50,7 +43,7 @@ def partner_blacklist_check(*, email: str, now: dt.datetime | None = None) -> bo
         return False
     if stats["last"] - stats["first"] <= dt.timedelta(days=conf.blacklist_min_spread_days()):
         return False
-    if _blacklist(email):
+    if contact_blacklist_add(email=email):
         logger.info("%s blacklisted: too many hard bounces", email)
     return True
 
@@ -135,10 +128,6 @@ def _notification_for(message: Message, email: str) -> Notification | None:
     return only[0] if len(only) == 1 else None
 
 
-def _blacklist(email: str) -> int:
-    return Partner.objects.filter(email_normalized=email, is_blacklisted=False).update(is_blacklisted=True)
-
-
 def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: int | None) -> str:
     """Apply one bounce mail: attribute it, record the events, turn envelopes red. Returns a summary."""
     from bounces.dsn import BouncedRecipient, parse_bounce
@@ -152,7 +141,7 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
             return "Feedback report without an address: nothing to do."
         BounceEvent.objects.create(
             email=email,
-            partner=Partner.objects.filter(email_normalized=email).order_by("id").first(),
+            partner=contact_find(email=email),
             action=BounceAction.COMPLAINT,
             reason=BounceReason.ABUSE,
             hard=False,
@@ -161,7 +150,7 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
             inbound=inbound,
             message=by_token.message if by_token else None,
         )
-        _blacklist(email)
+        contact_blacklist_add(email=email)
         return f"Feedback report: {email} blacklisted."
     if report.is_auto_reply and not report.bounced:
         return "Auto-reply, not a bounce: nothing to do."
@@ -216,7 +205,7 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
         partner = (
             notification.res_partner
             if notification is not None
-            else Partner.objects.filter(email_normalized=email).order_by("id").first()
+            else contact_find(email=email)
         )
         action = BounceAction.DELAYED if recipient.action == "delayed" else BounceAction.FAILED
         reason = recipient.reason if recipient.reason in BounceReason.values else BounceReason.OTHER
@@ -244,7 +233,7 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
                 failure_reason=failure_reason,
             )
         if recipient.hard and email:
-            Partner.objects.filter(email_normalized=email).update(message_bounce=F("message_bounce") + 1)
+            contact_bounce_increment(email=email)
             partner_blacklist_check(email=email)
         summary.append(
             f"{email}: {'hard' if recipient.hard else 'soft'} bounce {recipient.status or ''} ({reason})"

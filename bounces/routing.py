@@ -20,12 +20,11 @@ from bounces.parsing import HeaderFacts
 from bounces.selectors import CacheView, KnownMessage, Lookup, alias_cache, messages_lookup
 from chatter.models import Follower
 from chatter.sanitize import html_to_plaintext
-from chatter.services import REPLY_TOKEN_PURPOSE
 from chatter.thread import MailThread
-from mailcore.addresses import email_normalize, unsign_token
+from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_find
 from mailcore.models import Alias, AliasContact, AliasDomain, Partner
-
-BOUNCE_TOKEN_PURPOSE = "bounce"
+from mailcore.signed_addresses import ForgedToken, SignedBounce, SignedReply, signed_address_read
 
 
 # --- addresses ----------------------------------------------------------------------------------
@@ -72,19 +71,16 @@ def address_classify(address: str, cache: CacheView | None = None) -> AddressInf
     bounce, catchall = domain.bounce_alias.lower(), domain.catchall_alias.lower()
     if lower == bounce:
         return AddressInfo(address, AddressKind.BOUNCE, domain)
-    if lower.startswith(bounce + "+"):
-        value = unsign_token(BOUNCE_TOKEN_PURPOSE, local[len(bounce) + 1 :])
-        if value is not None and value.isdigit():
-            return AddressInfo(address, AddressKind.BOUNCE_TOKEN, domain, recipient_id=int(value))
-        return AddressInfo(address, AddressKind.UNKNOWN, domain, problem="bad bounce token")
     if lower == catchall:
         return AddressInfo(address, AddressKind.CATCHALL, domain)
-    if lower.startswith(catchall + "+"):
-        value = unsign_token(REPLY_TOKEN_PURPOSE, local[len(catchall) + 1 :])
-        ct_id, _, res_id = (value or "").partition(".")
-        if ct_id.isdigit() and res_id.isdigit() and int(ct_id) in thread_models:
-            return AddressInfo(address, AddressKind.REPLY_TOKEN, domain, thread=(int(ct_id), int(res_id)))
-        return AddressInfo(address, AddressKind.UNKNOWN, domain, problem="bad reply token")
+    signed = signed_address_read(local_part=local, alias_domain=domain)
+    if isinstance(signed, SignedBounce):
+        return AddressInfo(address, AddressKind.BOUNCE_TOKEN, domain, recipient_id=signed.recipient_id)
+    if isinstance(signed, SignedReply) and signed.model_id in thread_models:
+        return AddressInfo(address, AddressKind.REPLY_TOKEN, domain, thread=(signed.model_id, signed.res_id))
+    if signed is not None:
+        kind = signed.purpose if isinstance(signed, ForgedToken) else "reply"
+        return AddressInfo(address, AddressKind.UNKNOWN, domain, problem=f"bad {kind} token")
     alias = entry.aliases.get(lower)
     if alias is None:
         return AddressInfo(address, AddressKind.UNKNOWN, domain)
@@ -251,7 +247,7 @@ def _alias_bounce_text(alias: Alias, error: _PolicyError) -> str:
 def _author(sender_email: str) -> Partner | None:
     if not sender_email:
         return None
-    return Partner.objects.filter(email_normalized=sender_email, active=True).order_by("id").first()
+    return contact_find(email=sender_email)
 
 
 def _alias_policy_error(alias: Alias, *, author: Partner | None, record: tuple[int, int] | None) -> _PolicyError | None:

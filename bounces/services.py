@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from bounces import conf
-from bounces.effects import bounce_process, partner_reset_bounce
+from bounces.effects import bounce_process
 from bounces.models import InboundDecision, InboundMessage, InboundState
 from bounces.parsing import HeaderFacts, ParsedMessage, parse_headers, parse_message
 from bounces.routing import Decision, Route, lookup_ids, route_decide, route_sender
@@ -32,6 +32,7 @@ from chatter.models import Attachment, Message, MessageType
 from chatter.services import MT_COMMENT, MT_NOTE, message_post
 from chatter.thread import MailThread
 from mailcore.addresses import make_message_id
+from mailcore.contacts import contact_bounce_reset, contact_find
 from mailcore.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def inbound_receive_many(items: list[Incoming]) -> list[Reception]:
         with transaction.atomic():
             ids = _insert(rows)
             for email in resets:
-                partner_reset_bounce(email=email)
+                contact_bounce_reset(email=email)
     else:
         ids = _insert(rows)  # one statement in autocommit: committed when it returns
     return [replace(r, inbound_id=pk) for r, pk in zip(receptions, ids, strict=True)]
@@ -366,7 +367,7 @@ def _process(row: InboundMessage, raw: bytes, parsed: ParsedMessage | None) -> d
     if row.decision != InboundDecision.ACCEPTED or parsed is None:
         return {}
     if row.sender_email:
-        partner_reset_bounce(email=row.sender_email)
+        contact_bounce_reset(email=row.sender_email)
     # Checked again here: two copies may both have passed the door before either was processed.
     if parsed.message_id and Message.objects.filter(message_id=parsed.message_id).exists():
         return {
@@ -418,7 +419,7 @@ def message_new(*, model_class: type[MailThread], parsed: ParsedMessage, default
     field = fields.get(partner_field)
     if field is not None and field.is_relation and field.related_model is Partner:
         if getattr(record, field.attname, None) is None and parsed.sender_email:
-            author = Partner.objects.filter(email_normalized=parsed.sender_email, active=True).order_by("id").first()
+            author = contact_find(email=parsed.sender_email)
             if author is not None:
                 setattr(record, field.attname, author.pk)
     # Odoo creates gateway records with mail_create_nolog: the e-mail itself says it was created.

@@ -31,15 +31,16 @@ from chatter.models import (
 )
 from chatter.registry import EmailRecipient, get_email_notifier
 from chatter.sanitize import html_sanitize, plaintext_to_html
-from mailcore.addresses import make_message_id, sign_token
+from mailcore.addresses import make_message_id
+from mailcore.contacts import contact_email_set, contact_find
 from mailcore.models import Alias, AliasDomain, NotificationType, Partner
+from mailcore.signed_addresses import reply_address
 
 if TYPE_CHECKING:
     from chatter.thread import MailThread
 
 MT_COMMENT = "mt_comment"
 MT_NOTE = "mt_note"
-REPLY_TOKEN_PURPOSE = "reply"
 
 # (name, bytes, mimetype) — Odoo's attachment tuples.
 AttachmentTuple = tuple[str, bytes, str]
@@ -75,18 +76,13 @@ def thread_reply_to_address(*, model: ContentType, res_id: int, alias_domain: Al
         return alias.display_email
     if alias_domain is None:
         return ""
-    token = sign_token(REPLY_TOKEN_PURPOSE, f"{model.pk}.{res_id}")
-    return f"{alias_domain.catchall_alias}+{token}@{alias_domain.name}"
+    return reply_address(alias_domain=alias_domain, model_id=model.pk, res_id=res_id)
 
 
 def _compute_author(author: Partner | None, email_from: str) -> tuple[Partner | None, str]:
     """Odoo ``_message_compute_author``: explicit author, else the sender's contact, else the actor."""
     if author is None and email_from:
-        from mailcore.addresses import email_normalize
-
-        normalized = email_normalize(email_from)
-        if normalized:
-            author = Partner.objects.filter(email_normalized=normalized, active=True).order_by("id").first()
+        author = contact_find(email=email_from)
     if author is None and not email_from:
         author = acting_partner()
     if not email_from and author is not None:
@@ -441,9 +437,7 @@ def message_resend(
     """
     retry = set(retry_partner_ids)
     for partner_id, email in (email_updates or {}).items():
-        partner = Partner.objects.get(pk=partner_id)
-        partner.email = email
-        partner.save()
+        contact_email_set(partner=Partner.objects.get(pk=partner_id), email=email, required=True)
     failed = list(
         Notification.objects.select_for_update().filter(
             message=message,

@@ -6,21 +6,15 @@ threads; the views call these and ``chatter.services`` and nothing else that wri
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
-from chatter.exceptions import ChatterError
-from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_email_clean, contact_email_set
 from mailcore.models import NotificationType, Partner
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-
-class InvalidEmailError(ChatterError, ValueError):
-    """The text holds no valid e-mail address."""
 
 
 def _user_display_name(user: User) -> str:
@@ -54,29 +48,12 @@ def user_preferences_update(*, user: User, notification_type: str, email: str) -
     """
     if notification_type not in NotificationType.values:
         raise ValueError(f"Unknown notification type {notification_type!r}.")
-    email = email.strip()
-    if email and email_normalize(email) is None:
-        raise InvalidEmailError(f"{email!r} is not a valid e-mail address.")
+    email = contact_email_clean(email)
     partner = partner_for_user(user)
     partner.notification_type = notification_type
-    partner.email = email
-    partner.save()
+    partner.save(update_fields=["notification_type"])
+    contact_email_set(partner=partner, email=email)
     if user.email != email:
         user.email = email
         user.save(update_fields=["email"])
     return partner
-
-
-def partner_find_or_create(*, text: str) -> Partner:
-    """The contact for ``"Name <address>"`` or ``address``: an existing one, else a new one.
-
-    Odoo's "Add Followers" lets you pick a contact or type a new address the same way.
-    """
-    normalized = email_normalize(text)
-    if normalized is None:
-        raise InvalidEmailError(f"{text.strip()!r} is not a valid e-mail address.")
-    existing = Partner.objects.filter(email_normalized=normalized, active=True).order_by("id").first()
-    if existing is not None:
-        return existing
-    name, address = parseaddr(text)
-    return Partner.objects.create(name=name.strip() or normalized.split("@")[0], email=address or normalized)

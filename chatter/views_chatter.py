@@ -20,8 +20,8 @@ from chatter import selectors, services
 from chatter.models import Attachment, Follower, Message, MessageType
 from chatter.selectors import RecordType
 from chatter.services import MT_COMMENT, MT_NOTE
-from chatter.ui_services import InvalidEmailError, partner_find_or_create
-from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_email_clean, contact_find_or_create
+from mailcore.exceptions import InvalidEmailError
 
 if TYPE_CHECKING:
     from chatter.thread import MailThread
@@ -195,10 +195,10 @@ def resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
                 retry_ids.append(partner.pk)
             email = request.POST.get(f"email_{partner.pk}", partner.email).strip()
             if email != partner.email:
-                if email_normalize(email) is None:
+                try:
+                    email_updates[partner.pk] = contact_email_clean(email, required=True)
+                except InvalidEmailError:
                     errors[partner.pk] = "This e-mail address is not valid."
-                else:
-                    email_updates[partner.pk] = email
         if errors:
             response = render(
                 request,
@@ -231,7 +231,7 @@ def followers_view(request: HttpRequest, content_type_id: int, pk: int) -> HttpR
         services.message_unsubscribe(record=record, partners=[partner])
     elif action == "add":
         try:
-            new = partner_find_or_create(text=request.POST.get("partner", ""))
+            new = contact_find_or_create(text=request.POST.get("partner", ""))
         except InvalidEmailError:
             error = "Pick a contact or type an address like: Jane Doe <jane@example.com>"
         else:

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chatter import selectors, services
 from chatter.models import Notification
 from chatter.templatetags.chatter_ui import record_url
-from chatter.ui_services import InvalidEmailError, user_preferences_update
+from chatter.ui_services import user_preferences_update
+from mailcore.exceptions import InvalidEmailError
 from mailcore.models import NotificationType
 
 if TYPE_CHECKING:

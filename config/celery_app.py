@@ -1,7 +1,7 @@
 """The Celery application. Tasks live in each app's ``tasks.py`` and take ids.
 
 Start a worker with the beat (crons from django-celery-beat's tables) on the embedded
-filesystem broker::
+filesystem broker (``filesystem://``, made safe for several processes in :mod:`config.broker`)::
 
     .venv/bin/celery -A config worker -B -l INFO
 
@@ -16,8 +16,11 @@ from typing import Any
 
 from celery import Celery
 
+from config.broker import use_for_filesystem_urls
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
+use_for_filesystem_urls()
 app = Celery("mailcore")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -1,11 +1,7 @@
-"""Address, Message-ID and token helpers shared by every app."""
+"""Address and Message-ID helpers shared by every app (signed addresses: :mod:`mailcore.signed_addresses`)."""
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import hmac
 import re
 import secrets
 import time
@@ -61,42 +57,3 @@ def make_message_id(token: str = "private") -> str:
     """A tracking Message-ID in Odoo's shape ``<random.timestamp-mailcore-TOKEN@host>``."""
     host = getattr(settings, "MAILCORE_MESSAGE_ID_HOST", "mailcore")
     return f"<{secrets.token_hex(8)}.{time.time():.6f}-mailcore-{token}@{host}>"
-
-
-@functools.lru_cache(maxsize=64)
-def _token_key_for(purpose: str, secret: str) -> bytes:
-    return hashlib.sha256(f"mailcore:{purpose}:{secret}".encode()).digest()
-
-
-def _token_key(purpose: str) -> bytes:
-    return _token_key_for(purpose, settings.SECRET_KEY)
-
-
-def _signed(key: bytes, value: str, length: int) -> str:
-    digest = hmac.new(key, value.encode(), hashlib.sha256).digest()
-    return f"{value}-{base64.b32encode(digest).decode().lower().rstrip('=')[:length]}"
-
-
-def sign_token(purpose: str, value: str, length: int = 10) -> str:
-    """``value-signature``: a short HMAC over ``value`` that survives being a local part."""
-    return _signed(_token_key(purpose), value, length)
-
-
-def unsign_token(purpose: str, token: str, length: int = 10) -> str | None:
-    """The value of a token made by :func:`sign_token`, or None when the signature is wrong."""
-    return _unsign(purpose, token, length, settings.SECRET_KEY)
-
-
-# The gateway checks a reply token at RCPT and again at the end of DATA, for every message of a
-# thread: remembering recent answers saves a third of the routing decision's CPU. Keyed by the
-# secret too, so a changed SECRET_KEY is never answered from the cache; bounded, so addresses
-# made up by a sender only push older entries out.
-@functools.lru_cache(maxsize=4096)
-def _unsign(purpose: str, token: str, length: int, secret: str) -> str | None:
-    value, sep, _signature = token.rpartition("-")
-    if not sep or not value:
-        return None
-    expected = _signed(_token_key_for(purpose, secret), value, length)
-    # Compare bytes: compare_digest refuses str with non-ASCII characters, and tokens come from
-    # addresses anyone can write to.
-    return value if hmac.compare_digest(expected.lower().encode(), token.lower().encode()) else None

@@ -12,11 +12,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
-from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_email_clean
+from mailcore.exceptions import InvalidEmailError
 from mailcore.models import Partner
-
-# The label of Odoo's failure type ``mail_email_invalid``, so the API and the chatter say the same.
-EMAIL_INVALID_MESSAGE = "Invalid email address"
 
 
 def email_validate(value: str) -> str:
@@ -24,10 +22,10 @@ def email_validate(value: str) -> str:
 
     The error's code (DRF ``get_codes()``) is ``mail_email_invalid``, Odoo's failure type for it.
     """
-    value = value.strip()
-    if value and email_normalize(value) is None:
-        raise serializers.ValidationError(f"{EMAIL_INVALID_MESSAGE}: {value!r}.", code="mail_email_invalid")
-    return value
+    try:
+        return contact_email_clean(value)
+    except InvalidEmailError as exc:
+        raise serializers.ValidationError(str(exc), code="mail_email_invalid") from exc
 
 
 class PartnerSerializer(serializers.ModelSerializer[Partner]):

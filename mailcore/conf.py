@@ -52,10 +52,6 @@ def plan() -> str:
     return str(_get("MAILCORE_PLAN", "paying"))
 
 
-def plan_marketing() -> bool:
-    return bool(_get("MAILCORE_PLAN_MARKETING", False))
-
-
 def plan_migrating() -> bool:
     return bool(_get("MAILCORE_PLAN_MIGRATING", False))
 

@@ -61,5 +61,13 @@ class SmtpServerMissingError(SmtpServerError, ImproperlyConfigured):
         super().__init__(message)
 
 
+class InvalidEmailError(MailcoreError, ValueError):
+    """A contact's address that is not one valid e-mail address (or is missing where required)."""
+
+    def __init__(self, message: str, *, email: str) -> None:
+        self.email = email
+        super().__init__(message)
+
+
 class QuotaConfigError(MailcoreError, ImproperlyConfigured):
     """The daily-quota settings cannot be turned into a limit (unknown plan, negative number)."""

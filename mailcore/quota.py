@@ -1,30 +1,21 @@
-"""The daily quota of the built-in outgoing server (product.md item 4).
+"""The daily quota of the built-in outgoing server.
 
-Odoo Online caps the mail a database sends through Odoo's own relay at 5–200 a day depending on
-the subscription, the apps installed and an ongoing migration (seed page, "Daily limit
-reached"). Odoo's database never sees that counter — the relay just rejects the mail. We keep
-the counter ourselves, per quota day, in :class:`~mailcore.models.QuotaDay`, so the mail can wait
-with a clear reason and resume after the reset instead of failing.
+Odoo Online caps the mail a database sends through Odoo's own relay; Odoo's database never sees
+that counter — the relay just rejects the mail. We keep the counter ourselves, per quota day, in
+:class:`~mailcore.models.QuotaDay`, so the mail can wait with a clear reason and resume after the
+reset instead of failing.
 
-Limit table (when ``MAILCORE_DAILY_LIMIT`` is not set):
+The limit is ``MAILCORE_DAILY_LIMIT`` when set (what Odoo support granted, used as given), else
+:data:`PLAN_LIMITS` for ``MAILCORE_PLAN``, or :data:`MIGRATION_LIMIT` while
+``MAILCORE_PLAN_MIGRATING`` says a migration is ongoing. Each number there carries its source.
+Odoo's current "Common email issues" page gives only a range, 5 to 200 a day, and names the
+factors (the subscription, the apps installed such as Email Marketing and Marketing Automation,
+an ongoing migration) without a number for any of them; where no published number exists we
+have no setting, and ``MAILCORE_DAILY_LIMIT`` covers the case.
 
-=================  ======  ===========================================================
-``MAILCORE_PLAN``  limit   why
-=================  ======  ===========================================================
-``free``           20      Odoo's older FAQ: "one app free" databases
-``trial``          50      Odoo's older FAQ: trial databases
-``paying``         200     Odoo's older FAQ: paying subscriptions (the default)
-``unlimited``      None    our own: a self-hosted relay that needs no counter
-=================  ======  ===========================================================
-
-``MAILCORE_PLAN_MARKETING`` (e-mail marketing installed) doubles the limit: such a database sends
-mail to many contacts on purpose. ``MAILCORE_PLAN_MIGRATING`` (a migration is ongoing) forces the
-minimum, 5, whatever the plan: the copy of a database being upgraded must not mail customers.
-The derived limit is always clamped to Odoo's 5–200 range. An explicit ``MAILCORE_DAILY_LIMIT``
-wins over the plan and is used as given (it is what support granted, possibly above 200).
-
-The quota day ends at ``MAILCORE_QUOTA_RESET_HOUR_UTC`` (23:00 UTC by default, Odoo's older FAQ:
-"around 11 pm UTC"). A quota day is labelled with the UTC date holding most of its 24 hours.
+The quota day ends at ``MAILCORE_QUOTA_RESET_HOUR_UTC`` (23:00 UTC by default: the older FAQ
+says to wait for the reset at 11 pm UTC). A quota day is labelled with the UTC date holding most
+of its 24 hours.
 """
 
 from __future__ import annotations
@@ -40,10 +31,18 @@ from mailcore import conf
 from mailcore.exceptions import QuotaConfigError
 from mailcore.models import QuotaDay
 
-QUOTA_MIN = 5
-QUOTA_MAX = 200
-PLAN_LIMITS: dict[str, int | None] = {"free": 20, "trial": 50, "paying": 200, "unlimited": None}
-MARKETING_FACTOR = 2
+# The one table of quota numbers (the README quotes it; a test keeps the two equal). The numbers
+# are the default limits of new databases in Odoo's older "Common email issues" FAQ: 200 mails a
+# day with an active subscription (Odoo Online and Odoo.sh), 50 for one-app-free and trial
+# databases.
+PLAN_LIMITS: dict[str, int | None] = {
+    "free": 50,  # a "one app free" database
+    "trial": 50,  # a trial database
+    "paying": 200,  # an active subscription (the default plan)
+    "unlimited": None,  # our own: a relay of your own that needs no counter (mail is still counted)
+}
+# The same FAQ: during a migration the daily limit may be reset to 50 mails a day.
+MIGRATION_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ class QuotaStatus:
 def daily_limit() -> int | None:
     """Mail the built-in server may send per quota day; None means no limit.
 
-    An explicit ``MAILCORE_DAILY_LIMIT`` wins; otherwise the limit is derived from the plan
-    settings with the table in this module's docstring, clamped to Odoo's 5–200.
+    An explicit ``MAILCORE_DAILY_LIMIT`` wins; otherwise :data:`MIGRATION_LIMIT` during a
+    migration, else the plan's entry in :data:`PLAN_LIMITS`.
     """
     explicit = conf.daily_limit_setting()
     if explicit is not None:
@@ -77,14 +76,9 @@ def daily_limit() -> int | None:
     plan = conf.plan().strip().lower()
     if plan not in PLAN_LIMITS:
         raise QuotaConfigError(f"MAILCORE_PLAN must be one of {', '.join(sorted(PLAN_LIMITS))}, not {conf.plan()!r}.")
-    limit = PLAN_LIMITS[plan]
     if conf.plan_migrating():
-        return QUOTA_MIN
-    if limit is None:
-        return None
-    if conf.plan_marketing():
-        limit *= MARKETING_FACTOR
-    return min(max(limit, QUOTA_MIN), QUOTA_MAX)
+        return MIGRATION_LIMIT
+    return PLAN_LIMITS[plan]
 
 
 def quota_window(now: dt.datetime | None = None) -> tuple[dt.date, dt.datetime]:

@@ -17,7 +17,8 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_email_clean
+from mailcore.exceptions import InvalidEmailError
 from marketing import selectors, services
 from marketing.exceptions import ContactImportError, MailingNotReady
 from marketing.models import Mailing, MailingList, MailingState, MailingSubscription
@@ -78,9 +79,10 @@ class AddMemberSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
     def validate_email(self, value: str) -> str:
-        if email_normalize(value) is None:
-            raise serializers.ValidationError(f"Invalid email address: {value.strip()!r}.", code="mail_email_invalid")
-        return value.strip()
+        try:
+            return contact_email_clean(value, required=True)
+        except InvalidEmailError as exc:
+            raise serializers.ValidationError(str(exc), code="mail_email_invalid") from exc
 
 
 class ImportRequestSerializer(serializers.Serializer[Any]):
@@ -149,10 +151,9 @@ class MailingListViewSet(
             return self.get_paginated_response(MemberSerializer(page, many=True).data)
         incoming = AddMemberSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        contact, _created = services.contact_get_or_create_by_email(
-            email=incoming.validated_data["email"], name=incoming.validated_data["name"]
+        contact, result = services.member_add(
+            mailing_list=mailing_list, email=incoming.validated_data["email"], name=incoming.validated_data["name"]
         )
-        result = services.mailing_list_subscribe(mailing_list=mailing_list, contacts=[contact])
         subscription = MailingSubscription.objects.select_related("contact").get(
             mailing_list=mailing_list, contact=contact
         )

@@ -16,7 +16,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from mailcore.addresses import email_normalize, email_split
+from mailcore.addresses import email_normalize, email_split, formataddr
+from mailcore.contacts import contact_blacklist_add, contact_email_clean, contact_find_or_create
 from mailcore.models import Partner
 from marketing import conf
 from marketing.exceptions import ContactImportError, ImportLineError, MailingNotReady
@@ -87,16 +88,12 @@ def subscription_set_opt_out(*, subscription: MailingSubscription, opt_out: bool
     return bool(changed)
 
 
-def contact_get_or_create_by_email(*, email: str, name: str = "") -> tuple[Partner, bool]:
-    """The contact with this address (an active one first, the oldest first), or a new one."""
-    normalized = email_normalize(email)
-    if normalized is None:
-        raise ValueError(f"Invalid email address: {email!r}")
-    found = Partner.objects.filter(email_normalized=normalized).order_by("-active", "id").first()
-    if found is not None:
-        return found, False
-    display = name.strip() or normalized
-    return Partner.objects.create(name=display[:NAME_MAX_LENGTH], email=normalized), True
+def member_add(*, mailing_list: MailingList, email: str, name: str = "") -> tuple[Partner, SubscribeResult]:
+    """Add one person to a list by address: their contact (the one :func:`contact_find` gives),
+    else a new contact named ``name``. Raises InvalidEmailError for an address that is not one."""
+    text = contact_email_clean(formataddr(name.strip(), email.strip()) if name.strip() else email, required=True)
+    contact = contact_find_or_create(text=text)
+    return contact, mailing_list_subscribe(mailing_list=mailing_list, contacts=[contact])
 
 
 # --- the CSV import ------------------------------------------------------------------------------
@@ -246,8 +243,9 @@ def contacts_import_csv(*, data: bytes, default_list: MailingList | None = None)
     result = ImportResult(rows=len(rows), lists=sorted(ml.name for ml in lists.values()))
     with transaction.atomic():
         contacts: dict[str, Partner] = {}
-        for partner in Partner.objects.filter(email_normalized__in=list(names)).order_by("-active", "id"):
-            contacts.setdefault(partner.email_normalized, partner)  # an active one first, then the oldest
+        # contact_find's rule, for many addresses at once: active contacts, the oldest first.
+        for partner in Partner.objects.filter(email_normalized__in=list(names), active=True).order_by("id"):
+            contacts.setdefault(partner.email_normalized, partner)
         result.contacts_existing = len(contacts)
         new = [
             Partner(name=(names[email] or email)[:NAME_MAX_LENGTH], email=email, email_normalized=email)
@@ -290,7 +288,7 @@ def subscription_opt_in_by_email(*, email: str, list_ids: Iterable[int]) -> int:
     )
     joinable = list(MailingList.objects.filter(pk__in=ids - member_of, is_public=True, active=True))
     if joinable:
-        contact, _created = contact_get_or_create_by_email(email=email)
+        contact = contact_find_or_create(text=email)
         for mailing_list in joinable:
             changed += mailing_list_subscribe(mailing_list=mailing_list, contacts=[contact]).added
     return changed
@@ -301,8 +299,8 @@ def address_blacklist(*, email: str) -> None:
 
     The blacklist flag lives on the contact; an address that has none gets one to carry it.
     """
-    contact, _created = contact_get_or_create_by_email(email=email)
-    Partner.objects.filter(email_normalized=contact.email_normalized).update(is_blacklisted=True)
+    contact_find_or_create(text=email)
+    contact_blacklist_add(email=email)
 
 
 def unsubscribe(*, email: str, list_ids: Iterable[int]) -> str:

@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from mailcore.addresses import email_normalize
+from mailcore.contacts import contact_email_clean
+from mailcore.exceptions import InvalidEmailError
 from mailcore.models import Partner
 from mailcore.registry import alias_target_models
 from marketing import selectors, services
@@ -54,10 +55,10 @@ class AddMemberForm(forms.Form):
     name = forms.CharField(label="Name", max_length=255, required=False)
 
     def clean_email(self) -> str:
-        value = str(self.cleaned_data["email"]).strip()
-        if email_normalize(value) is None:
-            raise forms.ValidationError(f"Invalid email address: {value!r}.")
-        return value
+        try:
+            return contact_email_clean(str(self.cleaned_data["email"]), required=True)
+        except InvalidEmailError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 class ImportForm(forms.Form):
@@ -90,10 +91,9 @@ def mailing_list_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     mailing_list = get_object_or_404(MailingList, pk=pk)
     form = AddMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        contact, _created = services.contact_get_or_create_by_email(
-            email=form.cleaned_data["email"], name=form.cleaned_data["name"]
+        contact, result = services.member_add(
+            mailing_list=mailing_list, email=form.cleaned_data["email"], name=form.cleaned_data["name"]
         )
-        result = services.mailing_list_subscribe(mailing_list=mailing_list, contacts=[contact])
         if result.added:
             messages.success(request, f"{contact.email_formatted} added to “{mailing_list.name}”.")
         elif result.kept_opted_out:

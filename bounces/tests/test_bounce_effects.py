@@ -15,8 +15,8 @@ from chatter.models import FailureType, Message, Notification, NotificationStatu
 from chatter.services import message_post
 from chatter.tests.factories import PartnerFactory
 from demo.models import Lead
-from mailcore.addresses import sign_token
-from mailcore.models import Partner
+from mailcore.models import AliasDomain, Partner
+from mailcore.signed_addresses import bounce_address
 from mailqueue.models import MailRecipient
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def _notification(message: Message, partner: Partner) -> Notification:
 
 def _token(message: Message, partner: Partner) -> str:
     delivery = MailRecipient.objects.get(notification=_notification(message, partner))
-    return f"bounce+{sign_token('bounce', str(delivery.pk))}@{DOMAIN}"
+    return bounce_address(alias_domain=AliasDomain.objects.get(name=DOMAIN), recipient_id=delivery.pk)
 
 
 def bounce(raw: bytes, rcpt: str = f"bounce@{DOMAIN}") -> InboundMessage:
@@ -226,6 +226,26 @@ def test_bounce_counter_reset_then_counted_again(sent: tuple[Message, Partner, P
     )
     bob.refresh_from_db()
     assert bob.message_bounce == 0
+
+
+def test_unattributed_bounce_names_the_active_contact_and_counts_for_every_contact_of_the_address() -> None:
+    archived = PartnerFactory(name="Old Dave", email="dave@example.net", active=False)
+    dave = PartnerFactory(name="Dave", email="Dave <DAVE@example.net>")
+    bounce(make_dsn(recipient="dave@example.net", message_id="<d1@mx>"))
+    event = BounceEvent.objects.get()
+    # The archived duplicate is older, but the contact named is the one in use.
+    assert (event.email, event.partner_id, event.attributed_by) == ("dave@example.net", dave.pk, "")
+    # The counter describes the mailbox: every contact holding the address counts it.
+    assert list(Partner.objects.filter(pk__in=[archived.pk, dave.pk]).values_list("message_bounce", flat=True)) == [
+        1,
+        1,
+    ]
+    # Only an archived contact: the bounce still counts against it, but names no contact.
+    lonely = PartnerFactory(name="Lonely", email="lonely@example.net", active=False)
+    bounce(make_dsn(recipient="lonely@example.net", message_id="<d2@mx>"))
+    assert BounceEvent.objects.get(email="lonely@example.net").partner_id is None
+    lonely.refresh_from_db()
+    assert lonely.message_bounce == 1
 
 
 def test_token_still_names_the_delivery_after_the_row_was_auto_deleted(smtp_sink: object) -> None:

@@ -23,7 +23,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from mailcore.addresses import sign_token
+from mailcore.models import AliasDomain
+from mailcore.signed_addresses import reply_address
 from mailcore.testing.smtp import free_port
 from tests.services import require_postgres
 
@@ -176,7 +177,7 @@ def _load(port: int, rcpt: str, proc: subprocess.Popen[bytes]) -> tuple[dict[str
 def _rcpt(lead_ct_id: int) -> str:
     # A signed reply token of a lead that does not exist: accepted at the door without any data
     # (routed to the creation of a new lead, Odoo's fallback for a reply to a missing record).
-    return f"catchall+{sign_token('reply', f'{lead_ct_id}.999999')}@mailcore.localhost"
+    return reply_address(alias_domain=AliasDomain(name="mailcore.localhost"), model_id=lead_ct_id, res_id=999999)
 
 
 def _assert_all_stored(accepted: dict[str, bytes], killed_at: int, stored: dict[str, bytes]) -> None:

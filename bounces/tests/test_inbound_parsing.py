@@ -13,7 +13,8 @@ from bounces.models import InboundMessage, InboundState
 from bounces.parsing import parse_headers, parse_message
 from chatter.models import Message
 from demo.models import Lead
-from mailcore.addresses import sign_token
+from mailcore.models import AliasDomain
+from mailcore.signed_addresses import reply_address
 
 JAPANESE = "日本語のメールです。よろしくお願いします。"
 CHINESE = "你好，这是一封中文邮件。谢谢！"
@@ -141,7 +142,7 @@ def test_malformed_mime_is_still_shown(raw: bytes) -> None:
 def test_a_malformed_message_is_posted_not_dropped() -> None:
     lead = Lead.objects.create(name="Broken mail")
     ct = ContentType.objects.get_for_model(Lead)
-    rcpt = f"catchall+{sign_token('reply', f'{ct.pk}.{lead.pk}')}@mailcore.localhost"
+    rcpt = reply_address(alias_domain=AliasDomain(name="mailcore.localhost"), model_id=ct.pk, res_id=lead.pk)
     raw = _raw(
         'From: a@example.com\nSubject: =?utf-8?B?broken\nContent-Type: multipart/alternative; boundary="\n',
         b"--\r\n\r\nstill some text \xe9\r\n",
@@ -159,7 +160,7 @@ def test_a_malformed_message_is_posted_not_dropped() -> None:
 def test_inline_images_keep_their_content_id_on_the_posted_attachments() -> None:
     lead = Lead.objects.create(name="Images")
     ct = ContentType.objects.get_for_model(Lead)
-    rcpt = f"catchall+{sign_token('reply', f'{ct.pk}.{lead.pk}')}@mailcore.localhost"
+    rcpt = reply_address(alias_domain=AliasDomain(name="mailcore.localhost"), model_id=ct.pk, res_id=lead.pk)
     raw = _raw(
         "From: a@example.com\nSubject: Pic\nMIME-Version: 1.0\nContent-Type: multipart/related; boundary=R\n",
         b'--R\r\nContent-Type: text/html\r\n\r\n<img src="cid:pic1">\r\n'

@@ -16,13 +16,14 @@ from bounces.models import BounceAction, BounceEvent, InboundDecision, InboundMe
 from bounces.tests.smtp_talk import make_mail
 from chatter.models import Message
 from demo.models import Lead
-from mailcore.addresses import sign_token
+from mailcore.models import AliasDomain
+from mailcore.signed_addresses import reply_address
 from tests.celery_fixtures import wait_until
 
 
 def _reply_row(lead: Lead, **kwargs: Any) -> InboundMessage:
     ct = ContentType.objects.get_for_model(Lead)
-    rcpt = f"catchall+{sign_token('reply', f'{ct.pk}.{lead.pk}')}@mailcore.localhost"
+    rcpt = reply_address(alias_domain=AliasDomain(name="mailcore.localhost"), model_id=ct.pk, res_id=lead.pk)
     reception = services.inbound_receive(raw=make_mail(**kwargs), mail_from="a@example.com", rcpt_tos=[rcpt])
     return InboundMessage.objects.get(pk=reception.inbound_id)
 

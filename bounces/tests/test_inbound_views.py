@@ -13,7 +13,8 @@ from bounces.models import InboundMessage
 from bounces.tests.dsn_builder import make_dsn
 from bounces.tests.smtp_talk import make_mail
 from demo.models import Lead
-from mailcore.addresses import sign_token
+from mailcore.models import AliasDomain
+from mailcore.signed_addresses import reply_address
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def staff_client(client: Client) -> Client:
 def rows() -> dict[str, InboundMessage]:
     lead = Lead.objects.create(name="Logged lead")
     ct = ContentType.objects.get_for_model(Lead)
-    token = f"catchall+{sign_token('reply', f'{ct.pk}.{lead.pk}')}@mailcore.localhost"
+    token = reply_address(alias_domain=AliasDomain(name="mailcore.localhost"), model_id=ct.pk, res_id=lead.pk)
     accepted = services.inbound_receive(
         raw=make_mail(subject="Accepted one <b>", body="Body of the accepted mail"),
         mail_from="a@example.com",

@@ -15,8 +15,8 @@ from chatter.models import Message, MessageType, Notification
 from chatter.services import message_post, message_subscribe
 from chatter.tests.factories import PartnerFactory, email_user_partner, inbox_user_partner
 from demo.models import Lead, Ticket
-from mailcore.addresses import sign_token
 from mailcore.models import Alias, AliasContact, AliasDomain, Partner
+from mailcore.signed_addresses import bounce_address, reply_address
 
 pytestmark = pytest.mark.django_db
 DOMAIN = "mailcore.localhost"
@@ -34,7 +34,7 @@ def _alias(name: str, model: type = Lead, **values: object) -> Alias:
 
 def _token_address(record: Lead | Ticket) -> str:
     ct = ContentType.objects.get_for_model(record)
-    return f"catchall+{sign_token('reply', f'{ct.pk}.{record.pk}')}@{DOMAIN}"
+    return reply_address(alias_domain=_domain(), model_id=ct.pk, res_id=record.pk)
 
 
 def receive(raw: bytes, rcpt: list[str], mail_from: str = "alice@example.com") -> InboundMessage:
@@ -293,7 +293,7 @@ def test_bounce_is_detected_before_routing() -> None:
     for raw, rcpt in [
         (make_mail(sender="MAILER-DAEMON@mx.example.com"), [_token_address(lead)]),
         (make_mail(), [f"bounce@{DOMAIN}"]),
-        (make_mail(), [f"bounce+{sign_token('bounce', '42')}@{DOMAIN}"]),
+        (make_mail(), [bounce_address(alias_domain=_domain(), recipient_id=42)]),
     ]:
         row = receive(raw, rcpt, mail_from="")
         assert row.decision == InboundDecision.BOUNCE
@@ -313,7 +313,9 @@ def test_a_batch_stores_every_column_of_each_message_in_order() -> None:
         [
             services.Incoming(reply, "alice@example.com", [token], "127.0.0.1:1", "one.example"),
             services.Incoming(stray, "bob@example.com", [f"catchall@{DOMAIN}"], "127.0.0.1:2", "two.example"),
-            services.Incoming(bounce, "<>", [f"bounce+{sign_token('bounce', '42')}@{DOMAIN}"], "127.0.0.1:3", ""),
+            services.Incoming(
+                bounce, "<>", [bounce_address(alias_domain=_domain(), recipient_id=42)], "127.0.0.1:3", ""
+            ),
         ]
     )
     rows = [InboundMessage.objects.get(pk=r.inbound_id) for r in receptions]

@@ -19,7 +19,8 @@ from bounces.storing_child import frame, take_frames
 from bounces.tests.conftest import RunningGateway
 from bounces.tests.smtp_talk import SmtpTalk, make_mail, transaction_reply
 from demo.models import Lead
-from mailcore.addresses import sign_token
+from mailcore.models import AliasDomain
+from mailcore.signed_addresses import reply_address
 
 DOMAIN = "mailcore.localhost"
 INTERNAL_ERROR = "451 4.3.0 Error: internal server error, please try again later"
@@ -28,7 +29,7 @@ INTERNAL_ERROR = "451 4.3.0 Error: internal server error, please try again later
 def _reply_address() -> str:
     lead = Lead.objects.create(name="Storing")
     ct = ContentType.objects.get_for_model(Lead)
-    return f"catchall+{sign_token('reply', f'{ct.pk}.{lead.pk}')}@{DOMAIN}"
+    return reply_address(alias_domain=AliasDomain(name=DOMAIN), model_id=ct.pk, res_id=lead.pk)
 
 
 def _send(gw: RunningGateway, rcpt: str, message_id: str | None = None) -> str:

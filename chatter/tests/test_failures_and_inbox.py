@@ -7,6 +7,7 @@ import pytest
 from chatter import services
 from chatter.models import FailureType, Message, Notification, NotificationKind, NotificationStatus
 from chatter.tests.factories import LeadFactory, PartnerFactory, inbox_user_partner
+from mailcore.exceptions import InvalidEmailError
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailRecipient
 
@@ -93,6 +94,19 @@ def test_send_and_close_resends_toggled_on_and_cancels_toggled_off(failed_post: 
     (delivery,) = new_row.recipients.all()
     assert (delivery.partner_id, delivery.notification_id, delivery.state) == (bounced.pk, notification.pk, "pending")
     assert Notification.objects.filter(message=message).count() == 4  # no new notification
+
+
+@pytest.mark.parametrize(("text", "error"), [("fixed at example", "Invalid email address"), ("  ", "Missing")])
+def test_send_and_close_refuses_a_bad_address_and_changes_nothing(failed_post: dict, text: str, error: str) -> None:
+    message, bounced = failed_post["message"], failed_post["bounced"]
+    rows_before = Mail.objects.count()
+    with pytest.raises(InvalidEmailError, match=error):
+        services.message_resend(message=message, retry_partner_ids=[bounced.pk], email_updates={bounced.pk: text})
+    bounced.refresh_from_db()
+    assert (bounced.email, bounced.email_normalized) == ("typo@exmaple.com", "typo@exmaple.com")
+    assert _status(message, bounced) == NotificationStatus.BOUNCE
+    assert _status(message, failed_post["broken"]) == NotificationStatus.EXCEPTION
+    assert Mail.objects.count() == rows_before
 
 
 def test_send_and_close_with_everything_toggled_off_only_cancels(failed_post: dict) -> None:

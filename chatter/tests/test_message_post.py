@@ -20,8 +20,8 @@ from chatter.models import (
 )
 from chatter.tests.factories import LeadFactory, PartnerFactory, email_user_partner, inbox_user_partner
 from demo.models import Lead
-from mailcore.addresses import unsign_token
 from mailcore.models import Alias, AliasDomain
+from mailcore.signed_addresses import BOUNCE_PURPOSE, REPLY_PURPOSE, SignedReply, signed_address_read, unsign_token
 from mailqueue.models import Mail, MailRecipient
 
 pytestmark = pytest.mark.django_db
@@ -260,11 +260,14 @@ def test_reply_to_is_a_signed_catchall_token() -> None:
     match = re.fullmatch(r"catchall\+(?P<token>[^@]+)@mailcore\.localhost", message.reply_to)
     assert match, message.reply_to
     token = match["token"]
-    assert unsign_token("reply", token) == f"{content_type.pk}.{lead.pk}"
+    domain = AliasDomain.objects.get(name="mailcore.localhost")
+    assert signed_address_read(local_part=f"catchall+{token}", alias_domain=domain) == SignedReply(
+        content_type.pk, lead.pk
+    )
     # Another record's number with this signature, or another purpose, is refused.
     _value, _, signature = token.rpartition("-")
-    assert unsign_token("reply", f"{content_type.pk}.{lead.pk + 1}-{signature}") is None
-    assert unsign_token("bounce", token) is None
+    assert unsign_token(REPLY_PURPOSE, f"{content_type.pk}.{lead.pk + 1}-{signature}") is None
+    assert unsign_token(BOUNCE_PURPOSE, token) is None
 
 
 def test_reply_to_is_the_record_alias_when_it_has_one() -> None:

@@ -188,7 +188,6 @@ MAILCORE_SMTP_FROM_FILTER = os.environ.get("MAILCORE_SMTP_FROM_FILTER", "")
 # Daily quota of the built-in server: an explicit number, or derived from the plan.
 MAILCORE_DAILY_LIMIT = env_int("MAILCORE_DAILY_LIMIT", 0) or None
 MAILCORE_PLAN = os.environ.get("MAILCORE_PLAN", "paying")
-MAILCORE_PLAN_MARKETING = env_bool("MAILCORE_PLAN_MARKETING", False)
 MAILCORE_PLAN_MIGRATING = env_bool("MAILCORE_PLAN_MIGRATING", False)
 MAILCORE_QUOTA_RESET_HOUR_UTC = env_int("MAILCORE_QUOTA_RESET_HOUR_UTC", 23)
 MAILCORE_QUOTA_AUTO_RESUME = env_bool("MAILCORE_QUOTA_AUTO_RESUME", True)
@@ -225,6 +224,11 @@ MAILQUEUE_SENT_EML_RETENTION_DAYS = env_int("MAILQUEUE_SENT_EML_RETENTION_DAYS",
 MAILCORE_SINK_HOST = os.environ.get("MAILCORE_SINK_HOST", "127.0.0.1")
 MAILCORE_SINK_PORT = env_int("MAILCORE_SINK_PORT", 1025)
 MAILCORE_SINK_DIR = Path(os.environ.get("MAILCORE_SINK_DIR", VAR_DIR / "sink"))
+
+# --- mailqueue ------------------------------------------------------------------------------
+# Defaults live in mailqueue/conf.py; this only lets the environment override it. "0"/"false"
+# make the sender's "sent" marks wait for the disk (synchronous commits).
+MAILQUEUE_ASYNCHRONOUS_COMMIT = env_bool("MAILQUEUE_ASYNCHRONOUS_COMMIT", True)
 
 # Daily files under var/log rotating at 05:00 UTC (mailcore.log, .1, then dated .gz; product.md
 # item 11). MAILCORE_LOG_FILE="" turns the file off (console only).

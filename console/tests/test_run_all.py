@@ -1,4 +1,5 @@
-"""``manage.py run_all`` (what ``make run`` starts): everything answers, Ctrl-C leaves no process."""
+"""``manage.py run_all`` (what ``make run`` starts): everything answers, a killed service comes back,
+Ctrl-C leaves no process."""
 
 from __future__ import annotations
 
@@ -45,7 +46,24 @@ def get(url: str) -> int:
         return int(exc.code)
 
 
-def test_run_all_serves_everything_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+def wait_for_line(lines: list[str], pattern: str, supervisor: subprocess.Popen[str], after: int = 0) -> re.Match[str]:
+    """The first output line from index ``after`` on matching ``pattern``; fails after 60 s."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in lines[after:]:
+            if found := re.search(pattern, line):
+                return found
+        assert supervisor.poll() is None, "".join(lines)
+        time.sleep(0.1)
+    raise AssertionError(f"no line matching {pattern!r}:\n{''.join(lines)}")
+
+
+def started_pids(lines: list[str]) -> dict[str, int]:
+    """Service name → pid of its latest start."""
+    return {name: int(pid) for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", "".join(lines))}
+
+
+def test_run_all_serves_everything_restarts_a_killed_service_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     web_port, sink_port, gateway_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -94,6 +112,37 @@ def test_run_all_serves_everything_and_ctrl_c_stops_every_process(tmp_path: Path
             assert client.noop()[0] == 250
         # The worker's pool processes share the worker's group.
         assert sum(1 for group in process_groups().values() if group in children) > len(children)
+        every_child = set(children)
+
+        # A service killed outright is announced and restarted, and answers again; the killed
+        # worker's pool and beat processes go with it (they would otherwise keep consuming).
+        for name in ("gateway", "worker"):
+            old = started_pids(lines)[name]
+            mark = len(lines)
+            os.kill(old, signal.SIGKILL)
+            wait_for_line(
+                lines, rf"{name} died \(killed by SIGKILL\) after \d+s; restarting it in 1s", supervisor, mark
+            )
+            new = int(wait_for_line(lines, rf"started {name} \(pid (\d+)\)", supervisor, mark).group(1))
+            assert new != old
+            every_child.add(new)
+            deadline = time.monotonic() + 10  # SIGKILL takes effect asynchronously
+            while old in process_groups().values():
+                assert time.monotonic() < deadline, f"the killed {name}'s group is still running"
+                time.sleep(0.1)
+            if name == "gateway":
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        with smtplib.SMTP("127.0.0.1", gateway_port, timeout=10) as client:
+                            assert client.noop()[0] == 250
+                        break
+                    except OSError:
+                        assert time.monotonic() < deadline, "".join(lines)
+                        time.sleep(0.2)
+            else:
+                wait_for_line(lines, r"celery@\S+ ready", supervisor, mark)
+        assert get(f"http://127.0.0.1:{web_port}/login/") == 200  # the others kept running
 
         supervisor.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
         assert supervisor.wait(timeout=60) == 0, "".join(lines)
@@ -104,5 +153,5 @@ def test_run_all_serves_everything_and_ctrl_c_stops_every_process(tmp_path: Path
     reader.join(timeout=10)
     supervisor.stdout.close()  # type: ignore[union-attr]
     assert "Everything stopped." in "".join(lines)
-    leftovers = {pid: group for pid, group in process_groups().items() if group in children}
+    leftovers = {pid: group for pid, group in process_groups().items() if group in every_child}
     assert leftovers == {}, f"processes left behind: {leftovers}"

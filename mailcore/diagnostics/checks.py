@@ -9,8 +9,8 @@ from django.db.models import Q
 
 from mailcore import conf
 from mailcore.addresses import email_normalize
+from mailcore.contacts import contacts_by_email
 from mailcore.diagnostics.base import Check, Item, Status
-from mailcore.models import Partner
 from mailcore.quota import quota_status
 
 
@@ -24,7 +24,7 @@ def check_admin_email() -> Check:
     User = get_user_model()
     # The address is stored on the user and on its contact; either one still being the
     # placeholder is enough for mail to leave with it.
-    partner_users = Partner.objects.filter(email_normalized=placeholder, user__isnull=False).values("user_id")
+    partner_users = contacts_by_email(email=placeholder).filter(user__isnull=False).values("user_id")
     users = list(
         User.objects.filter(Q(email__iexact=placeholder) | Q(pk__in=partner_users)).order_by("pk")  # type: ignore[misc]
     )

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 
 from mailcore.exceptions import QuotaConfigError
 from mailcore.models import QuotaDay
 from mailcore.quota import (
+    MIGRATION_LIMIT,
+    PLAN_LIMITS,
     daily_limit,
     quota_consume,
     quota_deferral_reason,
@@ -24,29 +29,34 @@ def _utc(*args: int) -> dt.datetime:
 
 
 @pytest.mark.parametrize(
-    ("plan", "marketing", "migrating", "expected"),
+    ("plan", "migrating", "expected"),
     [
-        ("free", False, False, 20),
-        ("trial", False, False, 50),
-        ("paying", False, False, 200),
-        ("free", True, False, 40),
-        ("trial", True, False, 100),
-        ("paying", True, False, 200),  # capped at Odoo's 200
-        ("paying", False, True, 5),  # a migration keeps mail to Odoo's minimum
-        ("free", True, True, 5),
-        ("unlimited", False, False, None),
-        ("unlimited", False, True, 5),
-        (" Trial ", False, False, 50),
+        # Odoo's older FAQ: 50 a day for one-app-free and trial databases, 200 with a subscription.
+        ("free", False, 50),
+        ("trial", False, 50),
+        ("paying", False, 200),
+        # The same FAQ: during a migration the limit may be reset to 50 a day, whatever the plan.
+        ("free", True, 50),
+        ("paying", True, 50),
+        ("unlimited", True, 50),
+        ("unlimited", False, None),
+        (" Trial ", False, 50),
     ],
 )
-def test_limit_derived_from_the_plan(
-    settings: Any, plan: str, marketing: bool, migrating: bool, expected: int | None
-) -> None:
+def test_limit_derived_from_the_plan(settings: Any, plan: str, migrating: bool, expected: int | None) -> None:
     settings.MAILCORE_DAILY_LIMIT = None
     settings.MAILCORE_PLAN = plan
-    settings.MAILCORE_PLAN_MARKETING = marketing
     settings.MAILCORE_PLAN_MIGRATING = migrating
     assert daily_limit() == expected
+
+
+def test_the_readme_states_the_same_numbers() -> None:
+    text = (Path(django_settings.BASE_DIR) / "README.md").read_text()
+    paragraph = text[text.index("- **Daily quota**") :].split("\n- ", 1)[0]
+    for plan, limit in PLAN_LIMITS.items():
+        if limit is not None:
+            assert re.search(rf"`{plan}`( \([^)]*\))? {limit}\b", paragraph), (plan, limit, paragraph)
+    assert re.search(rf"`MAILCORE_PLAN_MIGRATING=1` \([^)]*\) {MIGRATION_LIMIT}\b", paragraph), paragraph
 
 
 def test_explicit_limit_wins_as_given(settings: Any) -> None:

@@ -44,7 +44,7 @@ from django.utils import timezone
 from mailqueue import conf
 from mailqueue.models import Mail, MailState
 from mailqueue.sender.bookkeeping import flush
-from mailqueue.sender.build import BOUNCE_TOKEN_PURPOSE, NO_VALID_RECIPIENT, load_jobs, prepare_jobs
+from mailqueue.sender.build import NO_VALID_RECIPIENT, load_jobs, prepare_jobs
 from mailqueue.sender.claim import asynchronous_commits, claim_rows, due_mails, lease_owner_for
 from mailqueue.sender.deliver import fail_untouched, queue_flush, send_group
 from mailqueue.sender.records import Job, QueueRunResult, Run, SendReport
@@ -53,7 +53,6 @@ from mailqueue.sender.smtp import classify
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BOUNCE_TOKEN_PURPOSE",
     "NO_VALID_RECIPIENT",
     "QueueRunResult",
     "SendReport",

@@ -19,18 +19,18 @@ from django.db.models import Prefetch
 
 from chatter.models import FailureType, Message
 from chatter.sanitize import html_to_plaintext
-from mailcore.addresses import email_normalize, formataddr, make_message_id, sign_token
+from mailcore.addresses import email_normalize, formataddr, make_message_id
 from mailcore.dkim import dkim_sign, dkim_signing_domain
 from mailcore.exceptions import MailFromError
 from mailcore.models import AliasDomain, MailServer
 from mailcore.servers import ServerChoice, server_find, servers_active
+from mailcore.signed_addresses import bounce_address
 from mailqueue.exceptions import EmlNotAvailable, MailDeliveryError, PermanentDeliveryError
 from mailqueue.models import Mail, MailRecipient, RecipientState
 from mailqueue.sender.records import Job, Kind, Outcome, Target
 
 logger = logging.getLogger(__name__)
 
-BOUNCE_TOKEN_PURPOSE = "bounce"
 # Odoo ``NO_VALID_RECIPIENT``.
 NO_VALID_RECIPIENT = "At least one valid recipient address should be specified for outgoing emails (To/Cc/Bcc)"
 # Headers written verbatim, never folded: MTAs rewrite Message-IDs they find folded (Odoo's
@@ -246,8 +246,7 @@ def bounce_envelope(job: Job, recipient: MailRecipient) -> str:
     choice, domain = job.choice, job.alias_domain
     assert choice is not None
     if domain is not None and choice.allows(domain.bounce_email):
-        token = sign_token(BOUNCE_TOKEN_PURPOSE, str(recipient.pk))
-        return f"{domain.bounce_alias}+{token}@{domain.name}"
+        return bounce_address(alias_domain=domain, recipient_id=recipient.pk)
     return choice.smtp_from
 
 

@@ -16,10 +16,10 @@ from django.utils import timezone
 from chatter.models import FailureType, Message, Notification, NotificationStatus
 from chatter.tests.factories import LeadFactory, PartnerFactory, inbox_user_partner
 from demo.models import Lead
-from mailcore.addresses import unsign_token
 from mailcore.exceptions import NO_FOUND_FROM
 from mailcore.models import AliasDomain, MailServer, Partner
 from mailcore.quota import quota_status
+from mailcore.signed_addresses import SignedBounce, signed_address_read
 from mailcore.testing.smtp import SmtpSink, free_port
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState
 from mailqueue.sender import NO_VALID_RECIPIENT, due_mails, next_due_at, process_email_queue, send_mails
@@ -111,7 +111,9 @@ def test_success_sends_one_message_with_every_header(sink: SmtpSink) -> None:
     # The envelope sender names this delivery: bounce+<signed recipient id>@<alias domain>.
     local, _, domain = got.mail_from.partition("@")
     assert domain == "mailcore.localhost" and local.startswith("bounce+")
-    assert unsign_token("bounce", local.removeprefix("bounce+")) == str(recipient.pk)
+    assert signed_address_read(local_part=local, alias_domain=AliasDomain.objects.get(name=domain)) == SignedBounce(
+        recipient.pk
+    )
     msg = got.message
     assert msg["Return-Path"] == f"<{got.mail_from}>"
     assert getaddresses([msg["To"]]) == [("Bob Smith", "bob@example.com")]
@@ -698,7 +700,9 @@ def test_server_restricted_to_the_alias_domain_encapsulates_the_from(smtp_sink: 
     (got,) = smtp_sink.wait_for(1)
     assert got.message["From"] == "Ann <notifications@mailcore.localhost>"
     assert got.mail_from.endswith("@mailcore.localhost")
-    assert unsign_token("bounce", got.mail_from.split("@")[0].removeprefix("bounce+")) == str(recipient_id)
+    local = got.mail_from.split("@")[0]
+    domain = AliasDomain.objects.get(name="mailcore.localhost")
+    assert signed_address_read(local_part=local, alias_domain=domain) == SignedBounce(recipient_id)
     assert quota_status().used == 0  # an external server is independent of the quota
 
 

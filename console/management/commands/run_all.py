@@ -4,9 +4,14 @@ One foreground command; Ctrl-C (SIGINT) or SIGTERM stops everything and leaves n
 behind. Each service runs in its own process group, so the supervisor, not the terminal, decides
 how it is stopped (Celery takes a second SIGINT as "cold shutdown"): its main process gets one
 SIGTERM (Celery's warm shutdown stops its own pool), a grace period, then SIGKILL for the whole
-group, so nothing it started can outlive it. A service that exits by itself stops the others, so
-a half-running system is never left behind. Children also die with the supervisor if it is
+group, so nothing it started can outlive it. Children also die with the supervisor if it is
 killed outright (``PR_SET_PDEATHSIG``).
+
+A service that exits by itself is restarted, and the supervisor says which one died, with its exit
+status, and when it comes back. Its whole group is killed first (a SIGKILLed Celery worker leaves
+its pool and beat processes behind, which would otherwise keep consuming next to the new ones).
+The delay doubles from 1 s up to 30 s while the service keeps dying, so a service that cannot
+start does not spin, and falls back to 1 s once it has run for a minute.
 """
 
 from __future__ import annotations
@@ -20,15 +25,20 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.management import get_commands
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from mailcore import conf
 
 GRACE_SECONDS = 20.0
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+# A service that ran this long before dying is restarted after the first delay again.
+RESTART_STABLE_SECONDS = 60.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -46,6 +56,10 @@ class Service:
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
     buffer: bytes = field(default=b"")
+    started_at: float = 0.0
+    # Delay before the next restart, and when it is due (None: the service is running).
+    restart_delay: float = RESTART_FIRST_DELAY
+    restart_at: float | None = None
 
 
 class Command(BaseCommand):
@@ -65,15 +79,12 @@ class Command(BaseCommand):
         services = self._services(options)
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
-        code = 0
         try:
             for service in services:
                 self._start(service)
-            code = self._supervise(services, options["web"])
+            self._supervise(services, options["web"])
         finally:
             self._stop_all(services)
-        if code:
-            raise CommandError(f"a service exited with status {code}; everything was stopped.", returncode=code)
         self.stdout.write("Everything stopped.")
 
     # --- services -------------------------------------------------------------------------
@@ -117,6 +128,11 @@ class Command(BaseCommand):
             process_group=0,  # its own group: the terminal's Ctrl-C reaches only the supervisor
             preexec_fn=_die_with_parent,
         )
+        service.started_at = time.monotonic()
+        service.restart_at = None
+        assert service.process.stdout is not None
+        os.set_blocking(service.process.stdout.fileno(), False)
+        self.selector.register(service.process.stdout, selectors.EVENT_READ, service)
         self._say("run_all", f"started {service.name} (pid {service.process.pid}): {' '.join(service.argv[1:])}")
 
     def _endpoints(self, web: str, services: list[Service]) -> list[tuple[str, int]]:
@@ -159,11 +175,7 @@ class Command(BaseCommand):
         self.force = self.stopping
         self.stopping = True
 
-    def _supervise(self, services: list[Service], web: str) -> int:
-        for service in services:
-            assert service.process is not None and service.process.stdout is not None
-            os.set_blocking(service.process.stdout.fileno(), False)
-            self.selector.register(service.process.stdout, selectors.EVENT_READ, service)
+    def _supervise(self, services: list[Service], web: str) -> None:
         announced = False
         endpoints = self._endpoints(web, services)
         while not self.stopping:
@@ -172,13 +184,42 @@ class Command(BaseCommand):
                 announced = True
             self._pump_all(timeout=0.2)
             for service in services:
-                assert service.process is not None
-                code = service.process.poll()
-                if code is not None:
-                    self._drain(service)
-                    self._say("run_all", f"{service.name} exited with status {code}; stopping everything.")
-                    return code or 1
-        return 0
+                if self.stopping:
+                    break
+                if service.process is not None and service.process.poll() is not None:
+                    self._schedule_restart(service)
+                elif service.restart_at is not None and time.monotonic() >= service.restart_at:
+                    self._start(service)
+
+    def _schedule_restart(self, service: Service) -> None:
+        """The service exited by itself: say so, clear up what it left, and book its restart."""
+        assert service.process is not None
+        code = service.process.returncode
+        ran = time.monotonic() - service.started_at
+        self._release(service)
+        if ran >= RESTART_STABLE_SECONDS:
+            service.restart_delay = RESTART_FIRST_DELAY
+        delay = service.restart_delay
+        service.restart_delay = min(delay * 2, RESTART_MAX_DELAY)
+        service.restart_at = time.monotonic() + delay
+        at = datetime.fromtimestamp(time.time() + delay).strftime("%H:%M:%S")
+        self._say(
+            "run_all",
+            f"{service.name} died ({_describe_exit(code)}) after {ran:.0f}s; restarting it in {delay:.0f}s (at {at}).",
+        )
+
+    def _release(self, service: Service) -> None:
+        """Forget a service's exited process: its last output, its group, its pipe."""
+        assert service.process is not None
+        self._drain(service)
+        self._signal_group(service, signal.SIGKILL)
+        if service.process.stdout is not None:
+            try:
+                self.selector.unregister(service.process.stdout)
+            except (KeyError, ValueError):
+                pass
+            service.process.stdout.close()
+        service.process = None
 
     def _pump_all(self, timeout: float) -> None:
         if not self.selector.get_map():
@@ -256,3 +297,13 @@ class Command(BaseCommand):
     def _say(self, name: str, line: str) -> None:
         self.stdout.write(f"{name:<8}| {line}")
         self.stdout.flush()
+
+
+def _describe_exit(code: int) -> str:
+    """``exit status 1`` or ``killed by SIGKILL`` (Popen reports a signal as a negative code)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
