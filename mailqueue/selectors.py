@@ -40,13 +40,16 @@ def mail_search(queryset: models.QuerySet[Mail], text: str) -> models.QuerySet[M
     )
 
 
-def mail_list(*, state: str = "", search: str = "") -> models.QuerySet[Mail]:
-    """Queue rows, newest first, filtered by state and by text in from, to or subject.
+def mail_list(*, state: str = "", search: str = "", message_id: int | None = None) -> models.QuerySet[Mail]:
+    """Queue rows, newest first, filtered by state, by text in from, to or subject, and by the
+    chatter message they carry (a campaign's rows all carry the campaign's message).
 
     Recipients come in one prefetch and the author through a join, so a page costs three
     queries whatever its length.
     """
     qs = Mail.objects.all()
+    if message_id is not None:
+        qs = qs.filter(message_id=message_id)
     if state:
         qs = qs.filter(state=state)
     if search:

@@ -39,7 +39,11 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
     if state not in STATE_KEYS:
         state = ""
     search = request.GET.get("q", "").strip()
-    page = Paginator(selectors.mail_list(state=state, search=search), MAILS_PER_PAGE).get_page(request.GET.get("page"))
+    message = request.GET.get("message", "")
+    if message and not message.isdecimal():
+        return HttpResponseBadRequest("message: expected the number of a chatter message.", content_type="text/plain")
+    rows = selectors.mail_list(state=state, search=search, message_id=int(message) if message else None)
+    page = Paginator(rows, MAILS_PER_PAGE).get_page(request.GET.get("page"))
     counts = selectors.mail_state_counts()
     filters = [(key, label, counts.get(key, 0)) for key, label in selectors.STATE_FILTERS]
     return render(
@@ -49,6 +53,7 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
             "page": page,
             "state": state,
             "search": search,
+            "message": message,
             "filters": filters,
             "total": sum(counts.values()),
             "here": request.get_full_path(),

@@ -307,6 +307,29 @@ class MailingViewSet(
             )
         return Response(MailingSerializer(mailing).data)
 
+    @extend_schema(
+        request=inline_serializer("MailingTest", {"email": serializers.CharField()}),
+        responses={202: inline_serializer("MailingTestQueued", {"mail_id": serializers.IntegerField()})},
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: int | None = None) -> Response:
+        """Send the campaign, as its first recipient would get it, to one address, now."""
+        try:
+            mail = services.mailing_test_send(mailing=self.get_object(), email=str(request.data.get("email", "")))
+        except InvalidEmailError as exc:
+            return Response({"email": [str(exc)]}, status=400)
+        except MailingNotReady as exc:
+            return Response({"detail": "The campaign cannot be sent.", "errors": exc.errors}, status=400)
+        return Response({"mail_id": mail.pk}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=None, responses={200: inline_serializer("MailingRetry", {"retried": serializers.IntegerField()})}
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: int | None = None) -> Response:
+        """Odoo's Retry: the failed recipients become remaining again and the campaign is queued."""
+        return Response({"retried": services.mailing_retry_failed(mailing=self.get_object())})
+
     @extend_schema(request=None, responses={201: MailingSerializer})
     @action(detail=True, methods=["post"])
     def duplicate(self, request: Request, pk: int | None = None) -> Response:

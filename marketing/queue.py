@@ -223,66 +223,82 @@ def _queue_batch(mailing: Mailing, size: int) -> int:
     return len(candidates)
 
 
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    body_html: str
+    headers: dict[str, str]
+    reply_to: str
+
+
+def render_for(
+    mailing: Mailing,
+    *,
+    contact: Partner | None,
+    email: str,
+    list_ids: list[int],
+    trace_id: int | None,
+    reply_to: str,
+) -> RenderedMail:
+    """One recipient's mail: placeholders, the unsubscribe links and headers, tracking (when the
+    campaign counts opens and clicks and the mail has a trace)."""
+    base_url = mailcore_conf.base_url()
+    urls = unsubscribe_urls(base_url=base_url, email=email, list_ids=list_ids)
+    names = contact.name.split() if contact is not None else []
+    values = {
+        "contact": {"name": contact.name if contact else "", "first_name": names[0] if names else "", "email": email},
+        "campaign": {"subject": mailing.subject},
+        "unsubscribe": {"url": urls["unsubscribe"]},
+        "preferences": {"url": urls["preferences"]},
+    }
+    body = rendering.render(mailing.body_html, values, as_html=True)
+    if not rendering.uses(mailing.body_html, "unsubscribe", "url"):
+        body += FOOTER.format(unsubscribe=urls["unsubscribe"], preferences=urls["preferences"])
+    if mailing.preview:
+        preview = rendering.render(mailing.preview, values, as_html=True)
+        # Shown by mail programs after the subject, hidden in the message itself.
+        body = f'<div style="display:none;max-height:0;overflow:hidden">{preview}</div>' + body
+    if trace_id is not None and mailing.track_clicks:
+        body = tracking.track_links(
+            body, trace_id=trace_id, base_url=base_url, keep=(urls["unsubscribe"], urls["preferences"])
+        )
+    if trace_id is not None and mailing.track_opens:
+        body += tracking.open_pixel(trace_id=trace_id, base_url=base_url)
+    headers = {
+        **list_unsubscribe_headers(base_url=base_url, email=email, list_ids=list_ids),
+        # Odoo's mass-mail headers: a list message, and no out-of-office replies wanted.
+        "Precedence": "list",
+        "X-Auto-Response-Suppress": "OOF",
+    }
+    subject = rendering.render(mailing.subject, values, as_html=False).replace("\r", " ").replace("\n", " ")
+    return RenderedMail(subject=subject[:998], body_html=body, headers=headers, reply_to=reply_to)
+
+
+def _list_ids(mailing: Mailing) -> list[int]:
+    return list(mailing.mailing_lists.values_list("id", flat=True)) if mailing.target_model_id is None else []
+
+
 def _queue_rows(mailing: Mailing, traces: list[MailingTrace]) -> None:
     message = campaign_message(mailing)
-    base_url = mailcore_conf.base_url()
-    list_ids = list(mailing.mailing_lists.values_list("id", flat=True)) if mailing.target_model_id is None else []
+    list_ids = _list_ids(mailing)
     contacts = {p.pk: p for p in Partner.objects.filter(pk__in=[t.contact_id for t in traces])}
     alias_domain = alias_domain_default()
     record_type = mailing.target_model if mailing.reply_to_mode == ReplyToMode.UPDATE else None
     mails = []
     for trace in traces:
-        contact = contacts[trace.contact_id] if trace.contact_id else None
-        urls = unsubscribe_urls(base_url=base_url, email=trace.email, list_ids=list_ids)
-        values = {
-            "contact": {
-                "name": contact.name if contact else "",
-                "first_name": (contact.name.split()[0] if contact and contact.name.split() else ""),
-                "email": trace.email,
-            },
-            "campaign": {"subject": mailing.subject},
-            "unsubscribe": {"url": urls["unsubscribe"]},
-            "preferences": {"url": urls["preferences"]},
-        }
-        body = rendering.render(mailing.body_html, values, as_html=True)
-        if "{{ unsubscribe.url }}" not in mailing.body_html.replace("{{unsubscribe.url}}", "{{ unsubscribe.url }}"):
-            body += FOOTER.format(unsubscribe=urls["unsubscribe"], preferences=urls["preferences"])
-        if mailing.preview:
-            preview = rendering.render(mailing.preview, values, as_html=True)
-            # Shown by mail programs after the subject, hidden in the message itself.
-            body = f'<div style="display:none;max-height:0;overflow:hidden">{preview}</div>' + body
-        if mailing.track_clicks:
-            body = tracking.track_links(
-                body, trace_id=trace.pk, base_url=base_url, keep=(urls["unsubscribe"], urls["preferences"])
-            )
-        if mailing.track_opens:
-            body += tracking.open_pixel(trace_id=trace.pk, base_url=base_url)
         reply_to = mailing.reply_to if mailing.reply_to_mode == ReplyToMode.NEW else ""
         if record_type is not None and trace.res_id is not None:
             reply_to = thread_reply_to_address(model=record_type, res_id=trace.res_id, alias_domain=alias_domain)
-        trace.message_id = make_message_id(f"mailing-{mailing.pk}")
-        headers = {
-            **list_unsubscribe_headers(base_url=base_url, email=trace.email, list_ids=list_ids),
-            # Odoo's mass-mail headers: a list message, and no out-of-office replies wanted.
-            "Precedence": "list",
-            "X-Auto-Response-Suppress": "OOF",
-        }
-        mails.append(
-            Mail(
-                message=message,
-                is_notification=True,  # keeps the campaign's message when the row is auto-deleted
-                is_mass_mail=True,
-                own_message_id=trace.message_id,
-                subject=rendering.render(mailing.subject, values, as_html=False).replace("\n", " ")[:998],
-                email_from=mailing.email_from,
-                reply_to=reply_to,
-                body_html=body,
-                headers=headers,
-                auto_delete=True,
-                urgent=False,  # bulk: the Email Queue Manager sends it, person-to-person mail first
-                mail_server=mailing.mail_server,
-            )
+        rendered = render_for(
+            mailing,
+            contact=contacts.get(trace.contact_id) if trace.contact_id else None,
+            email=trace.email,
+            list_ids=list_ids,
+            trace_id=trace.pk,
+            reply_to=reply_to,
         )
+        trace.message_id = make_message_id(f"mailing-{mailing.pk}")
+        mails.append(_mail_row(mailing, message, rendered, own_message_id=trace.message_id, mass=True))
     Mail.objects.bulk_create(mails)
     recipients = MailRecipient.objects.bulk_create(
         MailRecipient(mail=mail, partner_id=trace.contact_id) for mail, trace in zip(mails, traces, strict=True)
@@ -291,6 +307,49 @@ def _queue_rows(mailing: Mailing, traces: list[MailingTrace]) -> None:
         trace.mail_recipient_ref = recipient.pk
     MailingTrace.objects.bulk_update(traces, ["mail_recipient_ref", "message_id"])
     dispatch.queue_trigger()
+
+
+def _mail_row(mailing: Mailing, message: Message, rendered: RenderedMail, *, own_message_id: str, mass: bool) -> Mail:
+    return Mail(
+        message=message,
+        is_notification=True,  # keeps the campaign's message when the row is auto-deleted
+        is_mass_mail=mass,
+        own_message_id=own_message_id,
+        subject=rendered.subject,
+        email_from=mailing.email_from,
+        reply_to=rendered.reply_to,
+        body_html=rendered.body_html,
+        headers=rendered.headers,
+        auto_delete=True,
+        urgent=not mass,  # bulk waits for the Email Queue Manager, after person-to-person mail
+        mail_server=mailing.mail_server,
+    )
+
+
+def queue_test_mail(mailing: Mailing, address: str) -> Mail:
+    """A test of the campaign to ``address``, rendered for its first recipient, sent at once."""
+    first = next(iter(_remaining(mailing, 1)), None)
+    contact = Partner.objects.filter(pk=first.contact_id).first() if first and first.contact_id else None
+    rendered = render_for(
+        mailing,
+        contact=contact,
+        email=(first.email if first else "") or address,
+        list_ids=_list_ids(mailing),
+        trace_id=None,
+        reply_to=mailing.reply_to if mailing.reply_to_mode == ReplyToMode.NEW else "",
+    )
+    rendered = RenderedMail(
+        subject=f"[TEST] {rendered.subject}"[:998],
+        body_html=rendered.body_html,
+        headers=rendered.headers,
+        reply_to=rendered.reply_to,
+    )
+    with transaction.atomic():
+        mail = _mail_row(mailing, campaign_message(mailing), rendered, own_message_id="", mass=False)
+        mail.save()
+        MailRecipient.objects.create(mail=mail, email=address)
+        dispatch.send_now_async([mail.pk])
+    return mail
 
 
 # --- outcomes reported by the sender -------------------------------------------------------------

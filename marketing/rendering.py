@@ -70,3 +70,12 @@ def render(template: str, values: Mapping[str, Mapping[str, str]], *, as_html: b
         return html.escape(value) if as_html else value
 
     return _TAG.sub(replace, template)
+
+
+def uses(template: str, obj: str, field: str) -> bool:
+    """Whether ``template`` has the placeholder ``{{ obj.field }}`` (with or without a fallback)."""
+    for match in _TAG.finditer(template):
+        parsed = _PLACEHOLDER.match(match.group(1))
+        if parsed is not None and (parsed["obj"], parsed["field"]) == (obj, field):
+            return True
+    return False

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q, QuerySet, Subquery
 
-from chatter.models import FailureType
+from chatter.models import FailureType, Message
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailState
 from marketing.models import Mailing, MailingList, MailingSubscription, MailingTrace, TraceStatus
@@ -204,5 +205,14 @@ def mailing_waiting_for_quota(mailing: Mailing) -> datetime | None:
         )
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+
+
+def mailing_message_id(mailing: Mailing) -> int | None:
+    """The chatter message the campaign's queue rows carry (for the queue screen's filter), if sent."""
+    return (
+        Message.objects.filter(model=ContentType.objects.get_for_model(Mailing), res_id=mailing.pk)
+        .values_list("pk", flat=True)
         .first()
     )

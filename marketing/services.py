@@ -19,6 +19,7 @@ from django.utils import timezone
 from mailcore.addresses import email_normalize, email_split, formataddr
 from mailcore.contacts import contact_blacklist_add, contact_email_clean, contact_find_or_create
 from mailcore.models import Partner
+from mailqueue.models import Mail, MailState
 from marketing import conf
 from marketing.exceptions import ContactImportError, ImportLineError, MailingNotReady
 from marketing.models import (
@@ -26,9 +27,11 @@ from marketing.models import (
     MailingList,
     MailingState,
     MailingSubscription,
+    MailingTrace,
     ScheduleType,
+    TraceStatus,
 )
-from marketing.queue import marketing_trigger
+from marketing.queue import marketing_trigger, queue_test_mail
 from marketing.validation import mailing_errors
 
 # Header names accepted for each column of an import, compared lower-cased and without spaces.
@@ -373,3 +376,30 @@ def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
     )
     copy.mailing_lists.set(mailing.mailing_lists.all())
     return copy
+
+
+def mailing_retry_failed(*, mailing: Mailing) -> int:
+    """Odoo ``action_retry_failed``: recipients whose mail failed become remaining again, and the
+    campaign goes back in the queue. Their failed rows and traces are deleted (the delivery log
+    keeps the history). Returns how many will be tried again."""
+    with transaction.atomic():
+        failed = MailingTrace.objects.filter(mailing=mailing, trace_status=TraceStatus.ERROR)
+        refs = list(failed.values_list("mail_recipient_ref", flat=True))
+        if not refs:
+            return 0
+        Mail.objects.filter(recipients__pk__in=[r for r in refs if r], state=MailState.EXCEPTION).delete()
+        count = failed.delete()[0]
+        Mailing.objects.filter(pk=mailing.pk).update(state=MailingState.IN_QUEUE, state_reason="")
+        marketing_trigger()
+    mailing.refresh_from_db()
+    return count
+
+
+def mailing_test_send(*, mailing: Mailing, email: str) -> Mail:
+    """Odoo's test mailing: the campaign as its first recipient would get it, "[TEST]" before the
+    subject, to one address, sent at once. No trace: it is not part of the campaign."""
+    address = contact_email_clean(email, required=True)
+    errors = mailing_errors(mailing)
+    if errors:
+        raise MailingNotReady(errors)
+    return queue_test_mail(mailing, address)

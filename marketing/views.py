@@ -263,6 +263,7 @@ def mailing_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "errors": services.mailing_errors(mailing),
         "lists": list(mailing.mailing_lists.all()),
         "quota_resumes_at": selectors.mailing_waiting_for_quota(mailing),
+        "queue_message_id": selectors.mailing_message_id(mailing),
     }
     if mailing.state in {MailingState.DRAFT, MailingState.IN_QUEUE, MailingState.PAUSED} and not context["errors"]:
         context["forecast"] = recipient_forecast(mailing)
@@ -273,7 +274,7 @@ def mailing_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @marketing_required
 @require_POST
 def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """The buttons of a campaign: send now, schedule, cancel, duplicate."""
+    """The buttons of a campaign: send now, schedule, test, cancel, retry failed, duplicate."""
     mailing = get_object_or_404(Mailing, pk=pk)
     action = request.POST.get("action", "")
     if action in {"send", "schedule"}:
@@ -298,6 +299,21 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Back to draft: nothing more is sent until the campaign is sent again.")
         else:
             messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be cancelled.")
+    elif action == "test":
+        try:
+            mail = services.mailing_test_send(mailing=mailing, email=request.POST.get("test_email", ""))
+        except (InvalidEmailError, MailingNotReady) as exc:
+            for error in getattr(exc, "errors", [str(exc)]):
+                messages.error(request, error)
+        else:
+            address = mail.recipients.get().email
+            messages.success(request, f"Test sent to {address} (it is in the queue as “{mail.subject}”).")
+    elif action == "retry":
+        count = services.mailing_retry_failed(mailing=mailing)
+        if count:
+            messages.success(request, f"{count} failed recipient{'s' if count != 1 else ''} will be tried again.")
+        else:
+            messages.info(request, "No recipient failed: there is nothing to try again.")
     elif action == "duplicate":
         copy = services.mailing_duplicate(mailing=mailing, user=request.user)
         messages.success(request, "A copy of the campaign was created as a draft.")
