@@ -20,6 +20,7 @@ import dkim
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -203,3 +204,85 @@ def test_campaign_mail_is_dkim_signed_and_verifies(smtp_sink: SmtpSink) -> None:
     for received in smtp_sink.wait_for(2):
         assert dkim.verify(received.data, dnsfunc=dns)
         assert b"list-unsubscribe-post" in received.data.split(b"\r\n\r\n")[0].lower()
+
+
+@pytest.mark.django_db
+def test_a_test_send_goes_to_one_address_with_test_in_the_subject_and_no_trace(smtp_sink: SmtpSink) -> None:
+    mailing = _campaign(_list_of("Tested", 2), "Spring offers for {{ contact.name }}")
+    client = marketer()
+    page = client.post(
+        reverse("marketing:mailing_action", args=[mailing.pk]),
+        {"action": "test", "test_email": "me@example.org"},
+        follow=True,
+    ).content.decode()
+    assert "Test sent to me@example.org" in page
+    assert send_mails().sent == 1
+    (received,) = smtp_sink.wait_for(1)
+    assert received.rcpt_tos == ["me@example.org"]
+    parsed = message_from_bytes(received.data, policy=email_policy.default)
+    assert parsed["Subject"] == "[TEST] Spring offers for Tested 0"
+    assert not MailingTrace.objects.exists()
+    mailing.refresh_from_db()
+    assert mailing.state == MailingState.DRAFT
+    bad = client.post(
+        reverse("marketing:mailing_action", args=[mailing.pk]), {"action": "test", "test_email": "nope"}, follow=True
+    )
+    assert "Invalid email address: &#x27;nope&#x27;." in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_retry_failed_sends_again_to_the_failed_recipients_only(smtp_sink: SmtpSink) -> None:
+    mailing = _campaign(_list_of("Retried", 3), "Retried")
+    mailing_put_in_queue(mailing=mailing)
+    process_marketing_queue(time_budget=30)
+    smtp_sink.fail(
+        "RCPT", "550 5.1.1 <retried1@example.com>: Recipient address rejected", times=1, address="retried1@example.com"
+    )
+    report = send_mails()
+    assert (report.sent, report.failed) == (2, 1)
+    trace = MailingTrace.objects.get(email="retried1@example.com")
+    assert trace.trace_status == TraceStatus.ERROR and "550 5.1.1" in trace.failure_reason
+    mailing.refresh_from_db()
+    assert mailing.state == MailingState.DONE
+
+    client = marketer()
+    page = client.post(reverse("marketing:mailing_action", args=[mailing.pk]), {"action": "retry"}, follow=True)
+    assert "1 failed recipient will be tried again." in page.content.decode()
+    process_marketing_queue(time_budget=30)
+    assert send_mails().sent == 1
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(3)) == [
+        "retried0@example.com",
+        "retried1@example.com",
+        "retried2@example.com",
+    ]
+    assert MailingTrace.objects.filter(mailing=mailing, trace_status=TraceStatus.SENT).count() == 3
+    mailing.refresh_from_db()
+    assert mailing.state == MailingState.DONE
+
+
+@pytest.mark.django_db
+def test_send_campaign_command_and_the_queue_filtered_by_campaign(smtp_sink: SmtpSink, admin_client: Client) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    mailing = _campaign(_list_of("Scripted", 4), "Scripted")
+    out = StringIO()
+    call_command("send_campaign", mailing.pk, "--deliver", stdout=out)
+    text = out.getvalue()
+    assert "4/4 recipients" in text and "Campaign" in text and "4 e-mails queued, 0 recipients left out." in text
+    assert "Sent 4" in text
+    assert len(smtp_sink.wait_for(4)) == 4
+    with pytest.raises(CommandError, match="nothing to send"):
+        call_command("send_campaign", mailing.pk, stdout=StringIO())
+    with pytest.raises(CommandError, match="No campaign 999999"):
+        call_command("send_campaign", 999999, stdout=StringIO())
+
+    other = _campaign(_list_of("Other", 1), "Other")
+    mailing_put_in_queue(mailing=other)
+    process_marketing_queue(time_budget=30)
+    from marketing.selectors import mailing_message_id
+
+    queue = admin_client.get(reverse("mailqueue:list"), {"message": mailing_message_id(other)}).content.decode()
+    assert "Other" in queue and "Only the e-mails of one message or campaign." in queue
+    assert admin_client.get(reverse("mailqueue:list"), {"message": "x"}).status_code == 400
