@@ -110,6 +110,8 @@ class RcptVerdict:
     accepted: bool
     reply: str
     kind: str
+    # Why a recipient is refused, for the inbound log (the reply says less).
+    reason: str = ""
 
 
 def rcpt_check_cached(address: str) -> RcptVerdict | None:
@@ -126,11 +128,21 @@ def rcpt_check(address: str, cache: CacheView | None = None) -> RcptVerdict:
     """The answer to ``RCPT TO:<address>``: only addresses of our domains that mean something."""
     info = address_classify(address, cache)
     if info.kind == AddressKind.FOREIGN:
-        return RcptVerdict(False, f"550 5.7.1 <{address}>: Relaying denied", info.kind)
+        return RcptVerdict(
+            False,
+            f"550 5.7.1 <{address}>: Relaying denied",
+            info.kind,
+            "Not an address of our alias domains: the gateway does not relay.",
+        )
     if info.kind == AddressKind.UNKNOWN:
         detail = " - unknown target model" if info.problem == "unknown target model" else ""
+        domain = info.domain.name if info.domain is not None else ""
+        why = f" ({info.problem})" if info.problem else ""
         return RcptVerdict(
-            False, f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable{detail}", info.kind
+            False,
+            f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable{detail}",
+            info.kind,
+            f"No active alias, catchall, bounce address or valid signed address by that name in {domain}{why}.",
         )
     return RcptVerdict(True, "250 2.1.5 Ok", info.kind)
 
