@@ -377,7 +377,9 @@ def _route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lo
             author_cache.append(_author(sender))
         return author_cache[0]
 
-    aliases = [i.alias for i in infos if i.kind == AddressKind.ALIAS and i.alias is not None]
+    # One alias named several times (case, repeated RCPT) is one target: a message creates one
+    # record per alias, whatever the number of recipients naming it.
+    aliases = list({i.alias.pk: i.alias for i in infos if i.kind == AddressKind.ALIAS and i.alias is not None}.values())
 
     # 3. Replies: In-Reply-To, the last 32 References, then the signed token in the recipient.
     parent = _parent_pick(facts, lookup.messages)
@@ -420,7 +422,10 @@ def _route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lo
         if error is not None:
             refusals.append((alias, error))
             continue
-        routes.append(_alias_route(alias))
+        route = _alias_route(alias)
+        # Two aliases forced onto the same record post there once.
+        if all(r.loop_target != route.loop_target for r in routes):
+            routes.append(route)
     if routes:
         reason = "Routed by alias."
         if refusals:
