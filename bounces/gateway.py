@@ -298,7 +298,7 @@ class GatewaySMTP(SMTP):
 
     async def _run_command(self, name: str, method: _Method, arg: str | None) -> None:
         """Every command: the session's limits, then the argument's encoding, then aiosmtpd's method."""
-        if self.loop.time() - self._started > self.event_handler.session_timeout:
+        if name != "QUIT" and self.loop.time() - self._started > self.event_handler.session_timeout:
             await self._goodbye(SESSION_TIMEOUT_REPLY.format(host=self.hostname), name, arg, "Session time limit.")
             return
         if name in _JUNK_COMMANDS:
