@@ -201,8 +201,15 @@ def test_alias_policy_refusals_use_odoos_default_or_the_custom_text(gateway: Run
     }
 
 
-def test_automatic_mail_is_never_refused(gateway: RunningGateway) -> None:
-    """RFC 3834: a refusal would make the sender's server write to an auto-responder; accept, ignore."""
+def test_automatic_mail_is_never_refused_at_the_end_of_data(gateway: RunningGateway) -> None:
+    """RFC 3834: a refusal would make the sender's server write to an auto-responder; accept, ignore.
+
+    Its recipients are checked at RCPT like any mail's: no message exists yet to lose."""
+    with _talk(gateway) as talk:
+        assert talk.cmd("MAIL FROM:<>") == "250 2.1.0 Ok"
+        assert talk.cmd(f"RCPT TO:<nobody@{DOMAIN}>") == (
+            f"550 5.1.1 <nobody@{DOMAIN}>: Recipient address rejected: mailbox unavailable"
+        )
     message = make_mail(to=f"catchall@{DOMAIN}", headers={"Auto-Submitted": "auto-replied"})
     reply = transaction_reply(
         gateway.host, gateway.port, mail_from="robot@example.com", rcpt=[f"catchall@{DOMAIN}"], message=message
