@@ -531,8 +531,9 @@ def check_peer(side: str, total: int) -> None:
         raise RuntimeError(f"{side}: {sent} e-mails sent of {total}")
 
 
-def fmt(value: float) -> str:
-    return f"{value:.2f}"
+def median_ratio(ours: list[float], peer: list[float]) -> float:
+    """The median of the per-round ratios ours/peer: each round's two rates met the same load."""
+    return statistics.median(a / b for a, b in zip(ours, peer, strict=True))
 
 
 def main() -> int:
@@ -686,10 +687,7 @@ def main() -> int:
     )
 
     def ratios(ours: str) -> str:
-        return " ".join(
-            f"ratio_{peer}=" + fmt(statistics.median(a / b for a, b in zip(rates[ours], rates[peer], strict=True)))
-            for peer in PEERS
-        )
+        return " ".join(f"ratio_{peer}={median_ratio(rates[ours], rates[peer]):.2f}" for peer in PEERS)
 
     print(f"outgoing: commit=async {ratios('mailcore_async')}")
     print("outgoing_targets: commit=sync " + " ".join(f"ratio_{peer}>={t}" for peer, t in TARGETS.items()))

@@ -40,6 +40,20 @@ def command_line(argv: list[str]) -> str:
     return " ".join([".venv-bench/bin/python", *argv])
 
 
+def split_figures(lines: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """A benchmark's stdout: its figures as (name, value), and its per-round lines apart."""
+    figures, per_round = [], []
+    for line in lines:
+        name, sep, value = line.partition(": ")
+        if not sep or not name or " " in name:
+            continue  # not a figure line
+        if name.endswith("_round"):
+            per_round.append(line)
+        else:
+            figures.append((name, value))
+    return figures, per_round
+
+
 def run(argv: list[str]) -> tuple[list[str], int, float]:
     """Run one benchmark from the repository root; (its stdout lines, exit status, seconds)."""
     started = time.monotonic()
@@ -69,14 +83,9 @@ def main() -> int:
         print(f"== {command}", file=sys.stderr, flush=True)
         lines, status, seconds = run(argv)
         durations.append((command, seconds, status))
-        for line in lines:
-            name, sep, value = line.partition(": ")
-            if not sep or " " in name:
-                continue  # not a figure line
-            if name.endswith("_round"):
-                details.append((line, command))
-            else:
-                rows.append((name, value, command))
+        figures, per_round = split_figures(lines)
+        rows += [(name, value, command) for name, value in figures]
+        details += [(line, command) for line in per_round]
         if status != 0:
             rows.append(("FAILED", f"exit status {status}", command))
 
