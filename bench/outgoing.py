@@ -31,6 +31,7 @@ the peer's, in the same round) and their MEDIAN is printed. Output (stdout; prog
     outgoing_sizes: mailcore=<bytes> post_office=<bytes> mailer=<bytes> smtplib=<bytes>
     outgoing_round: round=<r> mailcore_sync=<rate>/s mailcore_async=<rate>/s post_office=… mailer=… smtplib=…
     outgoing_rates: n=<count> rounds=<r> db=<..> workers=<k> mailcore_sync=<median>/s … (medians)
+    outgoing_commit: mailcore_sync=server_default=on,switched_off=0 mailcore_async=server_default=on,switched_off=<k>
     post_10k_followers: seconds=<t> queries=<q> (queries with 100 followers=<q100>)
     outgoing: commit=async ratio_post_office=<X> ratio_mailer=<Y> ratio_smtplib=<Z>
     outgoing_targets: commit=sync ratio_post_office>=4 ratio_mailer>=12 ratio_smtplib>=2
@@ -39,7 +40,11 @@ the peer's, in the same round) and their MEDIAN is printed. Output (stdout; prog
 The last line is the headline (durable commits) and is always last, for scripts. PostgreSQL at
 127.0.0.1:5432 is used when it answers (a scratch database ``mc_bench_outgoing_<pid>``, dropped
 at the end), else SQLite (where the commit mode does not exist: both mailcore lines then measure
-the same thing). Network: 127.0.0.1 only.
+the same thing). The commit mode is checked, not assumed: each mailcore worker reads
+``SHOW synchronous_commit`` on its connection and counts the statements that switch it off
+while sending (``outgoing_commit``); a synchronous side that switched it off, or a server whose
+default is not ``on``, or an asynchronous side that never switched it off, stops the run.
+Network: 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -493,7 +498,8 @@ def run_side(
         workers.kill()
 
 
-def check_mailcore(side: str, message_id: int, count: int, reports: list[dict[str, Any]], vendor: str) -> None:
+def check_mailcore(side: str, message_id: int, count: int, reports: list[dict[str, Any]], vendor: str) -> str:
+    """Every notification sent and the commit mode in force; returns what was seen of the mode."""
     from chatter.models import Notification
     from mailqueue.models import Mail
 
@@ -502,7 +508,7 @@ def check_mailcore(side: str, message_id: int, count: int, reports: list[dict[st
     if sent != count or left:
         raise RuntimeError(f"{side}: {sent} notifications sent of {count}, {left} rows not sent")
     if vendor != "postgresql":
-        return
+        return "n/a(sqlite)"
     # The commit mode must have reached PostgreSQL: asynchronous switches the sender's session to
     # "off", synchronous never touches the server's default, which must be "on" (durable).
     statements = [s for r in reports for s in r.get("commit_statements", [])]
@@ -512,6 +518,7 @@ def check_mailcore(side: str, message_id: int, count: int, reports: list[dict[st
         raise RuntimeError(f"{side}: the sender never set synchronous_commit off ({statements[:3]})")
     if side == "mailcore_sync" and (switched_off or defaults != {"on"}):
         raise RuntimeError(f"{side}: commits were not synchronous (server default {defaults}, {statements[:3]})")
+    return f"server_default={'/'.join(sorted(map(str, defaults)))},switched_off={switched_off}"
 
 
 def check_peer(side: str, total: int) -> None:
@@ -583,6 +590,7 @@ def main() -> int:
     seconds: dict[str, list[float]] = {side: [] for side in SIDES}
     posts: list[dict[str, Any]] = []
     sizes: dict[str, int] = {}
+    commit_seen: dict[str, str] = {}  # side → the synchronous_commit the sender's sessions had
     try:
         log(f"migrating a scratch {db_kind} database")
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=600)
@@ -646,7 +654,8 @@ def main() -> int:
                 took, reports = run_side(side, argvs, side_env, sink, args.count, scratch, args.timeout)
                 seconds[side].append(took)
                 if side.startswith("mailcore"):
-                    check_mailcore(side, posts[-1]["message_id"], args.count, reports, connection.vendor)
+                    seen = check_mailcore(side, posts[-1]["message_id"], args.count, reports, connection.vendor)
+                    commit_seen.setdefault(side, seen)
                 elif side in peers_sent:
                     peers_sent[side] += args.count
                     check_peer(side, peers_sent[side])
@@ -678,6 +687,9 @@ def main() -> int:
         + " ".join(f"{side}={statistics.median(rates[side]):.0f}/s" for side in SIDES)
         + " (medians)"
     )
+    # What the sender's sessions did: asynchronous switches them off (times counted), synchronous
+    # keeps the server's default, which must be "on".
+    print("outgoing_commit: " + " ".join(f"{side}={commit_seen[side]}" for side in ["mailcore_sync", "mailcore_async"]))
     post_seconds = statistics.median(p["seconds"] for p in posts)
     post_queries = max(p["queries"] for p in posts)
     label = f"{args.count // 1000}k" if args.count % 1000 == 0 else str(args.count)

@@ -36,6 +36,17 @@ BENCHMARKS: list[tuple[list[str], list[str]]] = [
 ]
 
 
+def with_options(argv: list[str], options: list[str]) -> list[str]:
+    """``argv`` with each ``--name value`` pair of ``options`` replacing the same option's value, or added."""
+    argv = list(argv)
+    for name, value in zip(options[::2], options[1::2], strict=True):
+        if name in argv:
+            argv[argv.index(name) + 1] = value
+        else:
+            argv += [name, value]
+    return argv
+
+
 def command_line(argv: list[str]) -> str:
     return " ".join([".venv-bench/bin/python", *argv])
 
@@ -78,7 +89,7 @@ def main() -> int:
     details: list[tuple[str, str]] = []  # (line, command)
     durations: list[tuple[str, float, int]] = []
     for full, short in BENCHMARKS:
-        argv = full + short if args.short else full
+        argv = with_options(full, short) if args.short else full
         command = command_line(argv)
         print(f"== {command}", file=sys.stderr, flush=True)
         lines, status, seconds = run(argv)

@@ -13,7 +13,7 @@ import pytest
 
 from bench.memory import rss_kb, start_time, tree_of
 from bench.outgoing import SWITCH_OFF, median_ratio, smtplib_messages
-from bench.report import split_figures
+from bench.report import split_figures, with_options
 
 
 def test_report_keeps_figures_and_sets_per_round_lines_apart() -> None:
@@ -30,6 +30,20 @@ def test_report_keeps_figures_and_sets_per_round_lines_apart() -> None:
         ("outgoing", "commit=sync ratio_post_office=0.73 ratio_mailer=2.77 ratio_smtplib=0.08"),
     ]
     assert per_round == ["outgoing_round: round=1 mailcore_sync=137/s"]
+
+
+def test_short_runs_replace_the_options_of_the_full_run() -> None:
+    full = ["bench/outgoing.py", "--count", "10000", "--rounds", "3"]
+    assert with_options(full, ["--count", "1000", "--requests", "5"]) == [
+        "bench/outgoing.py",
+        "--count",
+        "1000",
+        "--rounds",
+        "3",
+        "--requests",
+        "5",
+    ]
+    assert full == ["bench/outgoing.py", "--count", "10000", "--rounds", "3"]
 
 
 def test_ratio_is_the_median_of_the_per_round_ratios_not_the_ratio_of_medians() -> None:
