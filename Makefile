@@ -39,7 +39,8 @@ help:
 	@echo "            SMTP sink (127.0.0.1:1025, shown at /sink/) and the inbound gateway; Ctrl-C stops all"
 	@echo "make test   ruff + mypy, then the suite on SQLite + filesystem broker, then on PostgreSQL + Redis"
 	@echo "make lint   ruff + mypy only"
-	@echo "make bench  the benchmarks under bench/ (installs django-post-office in $(BENCH_VENV) only)"
+	@echo "make bench  the benchmarks under bench/, a table of their figures, docs/benchmarks.md"
+	@echo "            (installs the peers django-post-office and django-mailer in $(BENCH_VENV) only)"
 
 # --- environment --------------------------------------------------------------------------------
 $(PY):
@@ -125,9 +126,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
 	@touch $@
 
+# Every benchmark under bench/, then a table of their figures (one line each, with the command
+# that printed it), also written to docs/benchmarks.md with the date. About 15 minutes on 2 cores.
 bench: $(BENCH_VENV)/.installed system-deps
-	$(BENCH_VENV)/bin/python bench/outgoing.py
-	$(BENCH_VENV)/bin/python bench/inbound.py
-	$(BENCH_VENV)/bin/python bench/chatter.py --db sqlite
-	$(BENCH_VENV)/bin/python bench/chatter.py
-	$(BENCH_VENV)/bin/python bench/bounces.py
+	$(BENCH_VENV)/bin/python bench/report.py --write docs/benchmarks.md

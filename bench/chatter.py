@@ -115,11 +115,12 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-chatter-"))
     from bench.scratch import choose_database, drop_database
 
-    url, kind = choose_database(args.db, scratch, "mailcore_bench_chatter")
+    name = f"mc_bench_chatter_{os.getpid()}"  # one per run: two runs never drop each other's
+    url, kind = choose_database(args.db, scratch, name)
     try:
         run(sizes, args.requests, scratch, url, analyze=not args.no_analyze)
     finally:
-        drop_database(kind, "mailcore_bench_chatter")
+        drop_database(kind, name)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

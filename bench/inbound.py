@@ -1,29 +1,33 @@
 #!/usr/bin/env python
-"""Inbound gateway throughput against a no-op aiosmtpd server, and the time from 250 to the chatter.
+"""Inbound gateway throughput against a no-op aiosmtpd server at 1, 4 and 16 connections, and 250→chatter.
 
-    .venv/bin/python bench/inbound.py [--count 10000] [--connections 4] [--processes 1] [--throughput-only]
+    .venv/bin/python bench/inbound.py [--count 3000] [--rounds 3] [--connections 1,4,16] [--throughput-only]
 
-Prints one line per measure:
+Prints one line per round and concurrency, one summary line per concurrency, then (without
+``--throughput-only``) the drain and latency lines:
 
-    noop: n=<count> connections=<c> rate=<msgs/s>
-    gateway: n=<count> connections=<c> rate=<msgs/s> ratio=<gateway/noop> db=<..> broker=<..> processes=<p>
+    inbound_round: round=<r> connections=<c> noop=<msgs/s> gateway=<msgs/s> ratio=<gateway/noop>
+    inbound: connections=<c> noop=<median>/s gateway=<median>/s ratio=<median of per-round ratios> …
     drain: n=<count> rate=<msgs/s> seconds=<t> worker_concurrency=<k>
     latency: n=<m> rate=<msgs/s> median_ms=<ms> p95_ms=<ms> max_ms=<ms>
 
 Every message is a reply (In-Reply-To the lead's message, To its signed ``catchall+`` token) from
-its own sender, about 2.5 kB, multipart/alternative. ``noop`` and ``gateway`` are measured in the
-same run with the same client, each after ``--warmup`` untimed replies: ``--connections`` threads,
-each one SMTP session sending its share back to back; both servers run in their own process
-(``manage.py run_gateway`` for ours). The gateway answers 250 only after the row is committed. The
-Celery worker is stopped during that load (on two cores it would take CPU from the gateway);
-``drain`` then starts it (``-c --worker-concurrency``, prefork) and times how long it takes to post
-the whole backlog in the chatter. ``latency`` sends ``--latency-count`` replies at
+its own sender, about 2.5 kB, multipart/alternative. Both servers run in their own process
+(``manage.py run_gateway`` for ours), started once and warmed up with ``--warmup`` untimed
+replies. Then, ``--rounds`` times and at each ``--connections`` level, each server gets
+``--count`` replies from that many threads, each one SMTP session sending its share back to back;
+who goes first alternates from round to round, and the ratio is taken per round (same round, same
+concurrency) and its median printed: one figure would hide that the ratio changes with
+concurrency. The gateway answers 250 only after the row is committed. The Celery worker is
+stopped during that load (on two cores it would take CPU from the gateway); ``drain`` then
+starts it (``-c --worker-concurrency``, prefork) and times how long it takes to post the whole
+backlog (every round's) in the chatter. ``latency`` sends ``--latency-count`` replies at
 ``--latency-rate`` per second with the worker running and reports the time from each 250 to the
 message appearing in the chatter (polled every 10 ms).
 
-PostgreSQL at 127.0.0.1:5432 is used when it answers (a scratch database, dropped at the end),
-else SQLite; Redis at ``--broker-url`` (default redis://127.0.0.1:6379/4) when it answers, else
-kombu's filesystem transport in a scratch folder. Network: 127.0.0.1 only.
+PostgreSQL at 127.0.0.1:5432 is used when it answers (a scratch database ``mc_bench_inbound_<pid>``,
+dropped at the end), else SQLite; Redis at ``--broker-url`` (default redis://127.0.0.1:6379/4)
+when it answers, else kombu's filesystem transport in a scratch folder. Network: 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from bench.scratch import choose_database, drop_database, log  # noqa: E402
 from mailcore.testing.smtp import free_port  # noqa: E402
 
-PG_BENCH_DB = f"mailcore_bench_inbound_{os.getpid()}"
+PG_BENCH_DB = f"mc_bench_inbound_{os.getpid()}"
 SETTINGS = "config.settings.base"
 DOMAIN = "mailcore.localhost"
 
@@ -184,8 +188,11 @@ def blast(port: int, rcpt: str, messages: list[tuple[str, str, bytes]], connecti
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=10_000, help="replies per server (default 10000)")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--count", type=int, default=3000, help="replies per server, round and concurrency")
+    parser.add_argument(
+        "--connections", default="1,4,16", help="concurrent SMTP connections, comma-separated (default 1,4,16)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median of the per-round ratios is printed")
     parser.add_argument(
         "--warmup", type=int, default=200, help="untimed replies sent to each server first (default 200)"
     )
@@ -204,6 +211,7 @@ def main() -> int:
     if args.serve_noop is not None:
         serve_noop(args.serve_noop)
         return 0
+    levels = sorted({int(c) for c in args.connections.split(",")})
 
     scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-inbound-"))
     db_url, db_kind = choose_database(args.database, scratch, PG_BENCH_DB)
@@ -282,21 +290,13 @@ def main() -> int:
         rcpt = thread_reply_to_address(model=ct, res_id=lead.pk, alias_domain=AliasDomain.objects.get(name=DOMAIN))
         run = uuid.uuid4().hex[:8]
 
-        # 1. The no-op server.
+        # 1. Both servers, each in its own process, started once and warmed up (untimed: lazy
+        # imports, the alias cache, prepared statements, the broker connection). Warm-up
+        # Message-IDs do not start with the drain's prefix (the worker posts them too).
         noop_port = free_port()
         noop = Proc([python, str(Path(__file__).resolve()), "--serve-noop", str(noop_port)], env, scratch / "noop.log")
         procs.append(noop)
         noop.wait_for_output("ready")
-        if args.warmup:
-            blast(noop_port, rcpt, make_messages(run, "wn", args.warmup, rcpt, original.message_id), args.connections)
-        noop_seconds, noop_ok = blast(
-            noop_port, rcpt, make_messages(run, "n", args.count, rcpt, original.message_id), args.connections
-        )
-        noop.stop()
-        noop_rate = noop_ok / noop_seconds
-        print(f"noop: n={noop_ok} connections={args.connections} rate={noop_rate:.1f}/s", flush=True)
-
-        # 2. The gateway, worker stopped.
         gw_port = free_port()
         gateway = Proc(
             [python, "manage.py", "run_gateway", "--port", str(gw_port), "--processes", str(args.processes)],
@@ -305,18 +305,45 @@ def main() -> int:
         )
         procs.append(gateway)
         gateway.wait_for_output("listening on")
+        ports = {"noop": noop_port, "gateway": gw_port}
         if args.warmup:
-            # Untimed: lazy imports, the alias cache, prepared statements, the broker connection.
-            # Their Message-IDs do not start with the drain's prefix (the worker posts them too).
-            blast(gw_port, rcpt, make_messages(run, "wg", args.warmup, rcpt, original.message_id), args.connections)
-        load = make_messages(run, "g", args.count, rcpt, original.message_id)
-        gw_seconds, gw_ok = blast(gw_port, rcpt, load, args.connections)
-        gw_rate = gw_ok / gw_seconds
-        print(
-            f"gateway: n={gw_ok} connections={args.connections} rate={gw_rate:.1f}/s ratio={gw_rate / noop_rate:.2f} "
-            f"db={db_kind} broker={broker_kind} processes={args.processes}",
-            flush=True,
-        )
+            for name, port in ports.items():
+                prefix = "wn" if name == "noop" else "wg"
+                blast(port, rcpt, make_messages(run, prefix, args.warmup, rcpt, original.message_id), 4)
+
+        # 2. Rounds: at each concurrency the two servers take turns (who goes first alternates
+        # from round to round), so a load change on this shared machine falls on both alike.
+        # The worker is stopped meanwhile: on two cores it would take CPU from the gateway.
+        rates: dict[tuple[str, int], list[float]] = {}
+        gw_ok = 0
+        for round_number in range(1, args.rounds + 1):
+            for sessions in levels:
+                order = ["noop", "gateway"] if round_number % 2 else ["gateway", "noop"]
+                for name in order:
+                    prefix = f"{'n' if name == 'noop' else 'g'}{round_number}c{sessions}-"
+                    load = make_messages(run, prefix, args.count, rcpt, original.message_id)
+                    took, accepted = blast(ports[name], rcpt, load, sessions)
+                    if accepted != args.count:
+                        raise RuntimeError(f"{name} accepted {accepted} of {args.count} at {sessions} connections")
+                    if name == "gateway":
+                        gw_ok += accepted
+                    rates.setdefault((name, sessions), []).append(accepted / took)
+                noop_rate, gw_rate = rates["noop", sessions][-1], rates["gateway", sessions][-1]
+                print(
+                    f"inbound_round: round={round_number} connections={sessions} noop={noop_rate:.1f}/s "
+                    f"gateway={gw_rate:.1f}/s ratio={gw_rate / noop_rate:.2f}",
+                    flush=True,
+                )
+        noop.stop()
+        for sessions in levels:
+            noops, gateways = rates["noop", sessions], rates["gateway", sessions]
+            ratio = statistics.median(g / n for g, n in zip(gateways, noops, strict=True))
+            print(
+                f"inbound: connections={sessions} noop={statistics.median(noops):.1f}/s "
+                f"gateway={statistics.median(gateways):.1f}/s ratio={ratio:.2f} n={args.count} rounds={args.rounds} "
+                f"db={db_kind} broker={broker_kind} processes={args.processes}",
+                flush=True,
+            )
 
         if args.throughput_only:
             return 0
@@ -345,7 +372,7 @@ def main() -> int:
         )
         procs.append(worker)
         started = time.perf_counter()
-        prefix = f"<bench-{run}-g"
+        prefix = f"<bench-{run}-g"  # every round's gateway load, none of the warm-up
         deadline = time.monotonic() + max(600, args.count / 5)
         posted = 0
         while time.monotonic() < deadline:

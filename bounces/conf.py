@@ -67,6 +67,31 @@ def max_connections() -> int:
     return _int("MAILCORE_GATEWAY_MAX_CONNECTIONS", 100)
 
 
+def max_connections_per_address() -> int:
+    """Concurrent SMTP sessions from one client address; one more gets ``421 4.7.0`` and is closed,
+    so that one client cannot take every connection (Postfix ``smtpd_client_connection_count_limit``)."""
+    return _int("MAILCORE_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", 10)
+
+
+def session_timeout() -> int:
+    """Seconds a session may last; the next command after that gets ``421 4.4.2`` and the
+    connection is closed. A sender with more mail connects again (Postfix's own client reuses a
+    connection for 300 seconds at most)."""
+    return _int("MAILCORE_GATEWAY_SESSION_TIMEOUT", 600)
+
+
+def junk_command_limit() -> int:
+    """NOOP, RSET, VRFY, HELP and unknown commands a session may send between two messages; one
+    more gets ``421 4.7.0`` and the connection is closed (Postfix ``smtpd_junk_command_limit``)."""
+    return _int("MAILCORE_GATEWAY_JUNK_COMMAND_LIMIT", 100)
+
+
+def refusals_per_minute() -> int:
+    """Refusals recorded one by one per client address and minute in the inbound log; further
+    ones in that minute are only counted on the last row (a flood cannot fill the database)."""
+    return max(_int("MAILCORE_GATEWAY_REFUSALS_PER_MINUTE", 20), 1)
+
+
 def tls_cert_file() -> str:
     """PEM certificate for STARTTLS; STARTTLS is offered only when both files are set."""
     return _str("MAILCORE_GATEWAY_TLS_CERT", "")

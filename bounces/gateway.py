@@ -15,6 +15,7 @@ answer in a one-thread executor (``sync_to_async``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import re
@@ -38,11 +39,40 @@ from bounces.storing import StoringProcess, StoringThread, connection_check
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_Method = Callable[[str | None], Awaitable[None]]
 
 INTERNAL_ERROR_REPLY = "451 4.3.0 Error: internal server error, please try again later"
 TOO_MANY_RECIPIENTS_REPLY = "452 4.5.3 Too many recipients"
 TOO_MANY_CONNECTIONS_REPLY = "421 4.3.2 {host} Error: too many connections, try again later"
+TOO_MANY_FROM_ADDRESS_REPLY = "421 4.7.0 {host} Error: too many connections from {address}, try again later"
 IDLE_TIMEOUT_REPLY = "421 4.4.2 {host} Error: timeout exceeded"
+SESSION_TIMEOUT_REPLY = "421 4.4.2 {host} Error: session time limit exceeded, try again later"
+JUNK_COMMANDS_REPLY = "421 4.7.0 {host} Error: too many commands without mail, try again later"
+# The line is not valid UTF-8, or holds a NUL: no address or name can be made of it, and the
+# same line would fail again (a 5xx, never "try again").
+INVALID_UTF8_REPLY = "501 5.5.2 Syntax error: the command is not valid UTF-8"
+NUL_REPLY = "501 5.5.2 Syntax error: the command contains a NUL character"
+
+# Commands that move no mail: a session may send a few between two messages (Postfix's "junk
+# commands"); a client that sends nothing else would otherwise keep a connection forever.
+_JUNK_COMMANDS = frozenset(("NOOP", "RSET", "VRFY", "HELP", "EXPN"))
+# Commands whose refusals the inbound log records.
+_RECORDED_COMMANDS = frozenset(("HELO", "EHLO", "MAIL", "RCPT", "DATA"))
+# Why aiosmtpd refused, for its own replies (the original text, before our enhanced code).
+_BUILTIN_REASONS = {
+    "552 Error: message size exceeds fixed maximum message size": (
+        "The size announced with SIZE= is over the limit of {size} bytes (MAILCORE_GATEWAY_MAX_MESSAGE_SIZE)."
+    ),
+    "552 Error: Too much mail data": (
+        "The message is over the limit of {size} bytes (MAILCORE_GATEWAY_MAX_MESSAGE_SIZE); it was not stored."
+    ),
+    "500 Line too long (see RFC5321 4.5.3.1.6)": (
+        "A line of the message is over {line} bytes (MAILCORE_GATEWAY_MAX_LINE_LENGTH); it was not stored."
+    ),
+    "553 5.1.3 Error: malformed address": "The address cannot be parsed.",
+    INVALID_UTF8_REPLY: "Invalid UTF-8 in the command.",
+    NUL_REPLY: "A NUL character in the command.",
+}
 
 # aiosmtpd's built-in answers carry no enhanced status code (RFC 2034) or a vague one: ours do.
 _EXACT_REPLIES = {
@@ -138,6 +168,76 @@ class Doorbell:
         self._thread.join(timeout)
 
 
+class RefusalLog:
+    """The refusals of one gateway process, on their way to the inbound log.
+
+    Runs on the event loop and costs no database round trip there: refusals are handed to the
+    storer in batches (within ``delay`` seconds of the first waiting one), which writes them
+    after the messages waiting with them. A client refused over and over gets at most
+    ``per_minute`` rows per minute; the others are only counted, on the last of those rows.
+    """
+
+    def __init__(
+        self, write: Callable[[services.RefusalBatch], Awaitable[None]], *, per_minute: int, delay: float = 0.05
+    ) -> None:
+        self._write = write
+        self._per_minute = per_minute
+        self._delay = delay
+        self._minute = -1
+        self._counts: dict[str, int] = {}  # refusals per address in the current minute
+        self._batch = services.RefusalBatch([], {})
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._writing: set[asyncio.Task[None]] = set()
+
+    def record(self, refusal: services.Refusal) -> None:
+        minute = int(refusal.at // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._counts.clear()
+        count = self._counts.get(refusal.remote_address, 0) + 1
+        self._counts[refusal.remote_address] = count
+        if count <= self._per_minute:
+            self._batch.refusals.append(refusal)
+        else:
+            key = (refusal.remote_address, minute)
+            self._batch.more[key] = self._batch.more.get(key, 0) + 1
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(self._delay, self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        batch, self._batch = self._batch, services.RefusalBatch([], {})
+        if batch.refusals or batch.more:
+            task = asyncio.get_running_loop().create_task(self._hand_over(batch))
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+
+    async def _hand_over(self, batch: services.RefusalBatch) -> None:
+        try:
+            await self._write(batch)
+        except Exception:
+            logger.warning("Could not record %s refusals of the SMTP dialogue", len(batch.refusals), exc_info=True)
+
+    async def drain(self) -> None:
+        """Hand over what waits now (the gateway is stopping)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush()
+        if self._writing:
+            await asyncio.gather(*self._writing)
+
+
+def _command_problem(arg: str) -> str | None:
+    """The reply for a command argument no address or name can be made of, else None."""
+    if arg.isascii():
+        return NUL_REPLY if "\x00" in arg else None
+    try:
+        arg.encode("utf-8")  # lone surrogates: the bytes were not UTF-8
+    except UnicodeEncodeError:
+        return INVALID_UTF8_REPLY
+    return NUL_REPLY if "\x00" in arg else None
+
+
 # ``<dot-atom@dot-atom>`` then spaces, as nearly every MAIL FROM and RCPT TO is written: for it
 # the address and the parameters are plain slices of the argument.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
@@ -145,7 +245,13 @@ _SIMPLE_PATH = re.compile(rf"[ \t]*<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[
 
 
 class GatewaySMTP(SMTP):
-    """aiosmtpd's SMTP protocol with our limits: long lines, connection cap, 421 on idle."""
+    """aiosmtpd's SMTP protocol with our limits and the refusals recorded.
+
+    Limits: long lines, connections in all and per client address, a session's time and its
+    junk commands, 421 on idle. Every 4xx/5xx answered to HELO, EHLO, MAIL, RCPT or DATA (but
+    the end of DATA, whose message is stored with its reply) goes to the handler's
+    :class:`RefusalLog`.
+    """
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parsing, with a fast path for the common ``<local@domain>``.
@@ -174,12 +280,98 @@ class GatewaySMTP(SMTP):
         # real HTML mail has far longer lines).
         self.line_length_limit = line_length_limit
         self._counted = False
+        self._address = ""
+        self._started = 0.0
+        self._junk = 0
+        # The command being answered, while its refusal would be recorded: (name, argument).
+        self._answering: tuple[str, str] | None = None
+        # Set by the handler when it refuses, for the inbound log.
+        self.refusal_reason = ""
         super().__init__(handler, **kwargs)
+        self._smtp_methods = {name: self._guarded(name, method) for name, method in self._smtp_methods.items()}
+
+    def _guarded(self, name: str, method: _Method) -> _Method:
+        async def guarded(arg: str | None) -> None:
+            await self._run_command(name, method, arg)
+
+        return guarded
+
+    async def _run_command(self, name: str, method: _Method, arg: str | None) -> None:
+        """Every command: the session's limits, then the argument's encoding, then aiosmtpd's method."""
+        if name != "QUIT" and self.loop.time() - self._started > self.event_handler.session_timeout:
+            await self._goodbye(SESSION_TIMEOUT_REPLY.format(host=self.hostname), name, arg, "Session time limit.")
+            return
+        if name in _JUNK_COMMANDS:
+            self._junk += 1
+            if self._junk > self.event_handler.junk_command_limit:
+                await self._goodbye(
+                    JUNK_COMMANDS_REPLY.format(host=self.hostname), name, arg, "Too many commands without mail."
+                )
+                return
+        elif name == "DATA":
+            self._junk = 0
+        self.refusal_reason = ""
+        self._answering = (name, arg or "") if name in _RECORDED_COMMANDS else None
+        try:
+            problem = _command_problem(arg) if arg else None
+            if problem is not None:
+                await self.push(problem)
+                return
+            await method(arg)
+        finally:
+            self._answering = None
+
+    async def _goodbye(self, reply: str, name: str, arg: str | None, reason: str) -> None:
+        self._record(reply, reason, name, arg or "")
+        await super().push(reply)  # type: ignore[type-var]
+        if self.transport is not None:
+            self.transport.close()
+
+    def message_stored(self) -> None:
+        """The end of DATA was answered by a stored message: its row records the reply."""
+        self._answering = None
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
-            status = with_enhanced_code(status)
+            if self._answering is not None and status[:1] in ("4", "5"):
+                name, arg = self._answering
+                self._answering = None
+                reason = self.refusal_reason or _BUILTIN_REASONS.get(status, "").format(
+                    size=self.data_size_limit, line=self.line_length_limit
+                )
+                status = with_enhanced_code(status)
+                self._record(status, reason, name, arg)
+            else:
+                status = with_enhanced_code(status)
         await super().push(status)  # type: ignore[type-var]
+
+    def _record(self, reply: str, reason: str, name: str, arg: str) -> None:
+        """Hand one refusal to the refusal log (on the event loop; no database here)."""
+        session, envelope = self.session, self.envelope
+        helo = (session.host_name if session is not None else None) or ""
+        mail_from = (envelope.mail_from if envelope is not None else None) or ""
+        recipient = ""
+        if name in ("MAIL", "RCPT"):
+            path = self._strip_command_keyword("FROM:" if name == "MAIL" else "TO:", arg)
+            address = (self._getaddr(path)[0] or "") if path and _command_problem(path) is None else ""
+            if name == "MAIL":
+                mail_from = address
+            else:
+                recipient = address
+        elif name in ("HELO", "EHLO") and not helo:
+            helo = arg
+        self.event_handler.refusals.record(
+            services.Refusal(
+                at=time.time(),
+                remote_address=self._address,
+                reply=reply,
+                reason=reason,
+                command=f"{name} {arg}".strip(),
+                helo=helo,
+                mail_from=mail_from,
+                recipient=recipient,
+            )
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         handler: GatewayHandler = self.event_handler
@@ -187,21 +379,31 @@ class GatewaySMTP(SMTP):
             # STARTTLS calls this again with the TLS transport: the same connection.
             super().connection_made(transport)
             return
-        if not handler.connection_open():
-            # Over the cap: say goodbye with a temporary code (the sender retries later).
-            reply = TOO_MANY_CONNECTIONS_REPLY.format(host=self.hostname)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer or "")
+        refusal = handler.connection_open(address)
+        if refusal is not None:
+            # Over a limit: say goodbye with a temporary code (the sender retries later).
+            reply = refusal.format(host=self.hostname, address=address)
             if isinstance(transport, asyncio.WriteTransport):
                 transport.write(f"{reply}\r\n".encode())
             transport.close()
             self.transport = None
+            handler.refusals.record(
+                services.Refusal(
+                    at=time.time(), remote_address=address, reply=reply, reason="Connection limit.", command="(connect)"
+                )
+            )
             return
         self._counted = True
+        self._address = address
+        self._started = self.loop.time()
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._counted:
             self._counted = False
-            self.event_handler.connection_closed()
+            self.event_handler.connection_closed(self._address)
             super().connection_lost(error)
 
     def _timeout_cb(self) -> None:
@@ -217,10 +419,23 @@ class GatewaySMTP(SMTP):
 class GatewayHandler:
     """The aiosmtpd hooks. Each hook parses the input, calls one service, formats the reply."""
 
-    def __init__(self, *, max_recipients: int, max_connections: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_recipients: int,
+        max_connections: int,
+        max_connections_per_address: int,
+        session_timeout: float,
+        junk_command_limit: int,
+        refusals_per_minute: int,
+    ) -> None:
         self.max_recipients = max_recipients
         self.max_connections = max_connections
+        self.max_connections_per_address = max_connections_per_address
+        self.session_timeout = session_timeout
+        self.junk_command_limit = junk_command_limit
         self._connections = 0
+        self._by_address: dict[str, int] = {}
         self._lock = threading.Lock()
         # Checked before any thread or process starts: a refusal leaves nothing running.
         mode = conf.storing()
@@ -237,20 +452,31 @@ class GatewayHandler:
             self.storer = StoringThread(on_stored=self.doorbell.ring_many)
         else:
             self.storer = StoringProcess(on_stored=self.doorbell.ring_many)
+        self.refusals = RefusalLog(self.storer.record_refusals, per_minute=refusals_per_minute)
         self.received = 0
         self._closed = False
 
     # --- connections -----------------------------------------------------------------------------
-    def connection_open(self) -> bool:
+    def connection_open(self, address: str) -> str | None:
+        """Count a new connection from ``address``; over a limit, the reply to say goodbye with."""
         with self._lock:
             if self._connections >= self.max_connections:
-                return False
+                return TOO_MANY_CONNECTIONS_REPLY
+            from_address = self._by_address.get(address, 0)
+            if from_address >= self.max_connections_per_address:
+                return TOO_MANY_FROM_ADDRESS_REPLY
             self._connections += 1
-            return True
+            self._by_address[address] = from_address + 1
+            return None
 
-    def connection_closed(self) -> None:
+    def connection_closed(self, address: str) -> None:
         with self._lock:
             self._connections = max(self._connections - 1, 0)
+            left = self._by_address.get(address, 0) - 1
+            if left > 0:
+                self._by_address[address] = left
+            else:
+                self._by_address.pop(address, None)
 
     @property
     def connections(self) -> int:
@@ -298,8 +524,18 @@ class GatewayHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        """Only our domains' addresses that mean something; refused ones never reach DATA."""
+        """Only our domains' addresses that mean something; refused ones never reach DATA.
+
+        A recipient given twice is accepted once: the message goes to it once (and a flood of
+        the same alias cannot fill the recipient limit with copies).
+        """
+        if address in envelope.rcpt_tos:
+            return "250 2.1.5 Ok"
         if len(envelope.rcpt_tos) >= self.max_recipients:
+            if isinstance(server, GatewaySMTP):
+                server.refusal_reason = (
+                    f"More than {self.max_recipients} recipients in one message (MAILCORE_GATEWAY_MAX_RECIPIENTS)."
+                )
             return TOO_MANY_RECIPIENTS_REPLY
         # Aliases and alias domains are cached: most RCPTs are answered without a thread hop.
         verdict = rcpt_check_cached(address)
@@ -308,6 +544,8 @@ class GatewayHandler:
         if verdict.accepted:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
+        elif isinstance(server, GatewaySMTP):
+            server.refusal_reason = verdict.reason
         return verdict.reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -326,6 +564,8 @@ class GatewayHandler:
             )
         )
         self.received += 1
+        if isinstance(server, GatewaySMTP):
+            server.message_stored()
         logger.info(
             "inbound %s from=%s to=%s decision=%s reply=%r",
             reception.inbound_id,
@@ -387,6 +627,8 @@ class GatewayController(Controller):
     def stop(self, no_assert: bool = False) -> None:
         """Stop serving, then close the handler (its storing process finishes what it has). Twice is once."""
         if self._thread is not None:
+            with contextlib.suppress(Exception):  # refusals still waiting: handed over, or logged as lost
+                asyncio.run_coroutine_threadsafe(self.handler.refusals.drain(), self.loop).result(timeout=10)
             super().stop(no_assert=no_assert)
         self.handler.close()
 
@@ -397,6 +639,10 @@ def make_controller(*, host: str | None = None, port: int | None = None, reuse_p
     handler = GatewayHandler(
         max_recipients=conf.max_recipients(),
         max_connections=conf.max_connections(),
+        max_connections_per_address=conf.max_connections_per_address(),
+        session_timeout=conf.session_timeout(),
+        junk_command_limit=conf.junk_command_limit(),
+        refusals_per_minute=conf.refusals_per_minute(),
     )
     return GatewayController(
         handler,

@@ -124,6 +124,39 @@ class InboundMessage(models.Model):
         return model_class._default_manager.filter(pk=self.routed_res_id).first()
 
 
+class InboundRefusal(models.Model):
+    """A command the gateway refused in the SMTP dialogue, before any message was stored.
+
+    A refused RCPT (unknown address, relaying denied, too many recipients), a SIZE= over the
+    limit, a message too big, a malformed command, a connection over the limits: the sender
+    sees the reply, the inbound log shows this row. A client refused over and over gets a
+    bounded number of rows per minute (``MAILCORE_GATEWAY_REFUSALS_PER_MINUTE``); the last one
+    counts the rest in ``more``.
+    """
+
+    refused_at = models.DateTimeField(default=timezone.now, db_index=True)
+    remote_address = models.CharField(max_length=64, blank=True, help_text="Client IP address.")
+    helo = models.CharField("HELO/EHLO name", max_length=255, blank=True)
+    mail_from = models.CharField(
+        "MAIL FROM", max_length=998, blank=True, help_text="Empty: null sender <>, or no MAIL FROM yet."
+    )
+    recipient = models.CharField("RCPT TO", max_length=998, blank=True)
+    command = models.CharField(max_length=998, blank=True, help_text="The refused command as received.")
+    reply = models.TextField("SMTP reply")
+    reason = models.TextField(blank=True)
+    more = models.PositiveIntegerField(
+        default=0, help_text="Further refusals from this address in this minute, counted but not recorded one by one."
+    )
+
+    class Meta:
+        ordering = ["-refused_at", "-id"]
+        # The flood counter finds the last row of an address in a minute.
+        indexes = [models.Index(fields=["remote_address", "refused_at"], name="inbound_refusal_address_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.remote_address} {self.command}: {self.reply}"
+
+
 class BounceAction(models.TextChoices):
     FAILED = "failed", "Failed"
     DELAYED = "delayed", "Delayed"

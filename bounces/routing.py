@@ -106,6 +106,8 @@ class RcptVerdict:
     accepted: bool
     reply: str
     kind: str
+    # Why a recipient is refused, for the inbound log (the reply says less).
+    reason: str = ""
 
 
 def rcpt_check_cached(address: str) -> RcptVerdict | None:
@@ -122,11 +124,21 @@ def rcpt_check(address: str, cache: CacheView | None = None) -> RcptVerdict:
     """The answer to ``RCPT TO:<address>``: only addresses of our domains that mean something."""
     info = address_classify(address, cache)
     if info.kind == AddressKind.FOREIGN:
-        return RcptVerdict(False, f"550 5.7.1 <{address}>: Relaying denied", info.kind)
+        return RcptVerdict(
+            False,
+            f"550 5.7.1 <{address}>: Relaying denied",
+            info.kind,
+            "Not an address of our alias domains: the gateway does not relay.",
+        )
     if info.kind == AddressKind.UNKNOWN:
         detail = " - unknown target model" if info.problem == "unknown target model" else ""
+        domain = info.domain.name if info.domain is not None else ""
+        why = f" ({info.problem})" if info.problem else ""
         return RcptVerdict(
-            False, f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable{detail}", info.kind
+            False,
+            f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable{detail}",
+            info.kind,
+            f"No active alias, catchall, bounce address or valid signed address by that name in {domain}{why}.",
         )
     return RcptVerdict(True, "250 2.1.5 Ok", info.kind)
 
@@ -361,7 +373,9 @@ def _route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lo
             author_cache.append(_author(sender))
         return author_cache[0]
 
-    aliases = [i.alias for i in infos if i.kind == AddressKind.ALIAS and i.alias is not None]
+    # One alias named several times (case, repeated RCPT) is one target: a message creates one
+    # record per alias, whatever the number of recipients naming it.
+    aliases = list({i.alias.pk: i.alias for i in infos if i.kind == AddressKind.ALIAS and i.alias is not None}.values())
 
     # 3. Replies: In-Reply-To, the last 32 References, then the signed token in the recipient.
     parent = _parent_pick(facts, lookup.messages)
@@ -404,7 +418,10 @@ def _route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lo
         if error is not None:
             refusals.append((alias, error))
             continue
-        routes.append(_alias_route(alias))
+        route = _alias_route(alias)
+        # Two aliases forced onto the same record post there once.
+        if all(r.loop_target != route.loop_target for r in routes):
+            routes.append(route)
     if routes:
         reason = "Routed by alias."
         if refusals:

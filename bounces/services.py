@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import secrets
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from bounces import conf
 from bounces.effects import bounce_process
-from bounces.models import InboundDecision, InboundMessage, InboundState
+from bounces.models import InboundDecision, InboundMessage, InboundRefusal, InboundState
 from bounces.parsing import HeaderFacts, ParsedMessage, parse_headers, parse_message
 from bounces.routing import Decision, Route, lookup_ids, route_decide, route_sender
 from bounces.selectors import messages_lookup_many
@@ -69,6 +70,33 @@ class Incoming:
     helo: str = ""
 
 
+# What no text column takes: PostgreSQL refuses NUL characters in text ("text fields cannot
+# contain NUL"), and no database takes the lone surrogates undecodable bytes become in Python.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_for_column(value: str) -> str:
+    """``value`` as a text column can store it: NUL and undecodable bytes become U+FFFD.
+
+    The raw bytes are stored as they are; only their readable copies in text columns are
+    cleaned. Such input is the sender's, and the same every time: failing on it would answer a
+    temporary 451 and make the sender retry for days.
+    """
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
+def _storable_facts(facts: HeaderFacts) -> HeaderFacts:
+    """``facts`` with every value cleaned by :func:`text_for_column` (they are stored and queried)."""
+    changes: dict[str, Any] = {}
+    for f in fields(facts):
+        value = getattr(facts, f.name)
+        if isinstance(value, str):
+            changes[f.name] = text_for_column(value)
+        elif isinstance(value, list):
+            changes[f.name] = [text_for_column(v) for v in value]
+    return replace(facts, **changes)
+
+
 def inbound_receive(*, raw: bytes, mail_from: str, rcpt_tos: list[str], peer: str = "", helo: str = "") -> Reception:
     """Decide on and durably store one message at the end of DATA (product.md item 7).
 
@@ -93,6 +121,8 @@ def inbound_receive_many(items: list[Incoming]) -> list[Reception]:
     for item in items:
         mail_from = "" if item.mail_from in ("<>", None) else item.mail_from
         facts = parse_headers(item.raw)
+        if b"\x00" in item.raw:  # a search at memory speed; cleaning only when there is a NUL
+            facts = _storable_facts(facts)
         prepared.append((item, mail_from, facts, route_sender(mail_from=mail_from, facts=facts)))
     batch = messages_lookup_many(
         ids=[i for _item, _mf, facts, _s in prepared for i in lookup_ids(facts)],
@@ -260,6 +290,68 @@ def _insert(rows: list[tuple[Any, ...]]) -> list[int]:
     params = [value for row in rows for value in row]
     ids = {queue_id: int(pk) for pk, queue_id in _rows(_insert_sql(db, len(rows)), params, native=native)}
     return [ids[row[0]] for row in rows]
+
+
+# --- refusals in the SMTP dialogue ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Refusal:
+    """A command the gateway refused before any message was stored (see :class:`InboundRefusal`)."""
+
+    at: float  # seconds since the epoch
+    remote_address: str
+    reply: str
+    reason: str = ""
+    command: str = ""
+    helo: str = ""
+    mail_from: str = ""
+    recipient: str = ""
+
+
+@dataclass
+class RefusalBatch:
+    """Refusals to record together; ``more`` counts those not recorded one by one, per client
+    address and minute (seconds since the epoch // 60)."""
+
+    refusals: list[Refusal]
+    more: dict[tuple[str, int], int]
+
+    def merge(self, other: RefusalBatch) -> None:
+        self.refusals.extend(other.refusals)
+        for key, count in other.more.items():
+            self.more[key] = self.more.get(key, 0) + count
+
+
+def inbound_refusals_record(*, batch: RefusalBatch) -> None:
+    """Record refusals of the SMTP dialogue, with one commit.
+
+    The further refusals of a flood are added to the newest row of their address in their
+    minute (the gateway sends them only after that address's rows of the minute).
+    """
+    rows = [
+        InboundRefusal(
+            refused_at=dt.datetime.fromtimestamp(r.at, tz=dt.UTC),
+            remote_address=text_for_column(r.remote_address)[:64],
+            helo=text_for_column(r.helo)[:255],
+            mail_from=text_for_column(r.mail_from)[:998],
+            recipient=text_for_column(r.recipient)[:998],
+            command=text_for_column(r.command)[:998],
+            reply=text_for_column(r.reply),
+            reason=text_for_column(r.reason),
+        )
+        for r in batch.refusals
+    ]
+    with transaction.atomic():
+        InboundRefusal.objects.bulk_create(rows)
+        for (address, minute), count in batch.more.items():
+            start = dt.datetime.fromtimestamp(minute * 60, tz=dt.UTC)
+            newest = (
+                InboundRefusal.objects.filter(
+                    remote_address=address, refused_at__gte=start, refused_at__lt=start + dt.timedelta(minutes=1)
+                )
+                .order_by("-refused_at", "-id")
+                .values("pk")[:1]
+            )
+            InboundRefusal.objects.filter(pk__in=newest).update(more=F("more") + count)
 
 
 def inbound_enqueue(inbound_id: int) -> bool:
@@ -510,7 +602,8 @@ def inbound_vacuum(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=conf.retention_days())
     old = InboundMessage.objects.filter(received_at__lt=cutoff, state=InboundState.DONE)
-    return delete_in_batches(old, batch=500)
+    deleted = delete_in_batches(old, batch=500)
+    return deleted + delete_in_batches(InboundRefusal.objects.filter(refused_at__lt=cutoff), batch=500)
 
 
 def inbound_reprocess(*, inbound_ids: list[int]) -> int:

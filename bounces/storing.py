@@ -97,6 +97,21 @@ def store_batch(items: list[services.Incoming]) -> list[Result]:
     return results
 
 
+def store_refusals(batches: list[services.RefusalBatch]) -> None:
+    """Record the refusals that waited, in one commit; a failure is logged (the sender has its
+    reply already, and the gateway's log keeps the command)."""
+    if not batches:
+        return
+    batch = services.RefusalBatch([], {})
+    for part in batches:
+        batch.merge(part)
+    try:
+        connection_check()
+        services.inbound_refusals_record(batch=batch)
+    except Exception:
+        logger.exception("Could not record %s refusals of the SMTP dialogue", len(batch.refusals))
+
+
 def _waiting(results: list[Any]) -> list[int]:
     """The committed rows that wait for processing (the doorbell rings for them)."""
     return [r.inbound_id for r in results if isinstance(r, services.Reception) and r.needs_processing]
@@ -111,7 +126,9 @@ class StoringThread:
         # doorbell is rung once per batch from here, not once per message from the event loop
         # (every hand-over between threads costs a wake-up).
         self._on_stored = on_stored
-        self._queue: queue.SimpleQueue[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._queue: queue.SimpleQueue[
+            tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]] | services.RefusalBatch | None
+        ]
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="gateway-storing", daemon=True)
         self._thread.start()
@@ -121,6 +138,10 @@ class StoringThread:
         future: asyncio.Future[services.Reception] = loop.create_future()
         self._queue.put((item, loop, future))
         return await future
+
+    async def record_refusals(self, batch: services.RefusalBatch) -> None:
+        """Hand refusals over; they are written after the messages waiting with them."""
+        self._queue.put(batch)
 
     def _run(self) -> None:
         try:
@@ -134,9 +155,17 @@ class StoringThread:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch: list[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+            refusals: list[services.RefusalBatch] = []
             stop = False
-            while len(batch) < MAX_BATCH:
+            nxt: Any = first
+            while True:
+                if isinstance(nxt, services.RefusalBatch):
+                    refusals.append(nxt)
+                else:
+                    batch.append(nxt)
+                if len(batch) >= MAX_BATCH:
+                    break
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -144,18 +173,22 @@ class StoringThread:
                 if nxt is None:
                     stop = True
                     break
-                batch.append(nxt)
-            results = store_batch([item for item, _loop, _future in batch])
-            waiting = _waiting(results)
-            if waiting:
-                self._on_stored(waiting)
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Result]]] = {}
-            for (_item, loop, future), result in zip(batch, results, strict=True):
-                by_loop.setdefault(loop, []).append((future, result))
-            for loop, answers in by_loop.items():
-                loop.call_soon_threadsafe(_resolve, answers)
+            if batch:
+                self._store(batch)
+            store_refusals(refusals)
             if stop:
                 return
+
+    def _store(self, batch: list[tuple[services.Incoming, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
+        results = store_batch([item for item, _loop, _future in batch])
+        waiting = _waiting(results)
+        if waiting:
+            self._on_stored(waiting)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Result]]] = {}
+        for (_item, loop, future), result in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, answers in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, answers)
 
     def close(self, timeout: float = 30) -> None:
         self._queue.put(None)
@@ -265,6 +298,17 @@ class StoringProcess:
             raise StoringUnavailable("The storing process went away.") from exc
         return await future
 
+    async def record_refusals(self, batch: services.RefusalBatch) -> None:
+        """Hand refusals over (sequence 0: no answer); the child writes them after the messages
+        waiting with them."""
+        child = await self._connected_child()
+        assert child.writer is not None
+        try:
+            child.writer.write(frame((0, batch)))
+            await child.writer.drain()
+        except ConnectionError as exc:
+            raise StoringUnavailable("The storing process went away.") from exc
+
     async def _connected_child(self) -> _Child:
         child = self._live_child()
         if child.writer is None:
@@ -341,13 +385,14 @@ def serve_child(sock: socket.socket, buffer: bytearray) -> None:
     """The child's loop: read what waits, store it as one batch, answer, until the socket closes."""
     with selectors.door_session():
         while True:
-            batch: list[tuple[int, services.Incoming]] = take_frames(buffer)
-            if not batch:
+            frames: list[tuple[int, services.Incoming | services.RefusalBatch]] = take_frames(buffer)
+            if not frames:
                 chunk = sock.recv(1 << 20)
                 if not chunk:  # the gateway closed its end: nothing more will come
                     break
                 buffer += chunk
                 continue
+            batch = [(s, item) for s, item in frames if isinstance(item, services.Incoming)]
             # Every message that has arrived whole, MAX_BATCH to a commit at most.
             for start in range(0, len(batch), MAX_BATCH):
                 part = batch[start : start + MAX_BATCH]
@@ -360,4 +405,5 @@ def serve_child(sock: socket.socket, buffer: bytearray) -> None:
                     else:
                         answers.append((sequence, True, result))
                 sock.sendall(frame(answers))
+            store_refusals([item for _s, item in frames if isinstance(item, services.RefusalBatch)])
     connection.close()

@@ -5,7 +5,8 @@ socket, and apply before ``django.setup()``. See :mod:`bounces.storing`.
 
 Frames: a 4-byte big-endian length, then a pickle (both ends are our own processes). The gateway
 sends its settings, then ``(sequence, Incoming)`` per message; the child answers each batch with
-one frame, a list of ``(sequence, ok, Reception or error text)``.
+one frame, a list of ``(sequence, ok, Reception or error text)``. ``(0, RefusalBatch)`` carries
+refusals of the SMTP dialogue to record; it gets no answer.
 """
 
 from __future__ import annotations

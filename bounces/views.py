@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from bounces.models import InboundDecision, InboundMessage
+from bounces.models import InboundDecision, InboundMessage, InboundRefusal
 from bounces.parsing import parse_message
 from mailcore.permissions import staff_required
 
@@ -19,6 +19,9 @@ FILTERS = {
     "ignored": Q(decision=InboundDecision.IGNORED),
     "error": Q(state="error"),
 }
+# Commands refused in the SMTP dialogue: no message was stored, so they are another table.
+REFUSED = "refused"
+TABS = [(name, name.capitalize()) for name in FILTERS] + [(REFUSED, "Refused in SMTP")]
 
 
 @staff_required
@@ -26,6 +29,8 @@ def inbound_list_view(request: HttpRequest) -> HttpResponse:
     """The inbound log, newest first, with decision filters and a search over envelope and headers."""
     current = request.GET.get("filter", "")
     search = request.GET.get("q", "").strip()
+    if current == REFUSED:
+        return _refusal_list(request, search)
     rows = InboundMessage.objects.defer("raw").select_related("routed_model")
     if current in FILTERS:
         rows = rows.filter(FILTERS[current])
@@ -46,8 +51,28 @@ def inbound_list_view(request: HttpRequest) -> HttpResponse:
             "page": page,
             "current": current,
             "search": search,
-            "filters": ["accepted", "rejected", "bounce", "ignored", "error"],
+            "tabs": TABS,
         },
+    )
+
+
+def _refusal_list(request: HttpRequest, search: str) -> HttpResponse:
+    """The refusals of the SMTP dialogue, newest first: who, what, our reply and why."""
+    rows = InboundRefusal.objects.all()
+    if search:
+        rows = rows.filter(
+            Q(remote_address__icontains=search)
+            | Q(helo__icontains=search)
+            | Q(mail_from__icontains=search)
+            | Q(recipient__icontains=search)
+            | Q(reply__icontains=search)
+            | Q(reason__icontains=search)
+        )
+    page = Paginator(rows.order_by("-refused_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "bounces/inbound_list.html",
+        {"page": page, "current": REFUSED, "search": search, "tabs": TABS, "refusals": True},
     )
 
 

@@ -15,8 +15,10 @@ _ENHANCED = re.compile(r"^\d{3}[ -]([245])\.\d{1,3}\.\d{1,3} ")
 class SmtpTalk:
     """One SMTP session over a real socket. ``cmd()`` returns the whole reply, lines joined by CRLF."""
 
-    def __init__(self, host: str, port: int, timeout: float = 15.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: float = 15.0, source: str | None = None) -> None:
+        # ``source``: the client address to connect from (127.0.0.2 is loopback too).
+        bind = (source, 0) if source else None
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=bind)
         self.file = self.sock.makefile("rb")
         self.greeting = self.read_reply()
 

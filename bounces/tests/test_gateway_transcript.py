@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
-from bounces.models import InboundDecision, InboundMessage, InboundState
+from bounces.models import InboundDecision, InboundMessage, InboundRefusal, InboundState
 from bounces.tests.conftest import RunningGateway
 from bounces.tests.smtp_talk import SmtpTalk, assert_codes_agree, make_mail, reply_text, transaction_reply
 from demo.models import Lead
 from mailcore.models import Alias, AliasContact, AliasDomain
 from mailcore.signed_addresses import bounce_address, reply_address
+from tests.celery_fixtures import wait_until
 
 DOMAIN = "mailcore.localhost"
 
@@ -87,12 +88,14 @@ def test_rcpt_replies_for_every_kind_of_address(gateway: RunningGateway) -> None
 
 def test_too_many_recipients(settings: pytest.FixtureRequest, start_gateway: Callable[[], RunningGateway]) -> None:
     settings.MAILCORE_GATEWAY_MAX_RECIPIENTS = 2  # type: ignore[attr-defined]
+    _lead_alias("sales")
     gw = start_gateway()
     with _talk(gw) as talk:
         talk.cmd("MAIL FROM:<alice@example.com>")
         assert talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "250 2.1.5 Ok"
         assert talk.cmd(f"RCPT TO:<bounce@{DOMAIN}>") == "250 2.1.5 Ok"
-        assert talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "452 4.5.3 Too many recipients"
+        assert talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "250 2.1.5 Ok"  # the same again: one recipient
+        assert talk.cmd(f"RCPT TO:<sales@{DOMAIN}>") == "452 4.5.3 Too many recipients"
 
 
 def test_message_too_big_at_mail_and_at_data(
@@ -198,8 +201,15 @@ def test_alias_policy_refusals_use_odoos_default_or_the_custom_text(gateway: Run
     }
 
 
-def test_automatic_mail_is_never_refused(gateway: RunningGateway) -> None:
-    """RFC 3834: a refusal would make the sender's server write to an auto-responder; accept, ignore."""
+def test_automatic_mail_is_never_refused_at_the_end_of_data(gateway: RunningGateway) -> None:
+    """RFC 3834: a refusal would make the sender's server write to an auto-responder; accept, ignore.
+
+    Its recipients are checked at RCPT like any mail's: no message exists yet to lose."""
+    with _talk(gateway) as talk:
+        assert talk.cmd("MAIL FROM:<>") == "250 2.1.0 Ok"
+        assert talk.cmd(f"RCPT TO:<nobody@{DOMAIN}>") == (
+            f"550 5.1.1 <nobody@{DOMAIN}>: Recipient address rejected: mailbox unavailable"
+        )
     message = make_mail(to=f"catchall@{DOMAIN}", headers={"Auto-Submitted": "auto-replied"})
     reply = transaction_reply(
         gateway.host, gateway.port, mail_from="robot@example.com", rcpt=[f"catchall@{DOMAIN}"], message=message
@@ -386,3 +396,68 @@ def test_starttls_with_the_configured_certificate(
         assert talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "250 2.1.5 Ok"
         assert talk.data(make_mail()).startswith("550-5.7.1 The email sent to catchall@")
     assert gw.controller.handler.connections <= 1
+
+
+def _settled(gw: RunningGateway) -> None:
+    """The Controller's start probe has gone: only the test's connections count."""
+    deadline = time.monotonic() + 5
+    while gw.controller.handler.connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_flood_of_connections_from_one_address_leaves_another_address_served(
+    settings: pytest.FixtureRequest, start_gateway: Callable[[], RunningGateway]
+) -> None:
+    """The global cap alone let one client's idle sockets turn every other sender away with 421."""
+    settings.MAILCORE_GATEWAY_MAX_CONNECTIONS = 10  # type: ignore[attr-defined]
+    settings.MAILCORE_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS = 4  # type: ignore[attr-defined]
+    gw = start_gateway()
+    _settled(gw)
+    held: list[socket.socket] = []
+    try:
+        greetings = []
+        for _ in range(12):
+            sock = socket.create_connection((gw.host, gw.port), timeout=5, source_address=("127.0.0.1", 0))
+            held.append(sock)
+            greetings.append(sock.makefile("rb").readline().decode())
+        assert greetings[:4] == [f"220 {DOMAIN} mailcore ESMTP\r\n"] * 4
+        refused = f"421 4.7.0 {DOMAIN} Error: too many connections from 127.0.0.1, try again later\r\n"
+        assert greetings[4:] == [refused] * 8
+        with SmtpTalk(gw.host, gw.port, source="127.0.0.2") as other:
+            assert other.greeting == f"220 {DOMAIN} mailcore ESMTP"
+            other.cmd("EHLO other.example.com")
+            assert other.cmd("MAIL FROM:<bob@example.net>") == "250 2.1.0 Ok"
+            assert other.cmd(f"RCPT TO:<catchall@{DOMAIN}>") == "250 2.1.5 Ok"
+    finally:
+        for sock in held:
+            sock.close()
+    assert wait_until(lambda: InboundRefusal.objects.filter(command="(connect)").count() == 8)
+    assert set(InboundRefusal.objects.values_list("remote_address", "reason")) == {("127.0.0.1", "Connection limit.")}
+
+
+def test_junk_commands_between_messages_are_limited(
+    settings: pytest.FixtureRequest, start_gateway: Callable[[], RunningGateway]
+) -> None:
+    """A client sending NOOP before every idle timeout kept its connection forever."""
+    settings.MAILCORE_GATEWAY_JUNK_COMMAND_LIMIT = 3  # type: ignore[attr-defined]
+    gw = start_gateway()
+    with _talk(gw) as talk:
+        assert [talk.cmd(c) for c in ("NOOP", "RSET", "NOOP")] == ["250 2.0.0 OK"] * 3
+        talk.cmd("MAIL FROM:<alice@example.com>")
+        talk.cmd(f"RCPT TO:<catchall@{DOMAIN}>")
+        assert talk.data(make_mail()).startswith("550-5.7.1 ")  # a message: the count starts again
+        assert [talk.cmd(c) for c in ("NOOP", "HELP", "NOOP")][::2] == ["250 2.0.0 OK"] * 2
+        assert talk.cmd("NOOP") == f"421 4.7.0 {DOMAIN} Error: too many commands without mail, try again later"
+        assert talk.file.readline() == b""  # closed
+
+
+def test_a_session_has_a_time_limit(
+    settings: pytest.FixtureRequest, start_gateway: Callable[[], RunningGateway]
+) -> None:
+    settings.MAILCORE_GATEWAY_SESSION_TIMEOUT = 1  # type: ignore[attr-defined]
+    gw = start_gateway()
+    with _talk(gw) as talk:
+        assert talk.cmd("NOOP") == "250 2.0.0 OK"
+        time.sleep(1.1)  # the limit is a duration: nothing to wait for but the clock
+        assert talk.cmd("NOOP") == f"421 4.4.2 {DOMAIN} Error: session time limit exceeded, try again later"
+        assert talk.file.readline() == b""

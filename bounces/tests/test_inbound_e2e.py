@@ -15,10 +15,12 @@ from django.contrib.contenttypes.models import ContentType
 from bounces.models import InboundDecision, InboundMessage, InboundState
 from bounces.tests.conftest import RunningGateway
 from bounces.tests.dsn_builder import make_dsn
+from bounces.tests.smtp_talk import SmtpTalk, make_mail
 from chatter.models import FailureType, Message, MessageType, Notification, NotificationKind, NotificationStatus
 from chatter.services import message_post
 from chatter.tests.factories import PartnerFactory, inbox_user_partner
 from demo.models import Lead
+from mailcore.models import Alias, AliasDomain
 from mailcore.testing.smtp import SmtpSink
 from tests.celery_fixtures import wait_until
 
@@ -98,3 +100,25 @@ def test_reply_and_bounce_round_trip(
     assert bob.message_bounce == 1
     assert InboundMessage.objects.get(decision=InboundDecision.BOUNCE).state == InboundState.DONE
     assert gateway.controller.handler.received == 2
+
+
+def test_an_alias_named_1200_times_in_one_message_creates_one_lead(
+    start_gateway: Callable[[], RunningGateway], celery_worker_factory: Callable[..., Any]
+) -> None:
+    """It created 50 leads: every RCPT up to the recipient limit was a route of its own."""
+    gateway = start_gateway()
+    celery_worker_factory()
+    domain = AliasDomain.objects.get(name="mailcore.localhost")
+    Alias.objects.create(alias_name="leads", alias_domain=domain, alias_model=ContentType.objects.get_for_model(Lead))
+    with SmtpTalk(gateway.host, gateway.port) as talk:
+        talk.cmd("EHLO client.example.com")
+        assert talk.cmd("MAIL FROM:<carol@example.org>") == "250 2.1.0 Ok"
+        for i in range(1200):
+            address = "leads@mailcore.localhost" if i % 2 else "LEADS@mailcore.localhost"
+            assert talk.cmd(f"RCPT TO:<{address}>") == "250 2.1.5 Ok"
+        reply = talk.data(make_mail(sender="carol@example.org", to="leads@mailcore.localhost", subject="One lead"))
+    assert reply.startswith("250 2.0.0 Ok: queued as ")
+    row = InboundMessage.objects.get()
+    assert row.rcpt_tos == ["LEADS@mailcore.localhost", "leads@mailcore.localhost"]
+    assert wait_until(lambda: InboundMessage.objects.filter(pk=row.pk, state=InboundState.DONE).exists(), timeout=30)
+    assert list(Lead.objects.values_list("name", flat=True)) == ["One lead"]

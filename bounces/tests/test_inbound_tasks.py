@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from bounces import services, tasks
-from bounces.models import BounceAction, BounceEvent, InboundDecision, InboundMessage, InboundState
+from bounces.models import BounceAction, BounceEvent, InboundDecision, InboundMessage, InboundRefusal, InboundState
 from bounces.tests.smtp_talk import make_mail
 from chatter.models import Message
 from demo.models import Lead
@@ -88,7 +88,17 @@ def test_vacuum_deletes_old_processed_and_refused_rows_only(settings: pytest.Fix
     event = BounceEvent.objects.create(email="x@example.com", action=BounceAction.FAILED, inbound=done_old)
     eleven_days_ago = timezone.now() - dt.timedelta(days=11)
     InboundMessage.objects.exclude(pk=done_new.pk).update(received_at=eleven_days_ago)
-    assert services.inbound_vacuum() == 2
+    services.inbound_refusals_record(
+        batch=services.RefusalBatch(
+            [
+                services.Refusal(at=eleven_days_ago.timestamp(), remote_address="192.0.2.1", reply="550 5.1.1 old"),
+                services.Refusal(at=timezone.now().timestamp(), remote_address="192.0.2.1", reply="550 5.1.1 new"),
+            ],
+            {},
+        )
+    )
+    assert services.inbound_vacuum() == 3
+    assert list(InboundRefusal.objects.values_list("reply", flat=True)) == ["550 5.1.1 new"]
     assert set(InboundMessage.objects.values_list("pk", flat=True)) == {done_new.pk, error_old.pk, received_old.pk}
     event.refresh_from_db()
     assert event.inbound_id is None  # bounce history outlives the inbound row

@@ -110,3 +110,38 @@ def test_admin_pages_render(staff_client: Client, rows: dict[str, InboundMessage
         staff_client.get(reverse("admin:bounces_inboundmessage_change", args=[rows["accepted"].pk])).status_code == 200
     )
     assert staff_client.get(reverse("admin:bounces_bounceevent_changelist")).status_code == 200
+
+
+def test_refusals_tab_lists_refused_commands_with_the_flood_count(
+    staff_client: Client, rows: dict[str, InboundMessage]
+) -> None:
+    services.inbound_refusals_record(
+        batch=services.RefusalBatch(
+            [
+                services.Refusal(
+                    at=1_800_000_001,
+                    remote_address="192.0.2.7",
+                    helo="mx.example.org",
+                    mail_from="alice@example.org",
+                    recipient="nobody@mailcore.localhost",
+                    command="RCPT TO:<nobody@mailcore.localhost>",
+                    reply="550 5.1.1 <nobody@mailcore.localhost>: Recipient address rejected: mailbox unavailable",
+                    reason="No active alias by that name.",
+                ),
+                services.Refusal(at=1_800_000_002, remote_address="192.0.2.8", reply="552 5.3.4 Message too big"),
+            ],
+            {("192.0.2.7", 30_000_000): 41},
+        )
+    )
+    url = reverse("bounces:inbound_list")
+    everything = staff_client.get(url).content.decode()
+    assert 'href="?filter=refused"' in everything and "Refused in SMTP" in everything
+    assert "data-refusal-id" not in everything
+    page = staff_client.get(url, {"filter": "refused"}).content.decode()
+    assert page.count("data-refusal-id=") == 2
+    assert "data-inbound-id" not in page
+    for text in ("192.0.2.7", "mx.example.org", "alice@example.org", "nobody@mailcore.localhost", "No active alias"):
+        assert text in page
+    assert "and 41 more refusals from this address in this minute" in page
+    searched = staff_client.get(url, {"filter": "refused", "q": "192.0.2.8"}).content.decode()
+    assert searched.count("data-refusal-id=") == 1 and "Message too big" in searched

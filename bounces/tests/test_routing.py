@@ -178,6 +178,19 @@ def test_alias_with_a_forced_record_posts_on_it() -> None:
     assert Lead.objects.count() == 1
 
 
+def test_one_record_per_distinct_target_however_often_it_is_named() -> None:
+    _alias("leads")
+    lead = Lead.objects.create(name="Forced")
+    _alias("desk", alias_force_thread_id=lead.pk)
+    _alias("helpdesk", alias_force_thread_id=lead.pk)
+    rcpt = [f"leads@{DOMAIN}", f"LEADS@{DOMAIN}", f"leads@{DOMAIN.upper()}", f"desk@{DOMAIN}", f"helpdesk@{DOMAIN}"]
+    row = receive_and_process(make_mail(subject="Once"), rcpt)
+    assert len(row.routes) == 2
+    assert Lead.objects.filter(name="Once").count() == 1
+    posted = Message.objects.filter(model=ContentType.objects.get_for_model(Lead), message_type=MessageType.EMAIL)
+    assert posted.filter(res_id=lead.pk).count() == 1
+
+
 def test_contact_policies() -> None:
     project = Lead.objects.create(name="Owner record")
     _alias("partners", alias_contact=AliasContact.PARTNERS)

@@ -160,4 +160,11 @@ def test_an_in_memory_database_cannot_be_shared_with_a_storing_process(monkeypat
         pytest.skip("an in-memory database is SQLite's")
     monkeypatch.setitem(connection.settings_dict, "NAME", ":memory:")
     with pytest.raises(GatewayConfigurationError, match="set MAILCORE_GATEWAY_STORING=thread"):
-        GatewayHandler(max_recipients=10, max_connections=10)
+        GatewayHandler(
+            max_recipients=10,
+            max_connections=10,
+            max_connections_per_address=10,
+            session_timeout=600,
+            junk_command_limit=100,
+            refusals_per_minute=20,
+        )

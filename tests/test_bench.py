@@ -1,0 +1,112 @@
+"""The benchmark scripts' own logic: what they count, compare and report (the runs are `make bench`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from email import message_from_bytes, policy
+
+import pytest
+
+from bench.memory import rss_kb, start_time, tree_of
+from bench.outgoing import SWITCH_OFF, median_ratio, smtplib_messages
+from bench.report import split_figures, with_options
+
+
+def test_report_keeps_figures_and_sets_per_round_lines_apart() -> None:
+    lines = [
+        "outgoing_sizes: mailcore=1895 post_office=1823 mailer=1822 smtplib=1894 (bytes per message)",
+        "outgoing_round: round=1 mailcore_sync=137/s",
+        "[bench] progress that went to stdout by mistake",
+        "",
+        "outgoing: commit=sync ratio_post_office=0.73 ratio_mailer=2.77 ratio_smtplib=0.08",
+    ]
+    figures, per_round = split_figures(lines)
+    assert figures == [
+        ("outgoing_sizes", "mailcore=1895 post_office=1823 mailer=1822 smtplib=1894 (bytes per message)"),
+        ("outgoing", "commit=sync ratio_post_office=0.73 ratio_mailer=2.77 ratio_smtplib=0.08"),
+    ]
+    assert per_round == ["outgoing_round: round=1 mailcore_sync=137/s"]
+
+
+def test_short_runs_replace_the_options_of_the_full_run() -> None:
+    full = ["bench/outgoing.py", "--count", "10000", "--rounds", "3"]
+    assert with_options(full, ["--count", "1000", "--requests", "5"]) == [
+        "bench/outgoing.py",
+        "--count",
+        "1000",
+        "--rounds",
+        "3",
+        "--requests",
+        "5",
+    ]
+    assert full == ["bench/outgoing.py", "--count", "10000", "--rounds", "3"]
+
+
+def test_ratio_is_the_median_of_the_per_round_ratios_not_the_ratio_of_medians() -> None:
+    ours = [100.0, 300.0, 200.0]
+    peer = [50.0, 100.0, 200.0]  # per round: 2.0, 3.0, 1.0
+    assert median_ratio(ours, peer) == 2.0
+    assert median_ratio([100.0, 400.0, 90.0], [100.0, 100.0, 10.0]) == 4.0  # ratio of medians would be 1.0
+
+
+def test_asynchronous_commit_statement_is_recognised() -> None:
+    assert SWITCH_OFF.search("SET synchronous_commit TO off")
+    assert SWITCH_OFF.search("SET LOCAL synchronous_commit = 'off'")
+    assert not SWITCH_OFF.search("RESET synchronous_commit")
+    assert not SWITCH_OFF.search("SET synchronous_commit TO on")
+    assert not SWITCH_OFF.search("SHOW synchronous_commit")
+
+
+def test_smtplib_peer_sends_the_parts_and_headers_it_is_given() -> None:
+    content = {
+        "from": "Mitchell Admin <admin@mailcore.localhost>",
+        "subject": "Office Design Project: new proposal",
+        "text": "Hello,\nPlease find below the updated proposal.\n",
+        "html": "<p>Hello,</p><p>Please find below the updated proposal.</p>\n",
+        "headers": {"In-Reply-To": "<a@mailcore>", "X-Mailcore-Objects": "1-2"},
+    }
+    (recipient, raw), second = smtplib_messages(content, 2)
+    assert recipient == "customer0@bench.example" and second[0] == "customer1@bench.example"
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == content["subject"] and parsed["In-Reply-To"] == "<a@mailcore>"
+    # On the wire every line ends in CRLF.
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert text.replace("\r\n", "\n") == content["text"]
+    assert html.replace("\r\n", "\n") == content["html"]
+
+
+def test_memory_walks_the_whole_tree_and_tells_a_gone_process() -> None:
+    script = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    grandchild = 0
+    try:
+        assert child.stdout is not None
+        grandchild = int(child.stdout.readline())
+        pids = tree_of(child.pid)
+        assert set(pids) == {child.pid, grandchild}
+        assert all(rss_kb(pid) > 0 for pid in pids)
+        started = start_time(grandchild)
+        assert started is not None and started == start_time(grandchild)
+    finally:
+        for pid in (grandchild, child.pid):
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        child.stdout.close()  # type: ignore[union-attr]
+    assert start_time(child.pid) is None
+
+
+@pytest.mark.parametrize("pid", [0, 10**9])
+def test_memory_counts_nothing_for_a_missing_process(pid: int) -> None:
+    assert rss_kb(pid) == 0
