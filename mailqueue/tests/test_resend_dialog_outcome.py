@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chatter.models import FailureType, Message, NotificationStatus
+from chatter.notification_status import notification_set_status
 from chatter.selectors import envelope_for, message_with_envelope
 from chatter.services import message_cancel_failures, message_resend
 from chatter.tests.factories import PartnerFactory
@@ -240,8 +241,6 @@ def test_a_bounce_then_ignore_keeps_the_sent_row_as_it_is(
     bob, _carl, _dan = partners
     message = post(bob, mail_auto_delete=False)
     send_mails()
-    from chatter.notification_status import notification_set_status
-
     notification_set_status(
         notifications=[notification(message, bob).pk],
         status=NotificationStatus.BOUNCE,
@@ -251,3 +250,21 @@ def test_a_bounce_then_ignore_keeps_the_sent_row_as_it_is(
     assert row_of(message).state == MailState.SENT
     assert mail_retry(mail_ids=[row_of(message).pk]) == 0
     assert len(_received_by(smtp_sink, bob)) == 1
+
+
+def test_retry_never_resends_a_failure_ignored_before_the_rows_were_settled(
+    smtp_sink: SmtpSink, partners: tuple[Partner, Partner, Partner]
+) -> None:
+    """Rows from before the dialog settled them still hold the ignored failure: Retry skips it."""
+    bob, _carl, _dan = partners
+    smtp_sink.fail("RCPT", REFUSED, address=bob.email, times=1)
+    message = post(bob, mail_auto_delete=False)
+    send_mails()
+    # What Ignore all used to leave: the notification cancelled, the failed delivery on the row.
+    notification_set_status(notifications=[notification(message, bob).pk], status=NotificationStatus.CANCELED)
+    assert row_of(message).state == MailState.EXCEPTION
+
+    assert mail_retry(mail_ids=[row_of(message).pk]) == 0
+    process_email_queue(time_budget=5)
+    assert not _received_by(smtp_sink, bob)
+    assert notification(message, bob).notification_status == NotificationStatus.CANCELED
