@@ -201,6 +201,11 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return InvalidRequest(f"Mail {pk} cannot be {verb}: it no longer exists (sent and auto-deleted?).")
         if mail.state == MailState.OUTGOING and mail.lease_until is not None and mail.lease_until > timezone.now():
             return InvalidRequest(f"Mail {pk} cannot be {verb}: a worker is sending it right now.")
+        if verb == "retried" and mail.state in (MailState.EXCEPTION, MailState.CANCEL):
+            return InvalidRequest(
+                f"Mail {pk} cannot be retried: it has no recipient left to send to "
+                "(its failures were ignored or resent from the Delivery failure dialog)."
+            )
         return InvalidRequest(f"Mail {pk} cannot be {verb}: it is {MailState(mail.state).label}; {allowed}.")
 
     @extend_schema(
