@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 
 from bounces.models import InboundDecision, InboundMessage
 from bounces.parsing import parse_message
+from mailcore.params import query_text
 from mailcore.permissions import staff_required
 
 PAGE_SIZE = 50
@@ -25,7 +26,7 @@ FILTERS = {
 def inbound_list_view(request: HttpRequest) -> HttpResponse:
     """The inbound log, newest first, with decision filters and a search over envelope and headers."""
     current = request.GET.get("filter", "")
-    search = request.GET.get("q", "").strip()
+    search = query_text(request.GET, "q")
     rows = InboundMessage.objects.defer("raw").select_related("routed_model")
     if current in FILTERS:
         rows = rows.filter(FILTERS[current])

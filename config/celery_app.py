@@ -1,9 +1,11 @@
 """The Celery application. Tasks live in each app's ``tasks.py`` and take ids.
 
-Start a worker with the beat (crons from django-celery-beat's tables) on the embedded
-filesystem broker::
+Like the WSGI application, the Celery app uses the production settings unless
+DJANGO_SETTINGS_MODULE says otherwise (``make run`` starts its worker from ``manage.py``, which
+picks the development settings). A worker with the beat (crons from django-celery-beat's tables)
+on the embedded filesystem broker::
 
-    .venv/bin/celery -A config worker -B -l INFO
+    DJANGO_SETTINGS_MODULE=config.settings.dev .venv/bin/celery -A config worker -B -l INFO
 
 Production runs the beat as its own process (``celery -A config beat``) and workers without -B.
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")
 
 app = Celery("mailcore")
 app.config_from_object("django.conf:settings", namespace="CELERY")
