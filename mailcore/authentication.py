@@ -100,6 +100,14 @@ class ThrottledLoginView(LoginView):
         return response
 
 
+class LoginThrottled(exceptions.Throttled):
+    """429 with ``Retry-After`` and our message alone (DRF would append its own wording of the wait)."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(detail=throttled_message(wait))
+        self.wait = wait
+
+
 class ThrottledBasicAuthentication(authentication.BasicAuthentication):
     """HTTP Basic authentication (RFC 7617) of the API with the same brake as the login page.
 
@@ -111,7 +119,7 @@ class ThrottledBasicAuthentication(authentication.BasicAuthentication):
         address = client_address(request)
         wait = login_retry_after(username=userid, address=address)
         if wait:
-            raise exceptions.Throttled(wait=wait, detail=throttled_message(wait))
+            raise LoginThrottled(wait)
         try:
             result = super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:
