@@ -34,7 +34,11 @@ REPORT = (
 
 @pytest.mark.parametrize(
     "entry_point",
-    ["import config.wsgi", "import config.asgi", "from config.celery_app import app; app.loader.import_default_modules()"],
+    [
+        "import config.wsgi",
+        "import config.asgi",
+        "from config.celery_app import app; app.loader.import_default_modules()",
+    ],
 )
 def test_production_entry_points_default_to_production_settings(entry_point: str) -> None:
     result = run(f"{entry_point}; {REPORT}", DJANGO_SECRET_KEY="s" * 50)
