@@ -11,11 +11,14 @@ character is refused by the database.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 import werkzeug
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -28,7 +31,7 @@ AUTHORIZATION = "Basic " + base64.b64encode(b"fuzzer:pw").decode()
 
 
 @pytest.fixture
-def api_schema(db: None, settings: Any, smtp_sink: SmtpSink) -> Any:
+def api_schema(db: None, settings: Any, smtp_sink: SmtpSink) -> Iterator[Any]:
     # The request-rate throttle has tests of its own; here it would only turn requests into 429s.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": None}}
     make_user("fuzzer", staff=True)
@@ -39,7 +42,15 @@ def api_schema(db: None, settings: Any, smtp_sink: SmtpSink) -> Any:
 
     from config.wsgi import application
 
-    return schemathesis.openapi.from_wsgi("/api/schema/", application, headers={"Authorization": AUTHORIZATION})
+    # As Django's test client does: the requests run inside the test's transaction, so the
+    # connection must not be closed at the start and end of each one.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/", application, headers={"Authorization": AUTHORIZATION})
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 class ClosingClient(werkzeug.Client):
