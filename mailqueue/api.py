@@ -112,7 +112,10 @@ class MailDetailSerializer(MailSerializer):
 
 
 class MailIdsSerializer(serializers.Serializer[Any]):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000)
+    # Ids are 64-bit: a larger number fails in the database (a server error) instead of matching nothing.
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=10_000
+    )
 
 
 class SendReportSerializer(serializers.Serializer[SendReport]):
