@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from mailcore.params import query_text
 from mailcore.permissions import staff_required
 from mailcore.quota import daily_limit, quota_status
 from mailqueue import actions, crons, selectors
@@ -39,7 +40,7 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     if state not in STATE_KEYS:
         state = ""
-    search = request.GET.get("q", "").strip()
+    search = query_text(request.GET, "q")
     page = Paginator(selectors.mail_list(state=state, search=search), MAILS_PER_PAGE).get_page(request.GET.get("page"))
     counts = selectors.mail_state_counts()
     filters = [(key, label, counts.get(key, 0)) for key, label in selectors.STATE_FILTERS]
