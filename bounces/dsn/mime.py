@@ -2,7 +2,8 @@
 
 Bounces are written by every kind of mail software, often badly: wrong charsets, missing
 boundaries, 8-bit bytes in headers. The standard library's ``compat32`` policy is the most
-forgiving parser; these helpers add the decoding fall-backs around it.
+forgiving parser; these helpers walk its result. Decoding (charsets, transfer encodings, encoded
+words) is :mod:`mailcore.mime`'s, shared with the chatter.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ import html
 import re
 from collections.abc import Iterator
 from email import message_from_bytes
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
 from mailcore.addresses import address_is_valid
+from mailcore.mime import decode_header_value, fix_surrogates, part_text
 
-_FALLBACK_CHARSETS = ("utf-8", "cp1252")
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 # Parts that carry the returned message rather than the notice itself.
 RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
@@ -30,42 +30,13 @@ def message_from_raw(raw: bytes) -> Message:
     return message_from_bytes(raw, policy=compat32)
 
 
-def _fix_surrogates(text: str) -> str:
-    # compat32 keeps undecodable 8-bit bytes as surrogate escapes; make them printable.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8", "surrogateescape")
-        return decode_bytes(raw, None)
-    return text
-
-
-def decode_bytes(raw: bytes, charset: str | None) -> str:
-    """Decode ``raw`` with its declared charset, falling back to UTF-8 then Windows-1252."""
-    candidates = [charset] if charset else []
-    candidates += [c for c in _FALLBACK_CHARSETS if c != charset]
-    for name in candidates:
-        try:
-            return raw.decode(name)  # type: ignore[arg-type]
-        except (LookupError, UnicodeDecodeError, TypeError):
-            continue
-    return raw.decode("utf-8", "replace")
-
-
 def header(msg: Message, name: str) -> str:
     """The decoded, unfolded value of a header, or ``""`` (RFC 2047 words decoded)."""
     try:
         value = msg.get(name)
     except Exception:
         return ""
-    if value is None:
-        return ""
-    text = str(value)
-    try:
-        text = str(make_header(decode_header(text)))
-    except Exception:  # a broken encoded-word keeps its raw text
-        pass
-    return " ".join(_fix_surrogates(text).split())
+    return decode_header_value(value)
 
 
 def content_type(part: Message) -> str:
@@ -83,22 +54,6 @@ def param(part: Message, name: str) -> str:
     if isinstance(value, tuple):  # RFC 2231 value
         value = value[2]
     return str(value or "").lower()
-
-
-def part_text(part: Message) -> str:
-    """The decoded text of a leaf part (transfer encoding and charset undone)."""
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:
-        payload = None
-    if isinstance(payload, bytes):
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            charset = None
-        return decode_bytes(payload, charset)
-    raw = part.get_payload()
-    return _fix_surrogates(raw) if isinstance(raw, str) else ""
 
 
 def html_to_text(markup: str) -> str:
@@ -135,7 +90,7 @@ def human_text(msg: Message) -> str:
         if ctype.startswith("multipart/") or part.is_multipart():
             payload = part.get_payload()
             if isinstance(payload, str):  # a multipart whose boundary never appears: use it raw
-                plain.append(_fix_surrogates(payload))
+                plain.append(fix_surrogates(payload))
             continue
         try:
             disposition = (part.get("Content-Disposition") or "").lower()

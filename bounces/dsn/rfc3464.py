@@ -11,7 +11,8 @@ from email.generator import BytesGenerator
 from email.message import Message
 from io import BytesIO
 
-from bounces.dsn.mime import DELIVERY_STATUS_TYPES, content_type, decode_bytes, iter_parts, normalize_email, part_text
+from bounces.dsn.mime import DELIVERY_STATUS_TYPES, content_type, iter_parts, normalize_email, part_text
+from mailcore.mime import decode_text
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 # The address-type / diagnostic-type prefix of RFC 3464 fields ("smtp; 550 ...", "X-Postfix; ...").
@@ -54,7 +55,7 @@ def _as_text(part: Message) -> str:
             raw = quopri.decodestring(raw)
     except (binascii.Error, ValueError):
         pass
-    return decode_bytes(raw, "utf-8")
+    return decode_text(raw, "utf-8")
 
 
 def parse_fields(block: str) -> dict[str, str]:
