@@ -28,7 +28,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from bounces.dsn.classify import classify, find_status, pick_status
-from bounces.dsn.heuristics import TextHit, cut_returned, parse_text
+from bounces.dsn.heuristics import TextHit, cut_returned, diagnostic_from_region, parse_text
 from bounces.dsn.mime import (
     RETURNED_TYPES,
     content_type,
@@ -100,7 +100,7 @@ _DAEMON_FROM_RE = re.compile(
     r"(?i)^(?:mailer-daemon|postmaster|mail-daemon|microsoftexchange[0-9a-f]*|double-bounce)@|"
     r"^mailer-daemon$"
 )
-_DAEMON_NAME_RE = re.compile(r"(?i)mail delivery (?:system|subsystem)|mailer-daemon|mail administrator")
+_DAEMON_NAME_RE = re.compile(r"(?i)mail delivery (?:system|subsystem)|mailer-daemon|mail administrator|\bndr\b")
 # Sentences mail software writes and people do not.
 _SIGNATURE_RE = re.compile(
     r"(?i)this is the mail system at host|created automatically by mail delivery software|"
@@ -108,7 +108,8 @@ _SIGNATURE_RE = re.compile(
     r"delivery has failed to these recipients|delivery to the following recipients? failed permanently|"
     r"this is the mailer-daemon|your message wasn't delivered to \S+ because|"
     r"following addresses had permanent fatal errors|your message did not reach some or all of the intended|"
-    r"unable to deliver your message to the following address|the following address\(es\) failed"
+    r"unable to deliver your message to the following address|the following address\(es\) failed|"
+    r"your mail sent on:|there was an error delivering your mail to|we had trouble delivering your message"
 )
 _REPLY_SUBJECT_RE = re.compile(r"(?i)^\s*(?:re|fwd?|aw|wg|tr|sv|vs|antw)\s*:")
 # Vacation subjects: these words leading the subject, or a few phrases no human subject uses.
@@ -232,6 +233,10 @@ def _returned_headers(msg: Message, returned_copy: str) -> Message | None:
         found = _inline_headers(returned_copy)
         if found is not None:
             return found
+        # A pasted copy without a Message-ID: its leading header block, if it has one.
+        head = returned_copy.lstrip("\n").split("\n\n", 1)[0]
+        if re.search(r"(?im)^(?:to|from|subject)[ \t]*:", head):
+            return parse_header_block(head + "\n")
     return _inline_headers(_all_text(msg))
 
 
@@ -257,7 +262,7 @@ def _original_info(msg: Message, returned: Message | None) -> tuple[str | None, 
 
 def _dsn_action(recipient: DsnRecipient) -> Action | None:
     action = recipient.action
-    if action.startswith("fail"):
+    if action.startswith(("fail", "expire")):  # "expired" is SendGrid's word for a given-up delivery
         return "failed"
     if action.startswith("delay"):
         return "delayed"
@@ -344,8 +349,42 @@ def _bounced(msg: Message, notice: str, returned: Message | None, dsn: list[DsnR
     return bounced
 
 
+def _returned_messages(msg: Message) -> list[Message]:
+    found = []
+    for part in iter_parts(msg, skip_returned=False):
+        if part is not msg and content_type(part) in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                found.append(payload[0])
+    return found
+
+
+def _last_resort(msg: Message, notice: str, returned: Message | None, depth: int) -> list[BouncedRecipient]:
+    """Recipients of a failure notice that names none in its own words.
+
+    A notice forwarded by another system (a bounce of a bounce) carries the real report as its
+    returned message: read that. Failing that, a notice that returns a message sent to a single
+    address is about that address (MMS gateways write only "could not be delivered to mobile").
+    """
+    if depth < 2:
+        for inner in _returned_messages(msg):
+            report = _parse_message(inner, depth + 1)
+            if report.is_bounce and report.bounced:
+                return report.bounced
+    if returned is None:
+        return []
+    exclude = _addresses(header(msg, "To")) | _addresses(header(msg, "From")) | _addresses(header(returned, "From"))
+    candidates = _addresses(header(returned, "To")) - exclude
+    if len(candidates) != 1:
+        return []
+    return [_recipient(candidates.pop(), None, "failed", diagnostic_from_region(notice))]
+
+
 def _parse(raw: bytes) -> BounceReport:
-    msg = message_from_raw(raw)
+    return _parse_message(message_from_raw(raw), 0)
+
+
+def _parse_message(msg: Message, depth: int) -> BounceReport:
     if _is_feedback(msg):
         return _feedback_report(msg)
     subject = header(msg, "Subject")
@@ -356,6 +395,8 @@ def _parse(raw: bytes) -> BounceReport:
     if strong or (not vacation_subject and _weak_bounce_signal(subject, notice)):
         returned = _returned_headers(msg, returned_copy)
         bounced = _bounced(msg, notice, returned, dsn_recipients)
+        if not bounced and strong and not dsn_recipients:
+            bounced = _last_resort(msg, notice, returned, depth)
         positive_dsn_only = not bounced and bool(dsn_recipients or parse_inline_dsn(notice))
         if not positive_dsn_only and (strong or bounced or _automated(msg)):
             message_id, references, headers = _original_info(msg, returned)

@@ -26,8 +26,30 @@ from bounces.dsn.mime import EMAIL_SEARCH_RE, normalize_email
 
 _ADDR = EMAIL_SEARCH_RE.pattern
 
+
+def lowered(text: str) -> str:
+    """``text`` lower-cased character by character, so that positions in it are positions in
+    ``text`` (a character whose lower case is longer, like "İ", is kept as it is)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def ci(pattern: str) -> re.Pattern[str]:
+    """A case-insensitive pattern meant for :func:`lowered` text: its literal letters are
+    lower-cased and it is compiled without ``re.IGNORECASE`` (which makes Python's matcher
+    several times slower on the long alternations these notices need)."""
+    flags = 0
+    inline = re.match(r"\(\?([a-z]+)\)", pattern)
+    if inline:
+        flags = re.MULTILINE if "m" in inline.group(1) else 0
+        pattern = pattern[inline.end() :]
+    pattern = re.sub(r"\\.|[A-Z]", lambda m: m.group(0) if len(m.group(0)) == 2 else m.group(0).lower(), pattern)
+    return re.compile(pattern, flags)
+
 # Where the copy of the returned message starts in a text-only notice.
-RETURNED_MARKER_RE = re.compile(
+RETURNED_MARKER_RE = ci(
     r"(?im)^[ \t>-]*(?:"
     r"-+ ?Below this line is a copy of the message|"
     r"-+ This is a copy of the (?:message|body of the message)|"
@@ -41,11 +63,17 @@ RETURNED_MARKER_RE = re.compile(
     r"Original message headers:|"
     r"-+ ?Original Message ?-+|"
     r"--- ?Kopie der Nachricht|"
-    r"--- ?Copie du message"
+    r"--- ?Copie du message|"
+    r"Message headers follow\.?[ \t]*$|"
+    r"-+ ?Returned Message ?-+|"
+    r"-+ ?original (?:message|mail info)[ \t]*$|"
+    r"Included is a copy of the message header|"
+    r"Original Message:[ \t]*$|"
+    r"bounced E-Mail:[ \t]*$"
     r")"
 )
 
-_INTRO_RE = re.compile(
+_INTRO_RE = ci(
     r"(?i)following address(?:\(es\)|es)? failed|"
     r"following recipients? (?:failed permanently|has been delayed|could not be reached)|"
     r"recipient\(?s?\)? (?:cannot|could not) be reached|"
@@ -58,47 +86,71 @@ _INTRO_RE = re.compile(
     r"following (?:destination )?addresses? (?:could not|couldn't|cannot|were)|"
     r"folgende[n]? Empf[äa]nger|nicht zugestellt werden|"
     r"destinataires? suivants?|n[’']a pas pu [êe]tre (?:remis|distribu[ée])|"
-    r"Diagnostic information for administrators"
+    r"Diagnostic information for administrators|"
+    r"following addresses had (?:permanent )?delivery (?:errors|problems)|"
+    r"Failure Reasons|"
+    r"送信に失敗しました"
 )
-# Postfix names the address we sent to when an alias expanded: "<user@x> (expanded from <alias@x>):".
-_ANGLE_COLON_RE = re.compile(rf"(?m)^<({_ADDR})>(?:[ \t]*\(expanded from <({_ADDR})>\))?[ \t]*:?")
-_BARE_COLON_RE = re.compile(rf"(?m)^({_ADDR})[ \t]*:(?:[ \t]+\S.*)?$")
-_OWN_LINE_RE = re.compile(
-    rf"(?m)^[ \t]*<?({_ADDR})>?(?:[ \t]*<mailto:[^>]*>|[ \t]+on[ \t].*|[ \t]*\(([^)]*)\))?[ \t]*$"
+# "<user@x>: reason" (Postfix, qmail...), "user@x: reason", GMX's '"user@x":'. When Postfix
+# expanded an alias ("<user@x> (expanded from <alias@x>):") the address that failed is the first.
+_ANGLE_COLON_RE = ci(rf"(?m)^[ \t]*[<\"]({_ADDR})[>\"](?:[ \t]*\(expanded from <{_ADDR}>\))?[ \t]*:?")
+_BARE_COLON_RE = ci(rf"(?m)^({_ADDR})[ \t]*:(?:[ \t]+\S.*)?$")
+# An address alone on its line after an introduction, possibly bulleted ("* user@x",
+# ">>> user@x <user@x>"), with a note after it ("(reason)", "[reason]").
+_OWN_LINE_RE = ci(
+    rf"(?m)^[ \t]*(?:[*•][ \t]+|>>>[ \t]+)?<?({_ADDR})>?"
+    rf"(?:[ \t]*<mailto:[^>]*>|[ \t]+on[ \t].*|[ \t]*\(([^)]*)\)|[ \t]*\[([^\]]*)\]|[ \t]+<{_ADDR}>)?[ \t]*$"
 )
+# One line: the address first, then the reason ("user@x Invalid Address, ERROR_CODE :550, ...";
+# "name:00000:<user@x> : Connection timed out"; "[Status: Error, Address: <user@x>, ResponseCode 421, ...]").
+_LINE_REASON_RES = [
+    ci(rf"(?m)^({_ADDR})[ \t]+(Invalid Address\b.*)$"),
+    ci(rf"(?m)^[^\s:<>]+:\d+:<({_ADDR})>[ \t]*:[ \t]*(.+)$"),
+    # Sendmail (V5 and later) in its transcript: "554 <user@x>... 550 Host unknown".
+    ci(rf"(?m)^[245]\d\d <({_ADDR})>\.\.\. (.+)$"),
+    ci(rf"(?i)Address: <({_ADDR})>, (ResponseCode [^\]\n]*)"),
+]
 _SENTENCE_RES = [
-    re.compile(
+    ci(
         rf"(?i)(?:wasn't|was not|could not be|couldn't be|cannot be|can't be|has not been) delivered"
         rf" to:?\s*<?({_ADDR})>?"
     ),
-    re.compile(
+    ci(
         rf"(?i)your message to (?:[^<>\n@]{{0,60}}<)?({_ADDR})>?"
         r"(?= (?:couldn't|could not|can't|cannot|wasn't|was not|has not))"
     ),
-    re.compile(rf"(?i)recipient address:\s*<?({_ADDR})>?"),
-    re.compile(rf"(?i)problem delivering your message to <?({_ADDR})>?"),
-    re.compile(rf"(?i)delivery to <?({_ADDR})>? (?:has )?(?:failed|been delayed|is delayed)"),
-    re.compile(rf"(?i)unable to deliver (?:your |the )?(?:message |mail )?to <?({_ADDR})>?"),
-    re.compile(
+    ci(rf"(?i)recipient address:\s*<?({_ADDR})>?"),
+    ci(rf"(?i)problem delivering your message to <?({_ADDR})>?"),
+    ci(rf"(?i)delivery to <?({_ADDR})>? (?:has )?(?:failed|been delayed|is delayed)"),
+    ci(rf"(?i)unable to deliver (?:your |the )?(?:message |mail )?to:?\s*<?({_ADDR})>?"),
+    ci(rf"(?i)error delivering your mail to <?({_ADDR})>?"),
+    ci(rf"(?i)recipients returned (?:permanent|temporary|transient) errors: <?({_ADDR})>?"),
+    ci(rf"(?i)\bundeliverable to <?({_ADDR})>?"),
+    ci(rf"(?im)^[ \t]*Recipient:[ \t]*<?({_ADDR})>?[ \t]*$"),
+    ci(rf"(?i)target mail address:[ \t]*<?({_ADDR})>?"),
+    # A "Message details" block listing the envelope (Apache James).
+    ci(rf"(?m)^[ \t]+RCPT TO:[ \t]*<?({_ADDR})>?[ \t]*$"),
+    ci(
         rf"(?i)(?:message|mail) (?:for|to) <?({_ADDR})>?"
         r"(?= (?:could not|couldn't|was not|wasn't|can ?not) be delivered)"
     ),
 ]
 # The reason written before the address: "User mailbox exceeds allowed size: user@host" (SMTP32...);
 # the whole line is the diagnostic.
-_REASON_FIRST_RE = re.compile(
+_REASON_FIRST_RE = ci(
     r"(?im)^[ \t]*((?:user )?(?:mailbox exceeds allowed size|user unknown|unknown user|no such user|user not found|"
+    r"invalid final delivery userid|"
     rf"mailbox unavailable|invalid recipient|recipient unknown)\s*:\s*<?({_ADDR})>?)[ \t]*$"
 )
 
-_PERMANENT_MARKERS = re.compile(
+_PERMANENT_MARKERS = ci(
     r"(?i)permanent fatal errors|failed permanently|this is a permanent error|permanent error|"
     r"following address(?:\(es\)|es)? failed|I've given up|delivery has failed|could not be delivered|"
     r"couldn't be delivered|wasn't delivered|was not delivered|cannot be delivered|unable to deliver|"
     r"cannot be reached|error has occurred while attempting to deliver|undeliverable|"
     r"nicht zugestellt|n[’']a pas pu [êe]tre"
 )
-_TRANSIENT_MARKERS = re.compile(
+_TRANSIENT_MARKERS = ci(
     r"(?i)transient non-fatal errors|this is a warning only|has been delayed|not yet been delivered|"
     r"will (?:continue to )?(?:retry|try)|delays have been reported|temporary problem delivering|"
     r"still (?:trying|being retried)|delivery (?:is )?delayed|could not send message for past|"
@@ -107,7 +159,7 @@ _TRANSIENT_MARKERS = re.compile(
 
 MAX_NOTICE = 256 * 1024
 MAX_HITS = 1000
-_SKIP_LOCALS = ("mailer-daemon", "postmaster", "double-bounce", "noreply", "no-reply")
+_SKIP_LOCALS = ("mailer-daemon", "double-bounce", "noreply", "no-reply")
 
 
 @dataclass(frozen=True)
@@ -119,7 +171,7 @@ class TextHit:
 
 def cut_returned(text: str) -> tuple[str, str]:
     """``(notice, returned_copy)``: the text split where the copy of the message starts."""
-    match = RETURNED_MARKER_RE.search(text)
+    match = RETURNED_MARKER_RE.search(lowered(text))
     if not match:
         return text, ""
     return text[: match.start()], text[match.end() :]
@@ -217,9 +269,9 @@ def _wanted(email: str | None, exclude: set[str]) -> bool:
 class _Sections:
     """Where the permanent / transient sections of a notice start, for bisecting (linear time)."""
 
-    def __init__(self, notice: str) -> None:
-        self.permanent = [m.end() for m in _PERMANENT_MARKERS.finditer(notice)]
-        self.transient = [m.end() for m in _TRANSIENT_MARKERS.finditer(notice)]
+    def __init__(self, low: str) -> None:
+        self.permanent = [m.end() for m in _PERMANENT_MARKERS.finditer(low)]
+        self.transient = [m.end() for m in _TRANSIENT_MARKERS.finditer(low)]
 
     def delayed_at(self, position: int) -> bool:
         """A recipient is delayed when the nearest section marker before it is a transient one;
@@ -246,17 +298,26 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
     exclude = exclude or set()
     # A notice is a few kilobytes; bound the work on hostile or huge input.
     notice = notice[:MAX_NOTICE]
+    # Every pattern runs on the lower-cased text; what is kept as a diagnostic is cut from the
+    # notice itself at the same positions.
+    low = lowered(notice)
+
+    def original(match: re.Match[str], group: int) -> str:
+        return notice[match.start(group) : match.end(group)] if match.start(group) >= 0 else ""
+
     # (position where the address occurs, where its region starts, raw address, diagnostic on its line)
     found: list[tuple[int, int, str, str]] = []
-    found += [(m.start(), m.end(), m.group(2) or m.group(1), "") for m in _ANGLE_COLON_RE.finditer(notice)]
-    found += [(m.start(), m.end(1) + 1, m.group(1), "") for m in _BARE_COLON_RE.finditer(notice)]
-    intro = _INTRO_RE.search(notice)
+    found += [(m.start(), m.end(), m.group(1), "") for m in _ANGLE_COLON_RE.finditer(low)]
+    found += [(m.start(), m.end(1) + 1, m.group(1), "") for m in _BARE_COLON_RE.finditer(low)]
+    intro = _INTRO_RE.search(low)
     if intro:
-        own_lines = _OWN_LINE_RE.finditer(notice, intro.end())
-        found += [(m.start(), m.end(), m.group(1), m.group(2) or "") for m in own_lines]
+        own_lines = _OWN_LINE_RE.finditer(low, intro.end())
+        found += [(m.start(), m.end(), m.group(1), original(m, 2) or original(m, 3)) for m in own_lines]
+    for pattern in _LINE_REASON_RES:
+        found += [(m.start(), m.end(), m.group(1), original(m, 2)) for m in pattern.finditer(low)]
     for pattern in _SENTENCE_RES:
-        found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(notice)]
-    found += [(m.start(), m.end(), m.group(2), m.group(1)) for m in _REASON_FIRST_RE.finditer(notice)]
+        found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(low)]
+    found += [(m.start(), m.end(), m.group(2), original(m, 1)) for m in _REASON_FIRST_RE.finditer(low)]
     found.sort()
     kept = [
         (pos, start, email, inline)
@@ -264,7 +325,7 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
         if (email := normalize_email(raw)) and _wanted(email, exclude)
     ][:MAX_HITS]
     positions = [hit[0] for hit in kept]
-    sections = _Sections(notice)
+    sections = _Sections(low)
     hits: dict[str, TextHit] = {}
     for position, region_start, email, inline in kept:
         # The region ends where the next address starts (one nested in this hit's own line is skipped).
@@ -276,6 +337,10 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
             line_start = notice.rfind("\n", 0, position) + 1
             line_end = notice.find("\n", position)
             diag = _trim(notice[line_start : line_end if line_end >= 0 else len(notice)])
+            if normalize_email(diag) == email:
+                # The address alone on its line: the reason is the line above (Lotus Notes).
+                above = [line for line in notice[:line_start].split("\n")[-4:] if line.strip()]
+                diag = _trim(above[-1]) if above and not above[-1].lstrip().startswith("-") else ""
         if email not in hits:
             hits[email] = TextHit(email=email, diagnostic=diag, delayed=sections.delayed_at(position))
         elif _score(diag) > _score(hits[email].diagnostic):

@@ -19,6 +19,11 @@ _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 _TYPE_PREFIX_RE = re.compile(r"^\s*[A-Za-z][A-Za-z0-9-]*\s*;\s*")
 _STATUS_VALUE_RE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+_RECIPIENT_AFTER_FIELD_RE = re.compile(
+    r"(?im)^((?!(?:final|original)-recipient)(?:[a-z][a-z0-9-]*[ \t]*:|[ \t]+\S).*)\n"
+    r"((?:final|original)-recipient[ \t]*:)"
+)
 
 
 @dataclass(frozen=True)
@@ -89,13 +94,17 @@ def parse_blocks(text: str) -> list[DsnRecipient]:
     """Every per-recipient block found in delivery-status text (blank-line separated)."""
     recipients: list[DsnRecipient] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for block in re.split(r"\n[ \t]*\n", text):
+    # Some MTAs (AOL's) write the per-recipient blocks without the blank line between them: a
+    # recipient field that follows any other field starts a new block.
+    text = _RECIPIENT_AFTER_FIELD_RE.sub("\\1\n\n\\2", text)
+    for block in _BLANK_LINE_RE.split(text):
         fields = parse_fields(block)
         if not any(f in fields for f in RECIPIENT_FIELDS):
             continue
-        # Prefer the address we gave in RCPT TO (Original-Recipient) over the one after forwarding.
+        # The address that failed is the Final-Recipient (after any alias expansion or
+        # forwarding); the gateway's bounce token still names the delivery we made.
         email = None
-        for name in ("original-recipient", "final-recipient", "x-actual-recipient"):
+        for name in ("final-recipient", "original-recipient", "x-actual-recipient"):
             email = normalize_email(fields.get(name))
             if email:
                 break

@@ -232,10 +232,11 @@ def test_weak_bounce_signals_need_evidence(raw: bytes, is_bounce: bool) -> None:
 @pytest.mark.parametrize(
     ("notice", "expected"),
     [
-        # Postfix alias expansion: the address we sent to is the one in "expanded from".
+        # Postfix alias expansion: the mailbox that failed is the expanded one (the bounce token
+        # still names the delivery we made to the alias).
         (
             b'<real@x.example> (expanded from <alias@x.example>): unknown user: "real"\r\n',
-            ("alias@x.example", None, "user_unknown", 'unknown user: "real"'),
+            ("real@x.example", None, "user_unknown", 'unknown user: "real"'),
         ),
         # GroupWise: the reason in parentheses on the address line.
         (
