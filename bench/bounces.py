@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bounces.dsn import parse_bounce  # noqa: E402
-from bounces.tests.corpus import CORPUS, Sample, load_corpus, run  # noqa: E402
+from bounces.dsn import parse_bounce
+from bounces.tests.corpus import CORPUS, Sample, load_corpus, run
 
 DATA = Path(__file__).resolve().parents[1] / "bounces" / "tests" / "data"
 
@@ -112,7 +112,8 @@ def main() -> None:
         f"status: {scores.share(scores.status_ok, scores.status_total):.3f} ({scores.status_ok}/{scores.status_total})",
         f"message_id: {scores.share(scores.message_id_ok, scores.message_id_total):.3f} "
         f"({scores.message_id_ok}/{scores.message_id_total})",
-        f"false_positives: {len(scores.false_positives)}/{scores.negatives} {' '.join(scores.false_positives)}".rstrip(),
+        f"false_positives: {len(scores.false_positives)}/{scores.negatives} "
+        f"{' '.join(scores.false_positives)}".rstrip(),
         f"delays_as_failures: {len(scores.delays_as_failures)}/{scores.warnings} "
         f"{' '.join(scores.delays_as_failures)}".rstrip(),
         f"own_samples: {own_right}/{own_total}",

@@ -28,7 +28,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from bounces.dsn.classify import classify, find_status, pick_status
-from bounces.dsn.heuristics import TextHit, cut_returned, diagnostic_from_region, parse_text
+from bounces.dsn.heuristics import TextHit, after_intro, cut_returned, diagnostic_from_region, parse_text
 from bounces.dsn.mime import (
     RETURNED_TYPES,
     content_type,
@@ -274,12 +274,14 @@ def _dsn_action(recipient: DsnRecipient) -> Action | None:
     return "delayed" if status.startswith("4") else "failed"
 
 
-def _recipient(email: str, status: str | None, action: Action, diagnostic: str) -> BouncedRecipient:
+def _recipient(email: str, status: str | None, action: Action, diagnostic: str, command: str = "") -> BouncedRecipient:
     diagnostic = " ".join(diagnostic.split())
     if len(diagnostic) > MAX_DIAGNOSTIC:
         diagnostic = diagnostic[: MAX_DIAGNOSTIC - 1] + "…"
-    reason, hard = classify(status, diagnostic, action)
-    return BouncedRecipient(email=email, status=status, action=action, reason=reason, hard=hard, diagnostic=diagnostic)
+    reason, hard, evidence = classify(status, diagnostic, action, command)
+    return BouncedRecipient(
+        email=email, status=status, action=action, reason=reason, hard=hard, diagnostic=diagnostic, evidence=evidence
+    )
 
 
 def _from_dsn(recipients: list[DsnRecipient], text_hits: list[TextHit]) -> list[BouncedRecipient]:
@@ -289,8 +291,10 @@ def _from_dsn(recipients: list[DsnRecipient], text_hits: list[TextHit]) -> list[
         action = _dsn_action(dsn)
         if action is None:
             continue
-        diagnostic = dsn.diagnostic or (by_email[dsn.email].diagnostic if dsn.email in by_email else "")
-        bounced = _recipient(dsn.email, pick_status(dsn.status, diagnostic), action, diagnostic)
+        hit = by_email.get(dsn.email)
+        diagnostic = dsn.diagnostic or (hit.diagnostic if hit else "")
+        status = pick_status(dsn.status, diagnostic)
+        bounced = _recipient(dsn.email, status, action, diagnostic, hit.command if hit else "")
         # One address listed twice: a failure outweighs a delay.
         if dsn.email not in result or (result[dsn.email].action == "delayed" and action == "failed"):
             result[dsn.email] = bounced
@@ -299,7 +303,9 @@ def _from_dsn(recipients: list[DsnRecipient], text_hits: list[TextHit]) -> list[
 
 def _from_text(hits: list[TextHit]) -> list[BouncedRecipient]:
     return [
-        _recipient(hit.email, find_status(hit.diagnostic), "delayed" if hit.delayed else "failed", hit.diagnostic)
+        _recipient(
+            hit.email, find_status(hit.diagnostic), "delayed" if hit.delayed else "failed", hit.diagnostic, hit.command
+        )
         for hit in hits
     ]
 
@@ -345,7 +351,9 @@ def _bounced(msg: Message, notice: str, returned: Message | None, dsn: list[DsnR
     bounced = _from_text(text_hits)
     if not bounced:  # Exim names them in a header even when its text says nothing readable
         failed = sorted(_addresses(header(msg, "X-Failed-Recipients")))
-        bounced = [_recipient(email, None, "failed", "") for email in failed]
+        # The whole explanation: these notices (Exim's, Google Groups') have no per-address text.
+        diagnostic = after_intro(notice) if failed else ""
+        bounced = [_recipient(email, None, "failed", diagnostic) for email in failed]
     return bounced
 
 

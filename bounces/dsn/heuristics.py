@@ -167,6 +167,30 @@ class TextHit:
     email: str
     diagnostic: str
     delayed: bool
+    command: str = ""  # the SMTP command the failure answered ("DATA", "RCPT", "MAIL"), when said
+
+
+# Where notices say which SMTP command was refused.
+_COMMAND_RES = (
+    re.compile(r"in reply to (?:end of )?(data|rcpt|mail)\b", re.I),
+    re.compile(r"after (end of data|rcpt|mail|data)\b", re.I),
+    re.compile(r"did not like our (final data|rcpt|mail)", re.I),
+    re.compile(r"smtp command\s*\n\s*(data|rcpt|mail)\b", re.I),
+    re.compile(r"\((data|rcpt|mail)\)", re.I),
+    re.compile(r"(?m)^\s*>>>\s*(rcpt)\b[^\n]*\n\s*<<<\s*[45]", re.I),
+)
+
+
+def smtp_command(region: str) -> str:
+    """``"DATA"``, ``"RCPT"`` or ``"MAIL"``: the command a failure answered, when the notice says
+    so in words. (A Sendmail transcript's ``>>> DATA`` is not enough: with pipelining, refusals of
+    RCPT TO are read after DATA is sent.)"""
+    for pattern in _COMMAND_RES:
+        match = pattern.search(region)
+        if match:
+            word = match.group(1).lower()
+            return "DATA" if "data" in word else word.upper()
+    return ""
 
 
 def cut_returned(text: str) -> tuple[str, str]:
@@ -250,7 +274,7 @@ def diagnostic_from_region(region: str) -> str:
             return _trim(line)
     first: list[str] = []
     for line in lines:
-        if not line.strip():
+        if not line.strip(" \t.:-=*"):
             if first:
                 break
             continue
@@ -258,6 +282,32 @@ def diagnostic_from_region(region: str) -> str:
         if len(first) == 3:
             break
     return _trim(" ".join(first))
+
+
+def _only_labels(line: str, email: str) -> bool:
+    """The line is the address alone, or a label and the address ("target mail address: x")."""
+    rest = lowered(line).replace(email, "").strip(" \t<>\"'")
+    return not rest or rest.endswith(":")
+
+
+def _reason_above(before: str) -> str:
+    """The reason written above an address: the nearest paragraph that is not the notice's
+    introduction of the recipients nor a separator (Lotus Notes, EZweb, plain notices)."""
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", before) if p.strip(" \t\n-=*")]
+    for paragraph in reversed(paragraphs[-3:]):
+        lines = [line for line in paragraph.split("\n") if line.strip(" \t-=*")]
+        lines = [line for line in lines if not _INTRO_RE.search(lowered(line))]
+        if lines:
+            return _trim(" ".join(lines[-3:]))
+    return ""
+
+
+def after_intro(notice: str) -> str:
+    """The notice after its (last) introduction of the failed recipients; all of it without one."""
+    end = 0
+    for match in _INTRO_RE.finditer(lowered(notice)):
+        end = match.end()
+    return notice[end:]
 
 
 def _wanted(email: str | None, exclude: set[str]) -> bool:
@@ -337,15 +387,14 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
             line_start = notice.rfind("\n", 0, position) + 1
             line_end = notice.find("\n", position)
             diag = _trim(notice[line_start : line_end if line_end >= 0 else len(notice)])
-            if normalize_email(diag) == email:
-                # The address alone on its line: the reason is the line above (Lotus Notes).
-                above = [line for line in notice[:line_start].split("\n")[-4:] if line.strip()]
-                diag = _trim(above[-1]) if above and not above[-1].lstrip().startswith("-") else ""
+            if _only_labels(diag, email):
+                diag = _reason_above(notice[:line_start])
+        command = smtp_command(region)
         if email not in hits:
-            hits[email] = TextHit(email=email, diagnostic=diag, delayed=sections.delayed_at(position))
+            hits[email] = TextHit(email, diag, sections.delayed_at(position), command)
         elif _score(diag) > _score(hits[email].diagnostic):
             # Exchange names the address twice; the second mention carries the SMTP reply.
-            hits[email] = TextHit(email=email, diagnostic=diag, delayed=hits[email].delayed)
+            hits[email] = TextHit(email, diag, hits[email].delayed, command or hits[email].command)
     # Several addresses sharing one explanation (Gmail lists them, then explains once).
     shared = next((hit.diagnostic for hit in reversed(hits.values()) if hit.diagnostic), "")
-    return [hit if hit.diagnostic else TextHit(hit.email, shared, hit.delayed) for hit in hits.values()]
+    return [hit if hit.diagnostic else TextHit(hit.email, shared, hit.delayed, hit.command) for hit in hits.values()]

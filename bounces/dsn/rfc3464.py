@@ -20,10 +20,30 @@ _TYPE_PREFIX_RE = re.compile(r"^\s*[A-Za-z][A-Za-z0-9-]*\s*;\s*")
 _STATUS_VALUE_RE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
 _BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
-_RECIPIENT_AFTER_FIELD_RE = re.compile(
-    r"(?im)^((?!(?:final|original)-recipient)(?:[a-z][a-z0-9-]*[ \t]*:|[ \t]+\S).*)\n"
-    r"((?:final|original)-recipient[ \t]*:)"
-)
+_RECIPIENT_LINE_RE = re.compile(r"(?i)(final|original)-recipient[ \t]*:")
+
+
+def _split_recipient_blocks(text: str) -> list[str]:
+    """The blank-line separated blocks, each further cut where a recipient field repeats: some
+    MTAs (AOL's) write the per-recipient blocks without the blank line between them."""
+    blocks = []
+    for block in _BLANK_LINE_RE.split(text):
+        if len(_RECIPIENT_LINE_RE.findall(block)) < 2:
+            blocks.append(block)
+            continue
+        current: list[str] = []
+        seen: set[str] = set()
+        for line in block.split("\n"):
+            match = _RECIPIENT_LINE_RE.match(line)
+            if match:
+                name = match.group(1).lower()
+                if name in seen:
+                    blocks.append("\n".join(current))
+                    current, seen = [], set()
+                seen.add(name)
+            current.append(line)
+        blocks.append("\n".join(current))
+    return blocks
 
 
 @dataclass(frozen=True)
@@ -96,8 +116,7 @@ def parse_blocks(text: str) -> list[DsnRecipient]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Some MTAs (AOL's) write the per-recipient blocks without the blank line between them: a
     # recipient field that follows any other field starts a new block.
-    text = _RECIPIENT_AFTER_FIELD_RE.sub("\\1\n\n\\2", text)
-    for block in _BLANK_LINE_RE.split(text):
+    for block in _split_recipient_blocks(text):
         fields = parse_fields(block)
         if not any(f in fields for f in RECIPIENT_FIELDS):
             continue

@@ -31,6 +31,8 @@ class BouncedRecipient:
     reason: str
     hard: bool
     diagnostic: str
+    # What decided the reason: the enhanced status code, the basic SMTP reply code or the text.
+    evidence: str = "text"
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class BouncedRecipient:
             "action": self.action,
             "reason": self.reason,
             "hard": self.hard,
+            "evidence": self.evidence,
             "diagnostic": self.diagnostic,
         }
 

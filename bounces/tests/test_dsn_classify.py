@@ -17,45 +17,69 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.parametrize(
-    ("status", "diagnostic", "action", "expected"),
+    ("status", "diagnostic", "action", "command", "expected"),
     [
-        ("5.1.1", "550 5.1.1 User unknown", "failed", ("user_unknown", True)),
-        ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "failed", ("user_unknown", True)),
-        (None, "550 No such user here", "failed", ("user_unknown", True)),
-        (None, "550 Requested action not taken: mailbox unavailable", "failed", ("user_unknown", True)),
-        ("5.0.0", "554 the account jo@x.example does not exist", "failed", ("user_unknown", True)),
-        ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", "failed", ("user_unknown", True)),
-        ("5.2.1", "550 5.2.1 receiving mail at a rate that prevents additional messages", "failed", ("other", False)),
-        ("5.1.2", "550 5.1.2 Host unknown", "failed", ("host_unknown", True)),
-        ("5.4.4", "Host or domain name not found", "failed", ("host_unknown", True)),
-        (None, "DNS Error: lookup of example.invalid responded with code NXDOMAIN", "failed", ("host_unknown", True)),
-        ("5.2.2", "552 5.2.2 Mailbox full", "failed", ("mailbox_full", False)),
-        ("4.2.2", "452 4.2.2 Over quota", "delayed", ("mailbox_full", False)),
-        (None, "552 Quota exceeded", "failed", ("mailbox_full", False)),
-        (
-            "5.7.1",
-            "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org",
-            "failed",
-            ("spam_blocked", False),
-        ),
-        ("5.7.1", "550 5.7.1 Message rejected as spam", "failed", ("spam_blocked", False)),
-        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted", "failed", ("spam_blocked", False)),
-        ("5.7.1", "550 5.7.1 Access denied, banned sending IP", "failed", ("spam_blocked", False)),
-        ("5.7.1", "550 5.7.1 Relaying denied for this recipient", "failed", ("other", False)),
-        ("5.7.1", "550 5.7.1 Unable to relay", "failed", ("other", False)),
-        ("4.7.1", "451 4.7.1 Greylisted, try again later", "delayed", ("other", False)),
-        ("4.4.7", "delivery temporarily suspended: connection refused", "failed", ("expired", False)),
-        ("5.4.7", "550 5.4.7 Delivery time expired", "failed", ("expired", False)),
-        (None, "retry timeout exceeded", "failed", ("expired", False)),
-        ("5.1.1", "550 5.1.1 User unknown", "delayed", ("user_unknown", False)),  # a delay is never hard
-        ("4.1.1", "450 4.1.1 User unknown, try again", "failed", ("user_unknown", False)),  # not permanent
-        (None, "450 User unknown", "failed", ("user_unknown", False)),  # a 4xx basic code is not permanent
-        ("5.3.0", "554 5.3.0 Other mail system problem", "failed", ("other", False)),
-        (None, "", "failed", ("other", False)),
+        ("5.1.1", "550 5.1.1 User unknown", "failed", "", ("user_unknown", True, "status")),
+        ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "failed", "", ("user_unknown", True, "status")),
+        (None, "550 No such user here", "failed", "", ("user_unknown", True, "text")),
+        (None, "550 Requested action not taken: mailbox unavailable", "failed", "", ("user_unknown", True, "text")),
+        ("5.0.0", "554 the account jo@x.example does not exist", "failed", "", ("user_unknown", True, "text")),
+        # The code says "no such user" but the words say the recipient refuses us: the words win.
+        ("5.1.1", "550 5.1.1 RCP-P2 Refused due to recipient preferences", "failed", "",
+         ("spam_blocked", False, "text")),
+        # A suspended or disabled account may come back: not a dead address.
+        ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", "failed", "",
+         ("other", False, "text")),
+        ("5.2.1", "550 5.2.1 receiving mail at a rate that prevents additional messages", "failed", "",
+         ("other", False, "status")),
+        ("5.2.1", "5.2.1 <a@x.example>... User Unknown", "failed", "", ("user_unknown", True, "text")),  # GMX
+        ("5.1.2", "550 5.1.2 Host unknown", "failed", "", ("host_unknown", True, "status")),
+        ("5.4.4", "Host or domain name not found", "failed", "", ("host_unknown", True, "status")),
+        ("5.4.4", "Name service error: Malformed or unexpected name server reply", "failed", "",
+         ("other", False, "text")),
+        (None, "DNS Error: lookup of example.invalid responded with code NXDOMAIN", "failed", "",
+         ("host_unknown", True, "text")),
+        ("5.1.10", "550 5.1.10 host/domain does not accept mail", "failed", "", ("host_unknown", True, "text")),
+        ("5.2.2", "552 5.2.2 Mailbox full", "failed", "", ("mailbox_full", False, "text")),
+        ("4.2.2", "452 4.2.2 Over quota", "delayed", "", ("mailbox_full", False, "text")),
+        (None, "552 Quota exceeded", "failed", "", ("mailbox_full", False, "text")),
+        (None, "552 Requested mail action aborted", "failed", "", ("mailbox_full", False, "reply_code")),
+        ("5.2.2", "552 5.2.2 see https://support.example/p", "failed", "", ("mailbox_full", False, "status")),
+        ("5.7.1", "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org", "failed", "",
+         ("spam_blocked", False, "text")),
+        ("5.7.1", "550 5.7.1 Message rejected as spam", "failed", "", ("spam_blocked", False, "text")),
+        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted", "failed", "", ("spam_blocked", False, "status")),
+        ("5.7.1", "550 5.7.1 Access denied, banned sending IP", "failed", "", ("spam_blocked", False, "status")),
+        ("5.1.8", "501 5.1.8 Sender address rejected", "failed", "", ("spam_blocked", False, "text")),
+        ("5.7.1", "550 5.7.1 Relaying denied for this recipient", "failed", "", ("other", False, "text")),
+        ("5.7.1", "550 5.7.1 Unable to relay", "failed", "", ("other", False, "text")),
+        ("4.7.1", "451 4.7.1 Greylisted, try again later", "delayed", "", ("other", False, "text")),
+        ("4.7.650", "451 4.7.650 temporarily rate limited due to IP reputation", "failed", "",
+         ("spam_blocked", False, "text")),
+        ("5.0.0", "550 Ip frequency limited, Blocked IP 192.0.2.1", "failed", "", ("other", False, "text")),
+        ("4.4.7", "delivery temporarily suspended: connection refused", "failed", "", ("expired", False, "text")),
+        ("5.4.7", "550 5.4.7 Delivery time expired", "failed", "", ("expired", False, "text")),
+        (None, "retry timeout exceeded", "failed", "", ("expired", False, "text")),
+        (None, "mailbox is full: retry timeout exceeded", "failed", "", ("mailbox_full", False, "text")),
+        ("4.4.1", "connect to mx.example[192.0.2.1]:25: Connection timed out", "delayed", "",
+         ("expired", False, "text")),
+        # A delay is never hard.
+        ("5.1.1", "550 5.1.1 User unknown", "delayed", "", ("user_unknown", False, "status")),
+        # Not permanent: a class 4 status, or a 4xx basic code.
+        ("4.1.1", "450 4.1.1 User unknown, try again", "failed", "", ("user_unknown", False, "status")),
+        (None, "450 User unknown", "failed", "", ("user_unknown", False, "text")),
+        # "User unknown" at the end of DATA: the recipient was accepted, a content filter refused us.
+        (None, "550 Unknown user kijitora@example.net", "failed", "DATA", ("spam_blocked", False, "text")),
+        (None, "550 Unknown user kijitora@example.net", "failed", "RCPT", ("user_unknown", True, "text")),
+        ("5.3.0", "554 5.3.0 Other mail system problem", "failed", "", ("other", False, "status")),
+        (None, "554 Transaction failed", "failed", "", ("other", False, "reply_code")),
+        (None, "", "failed", "", ("other", False, "text")),
     ],
-)
-def test_classify(status: str | None, diagnostic: str, action: str, expected: tuple[str, bool]) -> None:
-    assert classify(status, diagnostic, action) == expected  # type: ignore[arg-type]
+)  # fmt: skip
+def test_classify(
+    status: str | None, diagnostic: str, action: str, command: str, expected: tuple[str, bool, str]
+) -> None:
+    assert classify(status, diagnostic, action, command) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
