@@ -98,16 +98,20 @@ def test_find_status(text: str, expected: str | None) -> None:
     assert find_status(text) == expected
 
 
-def test_pick_status_prefers_a_precise_code_over_a_generic_one() -> None:
+def test_pick_status_prefers_the_remote_servers_code() -> None:
     assert pick_status("5.0.0", "550 5.1.1 <a@b.example>... User unknown") == "5.1.1"
     assert pick_status("5.0.0", "554 rejected") == "5.0.0"
-    assert pick_status("5.1.1", "550 5.7.1 blocked") == "5.1.1"
+    # The remote server's own code over the reporting MTA's summary; the last of a quoted chain.
+    assert pick_status("5.1.0", "5.1.0 - Unknown address error 550-'5.7.1 ... Access denied'") == "5.7.1"
+    assert pick_status("5.1.1", "552 5.2.2 Over quota") == "5.2.2"
+    assert pick_status("4.4.7", "554 4.4.7 Message expired <421 4.4.2 Connection timed out>") == "4.4.2"
+    assert pick_status("5.1.1", "550 5.1.1 <a@b.example>... User unknown") == "5.1.1"
     assert pick_status("4.0.0", "550 5.1.1 unknown") == "4.0.0"  # a different class is not "more precise"
     assert pick_status(None, "552 5.2.2 full") == "5.2.2"
 
 
 def test_report_types_and_json_shape() -> None:
-    recipient = BouncedRecipient("a@b.example", "5.1.1", "failed", "user_unknown", True, "550 5.1.1 unknown")
+    recipient = BouncedRecipient("a@b.example", "5.1.1", "failed", "user_unknown", True, "550 5.1.1 unknown", "status")
     report = BounceReport(is_bounce=True, original_message_id="<x@y>", bounced=[recipient])
     assert report.to_json_dict() == {
         "is_bounce": True,
@@ -119,6 +123,7 @@ def test_report_types_and_json_shape() -> None:
                 "action": "failed",
                 "reason": "user_unknown",
                 "hard": True,
+                "evidence": "status",
                 "diagnostic": "550 5.1.1 unknown",
             }
         ],
