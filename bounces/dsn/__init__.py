@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 import re
 from email.message import Message
-from email.utils import getaddresses
 
 from bounces.dsn.classify import classify, find_status, pick_status
 from bounces.dsn.heuristics import TextHit, after_intro, cut_returned, diagnostic_from_region, parse_text
 from bounces.dsn.mime import (
+    EMAIL_SEARCH_RE,
     RETURNED_TYPES,
     content_type,
     header,
@@ -130,9 +130,17 @@ _AUTO_HEADERS = (
 )
 
 
+_INLINE_MESSAGE_ID_RE = re.compile(r"(?im)^(?:message-id|x-mailcore-message-id)[ \t]*:")
+_HEADER_OR_FOLD_RE = re.compile(r"(?:[\w-]+:\s|[ \t]+\S)")
+_HEADER_OR_CONTINUATION_RE = re.compile(r"(?:[\w-]+:|[ \t]+\S)")
+
+
 def _addresses(value: str) -> set[str]:
+    """The addresses in a header value (a display name's words are not addresses)."""
+    if "@" not in value:
+        return set()
     found = set()
-    for _name, addr in getaddresses([value]):
+    for addr in EMAIL_SEARCH_RE.findall(value):
         email = normalize_email(addr)
         if email:
             found.add(email)
@@ -204,16 +212,19 @@ def _all_text(msg: Message) -> str:
 
 def _inline_headers(text: str) -> Message | None:
     """The header block of a message copied inline into a text notice, found by its Message-ID."""
+    found = _INLINE_MESSAGE_ID_RE.search(text)
+    if found is None:
+        return None
     lines = text.split("\n")
-    for index, line in enumerate(lines):
-        if re.match(r"(?i)^(?:message-id|x-mailcore-message-id)\s*:", line):
-            start = index
-            while start > 0 and re.match(r"^(?:[\w-]+:\s|[ \t]+\S)", lines[start - 1]):
-                start -= 1
-            end = index + 1
-            while end < len(lines) and lines[end].strip() and re.match(r"^(?:[\w-]+:|[ \t]+\S)", lines[end]):
-                end += 1
-            return parse_header_block("\n".join(lines[start:end]) + "\n")
+    index = text.count("\n", 0, found.start())
+    if index < len(lines):
+        start = index
+        while start > 0 and _HEADER_OR_FOLD_RE.match(lines[start - 1]):
+            start -= 1
+        end = index + 1
+        while end < len(lines) and lines[end].strip() and _HEADER_OR_CONTINUATION_RE.match(lines[end]):
+            end += 1
+        return parse_header_block("\n".join(lines[start:end]) + "\n")
     return None
 
 

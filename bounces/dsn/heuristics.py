@@ -205,12 +205,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_IN_REPLY_TO_RE = re.compile(r"\s*\(in reply to [^)]*\)\.?")
+_GIVING_UP_RE = re.compile(r"\s*Giving up on [\d.:a-fA-F]+\.?\s*$")
+_HASHES_RE = re.compile(r"^\s*#\s*|\s*##\s*$")
+_TYPE_PREFIX_RE = re.compile(r"^\s*(?:smtp|x-[\w-]+)\s*;\s*", re.IGNORECASE)
+_REPLY_LINE_RE = re.compile(r"[245]\d\d(?:[\s\-:]|$)")
+_BLOCK_END_RE = re.compile(r"\s*(?:Giving up|Generating server|Remote-MTA)")
+
+
 def _trim(diag: str) -> str:
-    diag = re.sub(r"\s*\(in reply to [^)]*\)\.?", "", diag)
-    diag = re.sub(r"\s*Giving up on [\d.:a-fA-F]+\.?\s*$", "", diag)
-    diag = re.sub(r"^\s*#\s*", "", diag)
-    diag = re.sub(r"\s*##\s*$", "", diag)
-    diag = re.sub(r"^\s*(?:smtp|x-[\w-]+)\s*;\s*", "", _one_line(diag), flags=re.IGNORECASE)
+    diag = _IN_REPLY_TO_RE.sub("", diag)
+    diag = _GIVING_UP_RE.sub("", diag)
+    diag = _HASHES_RE.sub("", diag)
+    diag = _TYPE_PREFIX_RE.sub("", _one_line(diag))
     diag = diag.strip().lstrip(".: ")
     if len(diag) > 1 and diag[0] == diag[-1] and diag[0] in "'\"":
         diag = diag[1:-1].strip()
@@ -221,10 +228,10 @@ def _smtp_line_block(lines: list[str]) -> str:
     """From the first line starting with an SMTP reply code to the end of its paragraph."""
     for index, line in enumerate(lines):
         stripped = line.strip().lstrip("#")
-        if re.match(r"^[245]\d\d(?:[\s\-:]|$)", stripped):
+        if _REPLY_LINE_RE.match(stripped):
             taken = [stripped]
             for follow in lines[index + 1 :]:
-                if not follow.strip() or re.match(r"^\s*(?:Giving up|Generating server|Remote-MTA)", follow):
+                if not follow.strip() or _BLOCK_END_RE.match(follow):
                     break
                 taken.append(follow.strip())
             return " ".join(taken)
