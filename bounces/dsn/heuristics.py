@@ -154,7 +154,8 @@ _TRANSIENT_MARKERS = ci(
     r"(?i)transient non-fatal errors|this is a warning only|has been delayed|not yet been delivered|"
     r"will (?:continue to )?(?:retry|try)|delays have been reported|temporary problem delivering|"
     r"still (?:trying|being retried)|delivery (?:is )?delayed|could not send message for past|"
-    r"delivery incomplete|no action is required on your part"
+    r"delivery incomplete|no action is required on your part|"
+    r"this is a warning message only|(?:is|been) delayed for more than|only a temporary failure"
 )
 
 MAX_NOTICE = 256 * 1024
