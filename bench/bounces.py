@@ -95,6 +95,11 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="corpus directory (with key.jsonl)")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to measure the parse rate")
     parser.add_argument("--misses", action="store_true", help="list the samples that are not exactly right")
+    parser.add_argument(
+        "--pin",
+        type=Path,
+        help="write each sample's results to this JSON file (the regression table of the corpus test)",
+    )
     args = parser.parse_args()
     if not (args.corpus / "key.jsonl").exists():
         sys.exit(f"bounce corpus not found at {args.corpus} (expected key.jsonl and samples/)")
@@ -127,6 +132,10 @@ def main() -> None:
     if flufl is not None:
         lines.append(f"flufl_recall: {flufl}")
     print("\n".join(lines))
+    if args.pin:
+        pinned = {result.name: result.row() for result in results}
+        lines = [f"{json.dumps(name)}: {json.dumps(row, sort_keys=True)}" for name, row in sorted(pinned.items())]
+        args.pin.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
     if args.misses:
         by_name = {s.name: s for s in samples}
         for result in results:
