@@ -81,7 +81,7 @@ def _codec(charset: str | None) -> str | None:
     name = _CHARSET_ALIASES.get(name, name)
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or not even a name ("utf\x00-8")
         return None
 
 

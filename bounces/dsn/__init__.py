@@ -378,18 +378,22 @@ def _returned_messages(msg: Message) -> list[Message]:
     return found
 
 
-def _last_resort(msg: Message, notice: str, returned: Message | None, depth: int) -> list[BouncedRecipient]:
-    """Recipients of a failure notice that names none in its own words.
+def _inner_report(msg: Message, depth: int) -> BounceReport | None:
+    """A notice forwarded by another system (a bounce of a bounce) carries the real report as
+    its returned message: that report, when it names recipients."""
+    if depth >= 2:
+        return None
+    for inner in _returned_messages(msg):
+        report = _parse_message(inner, depth + 1)
+        if report.is_bounce and report.bounced:
+            return report
+    return None
 
-    A notice forwarded by another system (a bounce of a bounce) carries the real report as its
-    returned message: read that. Failing that, a notice that returns a message sent to a single
-    address is about that address (MMS gateways write only "could not be delivered to mobile").
-    """
-    if depth < 2:
-        for inner in _returned_messages(msg):
-            report = _parse_message(inner, depth + 1)
-            if report.is_bounce and report.bounced:
-                return report.bounced
+
+def _last_resort(msg: Message, notice: str, returned: Message | None) -> list[BouncedRecipient]:
+    """Recipients of a failure notice that names none in its own words: a notice that returns a
+    message sent to a single address is about that address (MMS gateways write only "could not
+    be delivered to mobile")."""
     if returned is None:
         return []
     exclude = _addresses(header(msg, "To")) | _addresses(header(msg, "From")) | _addresses(header(returned, "From"))
@@ -415,7 +419,10 @@ def _parse_message(msg: Message, depth: int) -> BounceReport:
         returned = _returned_headers(msg, returned_copy)
         bounced = _bounced(msg, notice, returned, dsn_recipients)
         if not bounced and strong and not dsn_recipients:
-            bounced = _last_resort(msg, notice, returned, depth)
+            inner = _inner_report(msg, depth)
+            if inner is not None:
+                return inner
+            bounced = _last_resort(msg, notice, returned)
         positive_dsn_only = not bounced and bool(dsn_recipients or parse_inline_dsn(notice))
         if not positive_dsn_only and (strong or bounced or _automated(msg)):
             message_id, references, headers = _original_info(msg, returned)

@@ -98,6 +98,8 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    # A full mailbox outranks a size limit and the retry that gave up on it ("mailbox is full: retry timeout exceeded").
+    (MAILBOX_FULL, _FULL_WORDS),
     (
         OTHER,
         re.compile(
@@ -115,8 +117,6 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    # A full mailbox outranks the retry that gave up on it ("mailbox is full: retry timeout exceeded").
-    (MAILBOX_FULL, _FULL_WORDS),
     (
         EXPIRED,
         re.compile(

@@ -38,6 +38,7 @@ def _part(ctype: str, body: bytes, encoding: str | None = None) -> Message:
         # Unknown or missing charsets.
         ("x-no-such-charset", FRENCH.encode("utf-8"), FRENCH),
         ("x-no-such-charset", GERMAN.encode("cp1252"), GERMAN),
+        ("utf\x00-8", FRENCH.encode("utf-8"), FRENCH),  # a damaged declaration
         (None, FRENCH.encode("cp1252"), FRENCH),
         ("", GERMAN.encode("utf-8"), GERMAN),
         # ISO-2022-JP, declared, declared as ASCII, or not declared at all.
