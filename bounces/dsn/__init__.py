@@ -305,7 +305,10 @@ def _from_dsn(recipients: list[DsnRecipient], text_hits: list[TextHit]) -> list[
         hit = by_email.get(dsn.email)
         diagnostic = dsn.diagnostic or (hit.diagnostic if hit else "")
         status = pick_status(dsn.status, diagnostic)
-        bounced = _recipient(dsn.email, status, action, diagnostic, hit.command if hit else "")
+        # A failing local delivery program is a mailer error whatever it printed, not a verdict
+        # on the address ("x-unix; procmail: Couldn't create /var/spool/mail/x: No such user").
+        command = "LOCAL" if dsn.diagnostic_type == "x-unix" else hit.command if hit else ""
+        bounced = _recipient(dsn.email, status, action, diagnostic, command)
         # One address listed twice: a failure outweighs a delay.
         if dsn.email not in result or (result[dsn.email].action == "delayed" and action == "failed"):
             result[dsn.email] = bounced

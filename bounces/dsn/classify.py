@@ -229,7 +229,7 @@ def _by_reply_code(text: str) -> str | None:
 
 def classify_reason(status: str | None, diagnostic: str, command: str = "") -> tuple[str, Evidence]:
     """The reason category for an enhanced status code, the server's text and the SMTP command
-    it answered, and which of them decided."""
+    it answered (``"LOCAL"`` for a local delivery program), and which of them decided."""
     text = diagnostic or ""
     reason: str | None = None
     evidence: Evidence = "text"
@@ -249,8 +249,13 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
     if reason is None:
         reason = OTHER
         evidence = "status" if status else "reply_code" if BASIC_CODE_RE.search(text) else "text"
-    if reason == USER_UNKNOWN and command == "DATA":
-        reason = SPAM_BLOCKED  # the recipient was accepted at RCPT TO: a filter refused the content
+    if reason == USER_UNKNOWN and (command == "DATA" or (status or "")[1:] == ".2.0"):
+        # Accepted at RCPT TO, refused after DATA: a filter refused the content. And "user unknown"
+        # under x.2.0 (the mailbox's own status, RFC 3463) is what NTT docomo and au answer when
+        # the recipient's domain filter refuses the sender: the mailbox exists.
+        reason = SPAM_BLOCKED
+    elif reason == USER_UNKNOWN and command == "LOCAL" and not BASIC_CODE_RE.search(text):
+        reason = OTHER  # the local delivery program failed and said so in its own words (a mailer error)
     return reason, evidence
 
 

@@ -52,6 +52,9 @@ class DsnRecipient:
     action: str  # lower-cased Action field, "" when missing
     status: str | None
     diagnostic: str
+    # The Diagnostic-Code's type: "smtp" for a remote server's reply, "x-unix" when the local
+    # delivery program (procmail, a pipe) failed.
+    diagnostic_type: str = ""
 
 
 def _as_text(part: Message) -> str:
@@ -135,6 +138,7 @@ def parse_blocks(text: str) -> list[DsnRecipient]:
                 action=fields.get("action", "").split()[0].lower() if fields.get("action") else "",
                 status=".".join(status_match.groups()) if status_match else None,
                 diagnostic=clean_diagnostic(fields.get("diagnostic-code", "")),
+                diagnostic_type=fields.get("diagnostic-code", "").partition(";")[0].strip().lower(),
             )
         )
     return recipients

@@ -71,6 +71,14 @@ DATA = Path(__file__).parent / "data"
         # "User unknown" at the end of DATA: the recipient was accepted, a content filter refused us.
         (None, "550 Unknown user kijitora@example.net", "failed", "DATA", ("spam_blocked", False, "text")),
         (None, "550 Unknown user kijitora@example.net", "failed", "RCPT", ("user_unknown", True, "text")),
+        # Under x.2.0 the mailbox exists: NTT docomo's and au's answer when a domain filter refuses us.
+        ("5.2.0", "550 Unknown user taro@docomo.example.jp", "failed", "", ("spam_blocked", False, "text")),
+        # A local delivery program's own words are a mailer error, not a dead address; a reply code
+        # under X-Unix (old Sendmail's DNS failures) is still read.
+        (None, 'procmail: Couldn\'t create "/var/spool/mail/x": No such user', "failed", "LOCAL",
+         ("other", False, "text")),
+        ("5.1.2", "550 5.1.2 Host unknown (Name server: x.example: host not found)", "failed", "LOCAL",
+         ("host_unknown", True, "status")),
         ("5.3.0", "554 5.3.0 Other mail system problem", "failed", "", ("other", False, "status")),
         (None, "554 Transaction failed", "failed", "", ("other", False, "reply_code")),
         (None, "", "failed", "", ("other", False, "text")),
