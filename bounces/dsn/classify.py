@@ -104,6 +104,7 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
         OTHER,
         re.compile(
             r"malformed or unexpected name server reply|dns query failed|name server failure|"
+            r"host name lookup failure|"
             r"hop count exceeded|mail loop|routing loop|message (?:is )?too (?:big|large)|size limit|"
             r"no route to host|network is unreachable",
             re.I,

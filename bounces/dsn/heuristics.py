@@ -344,6 +344,8 @@ class _Sections:
 
 
 def _score(diag: str) -> int:
+    if diag.startswith("-"):
+        return 0  # a section heading ("----- Transcript of session follows -----"), not a reason
     if STATUS_RE.search(diag):
         return 3
     if BASIC_CODE_RE.search(diag):
