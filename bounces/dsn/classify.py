@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from bounces.dsn.patterns import ci, lowered
 from bounces.dsn.types import EXPIRED, HOST_UNKNOWN, MAILBOX_FULL, OTHER, SPAM_BLOCKED, USER_UNKNOWN, Action
 
 Evidence = Literal["status", "reply_code", "text"]
@@ -41,36 +42,34 @@ STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 # A basic SMTP reply code at a word boundary ("550 ", "550-", "#550").
 BASIC_CODE_RE = re.compile(r"(?<![\d.])([245])\d\d(?=[\s\-:;)\]]|$)")
 
-_FULL_WORDS = re.compile(
+_FULL_WORDS = ci(
     r"quota|mailbox (?:is )?full|mailbox (?:size )?exceeds|exceeds (?:the )?(?:allowed|maximum) (?:mailbox )?size|"
     r"mailbox has exceeded|mailbox exceeded|over ?quota|insufficient (?:system )?storage|"
     r"exceeded storage|storage (?:allocation|limit|space)|mail ?box size limit|mailfolder is full|"
     r"inbox is full|account is full|full mailbox|mailbox is full|their mailbox is full|"
     r"postfach (?:ist )?voll|speicherplatz|"
     r"bo[iî]te (?:aux lettres |de r[ée]ception )?(?:est )?pleine|d[ée]passement de quota|"
-    r"переполнен|容量",
-    re.I,
+    r"переполнен|容量"
 )
 # qmail's "I'm not going to try again; this message has been in the queue too long" ends every
 # failure it gives up on, whatever the cause: a weak hint, read after the status code.
-_GAVE_UP_WORDS = re.compile(r"has been in the queue too long", re.I)
+_GAVE_UP_WORDS = ci(r"has been in the queue too long")
 
 # -- 1. phrases that decide whatever the status code says ------------------------------------
 _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (OTHER, re.compile(r"grey ?list|gray ?list", re.I)),  # "come back later", not a verdict
-    (SPAM_BLOCKED, re.compile(r"reputation", re.I)),  # "rate limited due to IP reputation" is a verdict
+    (OTHER, ci(r"grey ?list|gray ?list")),  # "come back later", not a verdict
+    (SPAM_BLOCKED, ci(r"reputation")),  # "rate limited due to IP reputation" is a verdict
     (
         OTHER,
-        re.compile(
+        ci(
             r"frequency limit|rate limit|too many (?:connections|concurrent|messages|sessions)|"
-            r"sending rate|exceeded the rate|connection limit",
-            re.I,
+            r"sending rate|exceeded the rate|connection limit"
         ),
     ),
-    (OTHER, re.compile(r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|unable to relay", re.I)),
+    (OTHER, ci(r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|unable to relay")),
     (
         SPAM_BLOCKED,
-        re.compile(
+        ci(
             r"spamhaus|spamcop|barracuda|\bsorbs\b|blacklist|black list|blocklist|block list|denylist|"
             r"blocked using|\brbl\b|dnsbl|uribl|\bspam\b|unsolicited|unwanted messages|"
             r"recipient preferences|poor reputation|sender reputation|\bdmarc\b|\bspf\b|dkim|"
@@ -85,42 +84,38 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
             # Google Groups refuses a post in the poster's language; the help link is constant.
             r"groups\.google\.com/support|"
             # EZweb's domain filter (the recipient chose which senders may reach them).
-            r"recipients was rejected by a remote mail server",
-            re.I,
+            r"recipients was rejected by a remote mail server"
         ),
     ),
     (
         OTHER,
-        re.compile(
+        ci(
             r"(?:account|mailbox|user)[^.;]{0,40}?(?:is |has been )?(?:disabled|suspended|inactive|deactivated|"
             r"locked|blocked|frozen)|compte du destinataire est bloqu|recipient account is blocked|"
-            r"temporarily (?:disabled|deactivated)",
-            re.I,
+            r"temporarily (?:disabled|deactivated)"
         ),
     ),
     # A full mailbox outranks a size limit and the retry that gave up on it ("mailbox is full: retry timeout exceeded").
     (MAILBOX_FULL, _FULL_WORDS),
     (
         OTHER,
-        re.compile(
+        ci(
             r"malformed or unexpected name server reply|dns query failed|name server failure|"
             r"host name lookup failure|"
             r"hop count exceeded|mail loop|routing loop|message (?:is )?too (?:big|large)|size limit|"
-            r"no route to host|network is unreachable",
-            re.I,
+            r"no route to host|network is unreachable"
         ),
     ),
     (
         HOST_UNKNOWN,
-        re.compile(
+        ci(
             r"null mx|doesn't receive email|does not accept mail|no mx (?:record|host|found)|"
-            r"domain is not reachable|host/domain does not accept",
-            re.I,
+            r"domain is not reachable|host/domain does not accept"
         ),
     ),
     (
         EXPIRED,
-        re.compile(
+        ci(
             r"delivery time expired|retry time ?out exceeded|retry timeout exceeded|message expired|"
             r"(?:too long|timed out) (?:in|on) (?:the )?queue|maximum time in queue|queue\.expired|"
             r"cannot send message for \d+ days?|could not be delivered for \d+ days?|"
@@ -129,22 +124,20 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"will be retried for \d+ more|connection timed out|timed out|host not reachable|"
             r"socket error|resources temporarily unavailable|deferred: 421|"
             r"did not accept our requests to connect|unable to deliver in \d+ minutes|connection refused|"
-            r"not delivered within \d+ days|host is not responding",
-            re.I,
+            r"not delivered within \d+ days|host is not responding"
         ),
     ),
 )
 
 # -- 3. the other phrases, read after a specific status code ----------------------------------
-_HOST_WORDS = re.compile(
+_HOST_WORDS = ci(
     r"host or domain name not found|host not found|host \S+ not found|domain (?:name )?not found|nxdomain|"
     r"unrouteable|unroutable|no such domain|domain (?:name )?does not exist|unknown domain|"
     r"mx lookup failed|name service error|non-existent hosts?|domain (?:is )?(?:invalid|not valid)|"
     r"unknown host|host unknown|dns lookup failure|domain may not exist|"
-    r"dom[aä]ne existiert nicht|domaine (?:introuvable|inexistant)",
-    re.I,
+    r"dom[aä]ne existiert nicht|domaine (?:introuvable|inexistant)"
 )
-_USER_WORDS = re.compile(
+_USER_WORDS = ci(
     r"user unknown|unknown user|no such user|user (?:not found|doesn't exist|does not exist)|"
     r"(?:account|address|mailbox|recipient|user|e-?mail account)[^.;]{0,60}?"
     r"(?:does not exist|doesn't exist|not exist|is not valid|is invalid|not found|unknown)|"
@@ -158,8 +151,7 @@ _USER_WORDS = re.compile(
     r"no valid recipients|mailbox has moved|has moved|"
     r"benutzer unbekannt|empf[aä]nger unbekannt|unbekannter empf[aä]nger|existiert nicht|"
     r"destinataire inconnu|adresse inconnue|utilisateur inconnu|n'existe pas|introuvable|"
-    r"нет такого|не существует|宛先不明|存在しない",
-    re.I,
+    r"нет такого|не существует|宛先不明|存在しない"
 )
 
 
@@ -211,12 +203,12 @@ def _by_status(status: str) -> str | None:
     }.get(code)
 
 
-def _weak_text(text: str) -> str | None:
-    if _HOST_WORDS.search(text):
+def _weak_text(low: str) -> str | None:
+    if _HOST_WORDS.search(low):
         return HOST_UNKNOWN
-    if _USER_WORDS.search(text):
+    if _USER_WORDS.search(low):
         return USER_UNKNOWN
-    if _GAVE_UP_WORDS.search(text):
+    if _GAVE_UP_WORDS.search(low):
         return EXPIRED
     return None
 
@@ -232,17 +224,18 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
     """The reason category for an enhanced status code, the server's text and the SMTP command
     it answered (``"LOCAL"`` for a local delivery program), and which of them decided."""
     text = diagnostic or ""
+    low = lowered(text)
     reason: str | None = None
     evidence: Evidence = "text"
     for category, pattern in _STRONG_TEXT:
-        if pattern.search(text):
+        if pattern.search(low):
             reason = category
             break
     if reason is None and status:
         reason = _by_status(status)
         evidence = "status"
     if reason is None:
-        reason = _weak_text(text)
+        reason = _weak_text(low)
         evidence = "text"
     if reason is None:
         reason = _by_reply_code(text)
