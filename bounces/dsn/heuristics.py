@@ -1,5 +1,7 @@
-"""Non-standard bounces: the readable text of Postfix, Sendmail, Exim, qmail, Exchange, Gmail,
-Yahoo, Courier, Domino, OpenSMTPD and plain "could not be delivered" notices.
+"""Non-standard bounces: the readable text of Postfix, Sendmail (V5 too), Exim, qmail, Exchange,
+Gmail, Yahoo, Courier, Domino / Notes, OpenSMTPD, DragonFly, GMX, Zoho, KDDI, EZweb, McAfee,
+MXLogic, MailFoundry, m-FILTER, IMail, SendGrid, the unnamed X1-X6 formats and plain
+"could not be delivered" notices.
 
 Rather than one parser per vendor, the notices are read with the few layouts they share:
 
@@ -8,7 +10,11 @@ Rather than one parser per vendor, the notices are read with the few layouts the
 * an address alone on an indented line after an introduction ("The following address(es)
   failed:", "was not delivered to:", "failed permanently:"), the diagnostic indented below or
   after a label ("because:", "The error that the other server returned was:");
-* a sentence naming the address ("Your message wasn't delivered to user@example.com because").
+* a sentence naming the address ("Your message wasn't delivered to user@example.com because",
+  "There was an error delivering your mail to <user@x>", "target mail address: user@x");
+* one line holding the address and its reason (Zoho's "user@x Invalid Address, ERROR_CODE :550",
+  SendGrid's "name:0:<user@x> : reason", Sendmail's "554 <user@x>... reason");
+* the address alone under its reason (Lotus Notes' "Failure Reasons").
 
 Each address gets the text between it and the next address; the diagnostic is taken from that
 region by the most specific rule that matches (an SMTP transcript reply, Exchange's "Remote
