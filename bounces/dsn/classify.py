@@ -23,8 +23,11 @@ The best evidence decides, and the result says which (``evidence``):
    GMX, Mail.ru, Yandex, French, German and Japanese providers) — ``"text"``;
 4. the basic SMTP reply code (``552`` storage exceeded) — ``"reply_code"``.
 
-A refusal at the end of DATA that says "user unknown" is a content filter's answer (the server
-already accepted the recipient at RCPT TO), so it is ``spam_blocked``, never hard.
+A "user unknown" is only believed when something proves the mailbox is meant: a mailbox status
+code (``x.1.1``...), the RCPT TO it answered, or the reporting system's own words. A refusal at
+the end of DATA is a content filter's answer (the server had accepted the recipient), a bare
+remote reply under no or a generic code may be one too, and under ``x.2.0`` the mailbox exists:
+those are ``spam_blocked``, never hard.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ _GAVE_UP_WORDS = ci(r"has been in the queue too long")
 # -- 1. phrases that decide whatever the status code says ------------------------------------
 _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
     (OTHER, ci(r"grey ?list|gray ?list")),  # "come back later", not a verdict
+    # Yahoo's "dd" answer names a mailbox that does not exist, even when it comes after DATA.
+    (USER_UNKNOWN, ci(r"\bdd this user doesn't have an? \S+ account")),
     (SPAM_BLOCKED, ci(r"reputation")),  # "rate limited due to IP reputation" is a verdict
     (
         OTHER,
@@ -231,6 +236,7 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
         if pattern.search(low):
             reason = category
             break
+    decisive = reason is not None
     if reason is None and status:
         reason = _by_status(status)
         evidence = "status"
@@ -243,14 +249,30 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
     if reason is None:
         reason = OTHER
         evidence = "status" if status else "reply_code" if BASIC_CODE_RE.search(text) else "text"
-    if reason == USER_UNKNOWN and (command == "DATA" or (status or "")[1:] == ".2.0"):
+    if reason == USER_UNKNOWN and not decisive:
+        reason = _user_unknown_unless_refused(status, text, command)
+    return reason, evidence
+
+
+def _user_unknown_unless_refused(status: str | None, text: str, command: str) -> str:
+    """``user_unknown``, unless the circumstances say a filter or a mailer spoke, not the mailbox."""
+    if command == "DATA" or (status or "")[1:] == ".2.0":
         # Accepted at RCPT TO, refused after DATA: a filter refused the content. And "user unknown"
         # under x.2.0 (the mailbox's own status, RFC 3463) is what NTT docomo and au answer when
         # the recipient's domain filter refuses the sender: the mailbox exists.
-        reason = SPAM_BLOCKED
-    elif reason == USER_UNKNOWN and command == "LOCAL" and not BASIC_CODE_RE.search(text):
-        reason = OTHER  # the local delivery program failed and said so in its own words (a mailer error)
-    return reason, evidence
+        return SPAM_BLOCKED
+    if command != "RCPT" and _unproven_reply(status, text):
+        # A remote server's "no such user" with neither a mailbox status code nor the RCPT TO it
+        # answered may be a filter speaking after DATA: not proof that the address is dead.
+        return SPAM_BLOCKED
+    if command == "LOCAL" and not BASIC_CODE_RE.search(text):
+        return OTHER  # the local delivery program failed and said so in its own words (a mailer error)
+    return USER_UNKNOWN
+
+
+def _unproven_reply(status: str | None, text: str) -> bool:
+    """An SMTP reply (a basic code in the text) under no status or a generic ``x.0.0`` one."""
+    return (not status or status[1:] == ".0.0") and BASIC_CODE_RE.search(text) is not None
 
 
 def is_permanent(status: str | None, diagnostic: str) -> bool:

@@ -21,9 +21,17 @@ DATA = Path(__file__).parent / "data"
     [
         ("5.1.1", "550 5.1.1 User unknown", "failed", "", ("user_unknown", True, "status")),
         ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "failed", "", ("user_unknown", True, "status")),
-        (None, "550 No such user here", "failed", "", ("user_unknown", True, "text")),
-        (None, "550 Requested action not taken: mailbox unavailable", "failed", "", ("user_unknown", True, "text")),
-        ("5.0.0", "554 the account jo@x.example does not exist", "failed", "", ("user_unknown", True, "text")),
+        (None, "550 No such user here", "failed", "RCPT", ("user_unknown", True, "text")),
+        (None, "550 Requested action not taken: mailbox unavailable", "failed", "RCPT", ("user_unknown", True, "text")),
+        ("5.0.0", "554 the account jo@x.example does not exist", "failed", "RCPT", ("user_unknown", True, "text")),
+        # The same replies with nothing saying which command they answered: maybe a filter after DATA.
+        (None, "550 No such user here", "failed", "", ("spam_blocked", False, "text")),
+        ("5.0.0", "554 the account jo@x.example does not exist", "failed", "", ("spam_blocked", False, "text")),
+        # The reporting system's own words (no SMTP reply) are believed.
+        (None, "User not listed in public Name & Address Book", "failed", "", ("user_unknown", True, "text")),
+        # Yahoo's "dd" answer is a missing mailbox, even after DATA.
+        (None, "554 delivery error: dd This user doesn't have a yahoo.com account", "failed", "DATA",
+         ("user_unknown", True, "text")),
         # The code says "no such user" but the words say the recipient refuses us: the words win.
         ("5.1.1", "550 5.1.1 RCP-P2 Refused due to recipient preferences", "failed", "",
          ("spam_blocked", False, "text")),
@@ -67,7 +75,7 @@ DATA = Path(__file__).parent / "data"
         ("5.1.1", "550 5.1.1 User unknown", "delayed", "", ("user_unknown", False, "status")),
         # Not permanent: a class 4 status, or a 4xx basic code.
         ("4.1.1", "450 4.1.1 User unknown, try again", "failed", "", ("user_unknown", False, "status")),
-        (None, "450 User unknown", "failed", "", ("user_unknown", False, "text")),
+        (None, "450 User unknown", "failed", "RCPT", ("user_unknown", False, "text")),
         # "User unknown" at the end of DATA: the recipient was accepted, a content filter refused us.
         (None, "550 Unknown user kijitora@example.net", "failed", "DATA", ("spam_blocked", False, "text")),
         (None, "550 Unknown user kijitora@example.net", "failed", "RCPT", ("user_unknown", True, "text")),
