@@ -43,7 +43,7 @@ Evidence = Literal["status", "reply_code", "text"]
 # An enhanced status code, not part of an IP address or a version number.
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 # A basic SMTP reply code at a word boundary ("550 ", "550-", "#550").
-BASIC_CODE_RE = re.compile(r"(?<![\d.])([245])\d\d(?=[\s\-:;)\]]|$)")
+BASIC_CODE_RE = re.compile(r"(?<![\d.])([245])\d\d(?=[\s\-:;,)\]]|$)")
 
 _FULL_WORDS = ci(
     r"quota|mailbox (?:is )?full|mailbox (?:size )?exceeds|exceeds (?:the )?(?:allowed|maximum) (?:mailbox )?size|"

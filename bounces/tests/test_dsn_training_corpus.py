@@ -28,13 +28,14 @@ PINNED_PATH = Path(__file__).parent / "training_corpus_results.json"
 PINNED: dict[str, dict] = json.loads(PINNED_PATH.read_text(encoding="utf-8"))
 
 # Corpus-wide levels reached (the targets where they are met: recall 0.99, precision
-# 0.995, status 97%, Message-ID 97%, no false positive, no delay reported as a failure).
+# 0.995, hard/soft 95%, status 97%, Message-ID 97%, no false positive, no delay reported as a
+# failure; category is short of its 97%).
 FLOORS = {
     "precision": 0.995,
     "recall": 0.99,
     "exact_sets": 0.99,
-    "category": 0.92,
-    "hard_soft": 0.94,
+    "category": 0.93,
+    "hard_soft": 0.95,
     "status": 0.97,
     "message_id": 0.97,
 }
