@@ -149,16 +149,23 @@ def _split_multipart(body: str, boundary: str) -> list[str] | None:
     return parts
 
 
-def header(msg: Message, name: str) -> str:
-    """The decoded, unfolded value of a header, or ``""`` (RFC 2047 words decoded)."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        return ""
-    return decode_header_value(value)
-
-
+_HEADERS = "_bounce_headers"
 _CONTENT_TYPE = "_bounce_content_type"
+
+
+def header(msg: Message, name: str) -> str:
+    """The decoded, unfolded value of a header (its first occurrence), or ``""``.
+
+    The raw values are indexed on the message at the first call: a parse asks each message
+    for a dozen headers, and ``Message.get`` scans them all each time."""
+    index: dict[str, object] | None = msg.__dict__.get(_HEADERS)
+    if index is None:
+        index = {}
+        for key, raw in msg.raw_items():
+            index.setdefault(key.lower(), raw)
+        msg.__dict__[_HEADERS] = index
+    found = index.get(name.lower())
+    return decode_header_value(found) if found is not None else ""
 
 
 def content_type(part: Message) -> str:
