@@ -51,7 +51,8 @@ _HEADER_LINE_RE = re.compile(r"[\041-\071\073-\176]*:")
 
 def _read_headers(msg: Message, head: str) -> str:
     """Add the header lines of ``head`` to ``msg`` as ``compat32`` stores them (folded values
-    keep their line breaks); return what follows the first line that is not a header."""
+    keep their line breaks; ``set_raw`` is the parsers' way in, as the stdlib's feed parser uses
+    it); return what follows the first line that is not a header."""
     lines = head.splitlines(keepends=True)
     name: str | None = None
     value: list[str] = []
@@ -66,17 +67,17 @@ def _read_headers(msg: Message, head: str) -> str:
         match = _HEADER_LINE_RE.match(line)
         if match is None:
             if line.strip() and name is not None:
-                msg[name] = "".join(value).rstrip("\r\n")
+                msg.set_raw(name, "".join(value).rstrip("\r\n"))
                 name = None
             if line.strip():
                 return "".join(lines[index:])
             continue
         if name is not None:
-            msg[name] = "".join(value).rstrip("\r\n")
+            msg.set_raw(name, "".join(value).rstrip("\r\n"))
         name = line[: match.end() - 1]
         value = [line[match.end() :].lstrip(" \t")]
     if name is not None:
-        msg[name] = "".join(value).rstrip("\r\n")
+        msg.set_raw(name, "".join(value).rstrip("\r\n"))
     return ""
 
 
