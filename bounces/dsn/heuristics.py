@@ -95,29 +95,40 @@ _LINE_REASON_RES = [
     ci(rf"(?m)^[245]\d\d <({_ADDR})>\.\.\. (.+)$"),
     ci(rf"(?i)Address: <({_ADDR})>, (ResponseCode [^\]\n]*)"),
 ]
+# (a word the sentence cannot do without, the sentence): the word is looked for first, since a
+# plain substring test is far cheaper than running the pattern over the notice.
 _SENTENCE_RES = [
-    ci(
-        rf"(?i)(?:wasn't|was not|could not be|couldn't be|cannot be|can't be|has not been) delivered"
-        rf" to:?\s*<?({_ADDR})>?"
+    (
+        "delivered",
+        ci(
+            rf"(?i)(?:wasn't|was not|could not be|couldn't be|cannot be|can't be|has not been) delivered"
+            rf" to:?\s*<?({_ADDR})>?"
+        ),
     ),
-    ci(
-        rf"(?i)your message to (?:[^<>\n@]{{0,60}}<)?({_ADDR})>?"
-        r"(?= (?:couldn't|could not|can't|cannot|wasn't|was not|has not))"
+    (
+        "your message to",
+        ci(
+            rf"(?i)your message to (?:[^<>\n@]{{0,60}}<)?({_ADDR})>?"
+            r"(?= (?:couldn't|could not|can't|cannot|wasn't|was not|has not))"
+        ),
     ),
-    ci(rf"(?i)recipient address:\s*<?({_ADDR})>?"),
-    ci(rf"(?i)problem delivering your message to <?({_ADDR})>?"),
-    ci(rf"(?i)delivery to <?({_ADDR})>? (?:has )?(?:failed|been delayed|is delayed)"),
-    ci(rf"(?i)unable to deliver (?:your |the )?(?:message |mail )?to:?\s*<?({_ADDR})>?"),
-    ci(rf"(?i)error delivering your mail to <?({_ADDR})>?"),
-    ci(rf"(?i)recipients returned (?:permanent|temporary|transient) errors: <?({_ADDR})>?"),
-    ci(rf"(?i)\bundeliverable to <?({_ADDR})>?"),
-    ci(rf"(?im)^[ \t]*Recipient:[ \t]*<?({_ADDR})>?[ \t]*$"),
-    ci(rf"(?i)target mail address:[ \t]*<?({_ADDR})>?"),
+    ("recipient address:", ci(rf"(?i)recipient address:\s*<?({_ADDR})>?")),
+    ("problem delivering", ci(rf"(?i)problem delivering your message to <?({_ADDR})>?")),
+    ("delivery to", ci(rf"(?i)delivery to <?({_ADDR})>? (?:has )?(?:failed|been delayed|is delayed)")),
+    ("unable to deliver", ci(rf"(?i)unable to deliver (?:your |the )?(?:message |mail )?to:?\s*<?({_ADDR})>?")),
+    ("error delivering", ci(rf"(?i)error delivering your mail to <?({_ADDR})>?")),
+    ("recipients returned", ci(rf"(?i)recipients returned (?:permanent|temporary|transient) errors: <?({_ADDR})>?")),
+    ("undeliverable to", ci(rf"(?i)\bundeliverable to <?({_ADDR})>?")),
+    ("recipient:", ci(rf"(?im)^[ \t]*Recipient:[ \t]*<?({_ADDR})>?[ \t]*$")),
+    ("target mail address", ci(rf"(?i)target mail address:[ \t]*<?({_ADDR})>?")),
     # A "Message details" block listing the envelope (Apache James).
-    ci(rf"(?m)^[ \t]+RCPT TO:[ \t]*<?({_ADDR})>?[ \t]*$"),
-    ci(
-        rf"(?i)(?:message|mail) (?:for|to) <?({_ADDR})>?"
-        r"(?= (?:could not|couldn't|was not|wasn't|can ?not) be delivered)"
+    ("rcpt to:", ci(rf"(?m)^[ \t]+RCPT TO:[ \t]*<?({_ADDR})>?[ \t]*$")),
+    (
+        "delivered",
+        ci(
+            rf"(?i)(?:message|mail) (?:for|to) <?({_ADDR})>?"
+            r"(?= (?:could not|couldn't|was not|wasn't|can ?not) be delivered)"
+        ),
     ),
 ]
 # The reason written before the address: "User mailbox exceeds allowed size: user@host" (SMTP32...);
@@ -360,8 +371,9 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
         found += [(m.start(), m.end(), m.group(1), original(m, 2) or original(m, 3)) for m in own_lines]
     for pattern in _LINE_REASON_RES:
         found += [(m.start(), m.end(), m.group(1), original(m, 2)) for m in pattern.finditer(low)]
-    for pattern in _SENTENCE_RES:
-        found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(low)]
+    for needle, pattern in _SENTENCE_RES:
+        if needle in low:
+            found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(low)]
     found += [(m.start(), m.end(), m.group(2), original(m, 1)) for m in _REASON_FIRST_RE.finditer(low)]
     found.sort()
     kept = [
