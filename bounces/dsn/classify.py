@@ -52,7 +52,7 @@ _FULL_WORDS = ci(
     r"inbox is full|account is full|full mailbox|mailbox is full|their mailbox is full|"
     r"postfach (?:ist )?voll|speicherplatz|"
     r"bo[iî]te (?:aux lettres |de r[ée]ception )?(?:est )?pleine|d[ée]passement de quota|"
-    r"переполнен|容量"
+    r"переполнен|превышен(?:а|ие)? квот|容量|メールボックスがいっぱい|いっぱいです"
 )
 # qmail's "I'm not going to try again; this message has been in the queue too long" ends every
 # failure it gives up on, whatever the cause: a weak hint, read after the status code.
@@ -156,7 +156,7 @@ _USER_WORDS = ci(
     r"no valid recipients|mailbox has moved|has moved|"
     r"benutzer unbekannt|empf[aä]nger unbekannt|unbekannter empf[aä]nger|existiert nicht|"
     r"destinataire inconnu|adresse inconnue|utilisateur inconnu|n'existe pas|introuvable|"
-    r"нет такого|не существует|宛先不明|存在しない"
+    r"нет такого|не существует|не найден|宛先不明|存在しない|見つかりません"
 )
 
 

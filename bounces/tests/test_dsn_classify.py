@@ -99,6 +99,26 @@ def test_classify(
 
 
 @pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        ("550 Требуемое действие не выполнено: пользователь не найден", "user_unknown"),  # Mail.ru
+        ("552 Почтовый ящик переполнен", "mailbox_full"),  # Yandex
+        ("550 Empfänger unbekannt", "user_unknown"),  # GMX, WEB.DE
+        ("552 Postfach ist voll", "mailbox_full"),
+        ("550 Destinataire inconnu", "user_unknown"),  # Orange, La Poste
+        ("552 Boîte aux lettres pleine", "mailbox_full"),
+        ("550 Mail rejete. Mail rejected. OFR_999", "spam_blocked"),
+        ("550 宛先のメールアドレスが見つかりません", "user_unknown"),  # Japanese providers
+        ("552 メールボックスがいっぱいです", "mailbox_full"),
+        ("550 5.1.1 <a@icloud.com>: user does not exist", "user_unknown"),  # Apple
+        ("552 5.2.2 <a@icloud.com>: user is over quota", "mailbox_full"),
+    ],
+)
+def test_provider_phrasings_in_many_languages(diagnostic: str, reason: str) -> None:
+    assert classify(None, diagnostic, "failed", "RCPT")[0] == reason
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("550 5.1.1 user unknown", "5.1.1"),
