@@ -164,7 +164,7 @@ def _original_info(msg: Message, returned: Message | None) -> tuple[str | None, 
             if message_id:
                 break
         references += message_ids(header(returned, "In-Reply-To")) + message_ids(header(returned, "References"))
-    # Some servers thread the notice to what bounced; Odoo falls back on these too (spec §7.1).
+    # Some servers thread the notice to what bounced; Odoo falls back on these too.
     references += message_ids(header(msg, "In-Reply-To")) + message_ids(header(msg, "References"))
     unique = [ref for ref in dict.fromkeys(references) if ref != message_id]
     return message_id, unique, headers
