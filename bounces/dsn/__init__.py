@@ -147,6 +147,10 @@ def _returned_headers(msg: Message, returned_copy: str) -> Message | None:
         head = returned_copy.lstrip("\n").split("\n\n", 1)[0]
         if re.search(r"(?im)^(?:to|from|subject)[ \t]*:", head):
             return parse_header_block(head + "\n")
+    for part in iter_parts(msg):
+        # A MIME part whose own headers are the returned message's (no Content-Type of its own).
+        if part is not msg and not part.is_multipart() and header(part, "Message-ID"):
+            return part
     return _inline_headers(_all_text(msg))
 
 

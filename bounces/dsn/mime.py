@@ -21,7 +21,14 @@ from mailcore.mime import decode_header_value, fix_surrogates, part_text
 
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 # Parts that carry the returned message rather than the notice itself.
-RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
+# (Bigfoot returns the message as message/partial: a fragment that starts with its headers.)
+RETURNED_TYPES = (
+    "message/rfc822",
+    "message/global",
+    "text/rfc822-headers",
+    "message/global-headers",
+    "message/partial",
+)
 DELIVERY_STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
 

@@ -37,7 +37,7 @@ FLOORS = {
     "category": 0.93,
     "hard_soft": 0.95,
     "status": 0.97,
-    "message_id": 0.97,
+    "message_id": 0.99,
 }
 
 
