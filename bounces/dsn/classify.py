@@ -72,10 +72,11 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (OTHER, ci(r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|unable to relay")),
+    # ("may be blacklisted" is a hedge in a list of possible causes, not a verdict.)
     (
         SPAM_BLOCKED,
         ci(
-            r"spamhaus|spamcop|barracuda|\bsorbs\b|blacklist|black list|blocklist|block list|denylist|"
+            r"spamhaus|spamcop|barracuda|\bsorbs\b|(?<!may be )blacklist|black list|blocklist|block list|denylist|"
             r"blocked using|\brbl\b|dnsbl|uribl|\bspam\b|unsolicited|unwanted messages|"
             r"recipient preferences|poor reputation|sender reputation|\bdmarc\b|\bspf\b|dkim|"
             r"sender (?:address )?(?:rejected|refused|denied|blocked)|sender rejected|"
