@@ -35,6 +35,9 @@ DATA = Path(__file__).parent / "data"
         # The code says "no such user" but the words say the recipient refuses us: the words win.
         ("5.1.1", "550 5.1.1 RCP-P2 Refused due to recipient preferences", "failed", "",
          ("spam_blocked", False, "text")),
+        # "may be blacklisted" among possible causes is a hedge; "domain may not exist" decides.
+        (None, "The account or domain may not exist, they may be blacklisted, or missing the proper dns entries.",
+         "failed", "", ("host_unknown", True, "text")),
         # A suspended or disabled account may come back: not a dead address.
         ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", "failed", "",
          ("other", False, "text")),
