@@ -22,3 +22,13 @@ def smtp_sink(settings: pytest.FixtureRequest) -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: the login and API throttles count in it, and user ids
+    are reused from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

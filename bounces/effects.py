@@ -3,9 +3,9 @@
 Attribution: the signed ``bounce+<token>`` Return-Path names the delivery exactly; otherwise the
 original is found by the Message-ID headers of the returned message, then by the bounce's own
 In-Reply-To/References. Effects per failed recipient: its notification turns ``bounce`` /
-``mail_bounce`` with the diagnostic as reason (the red envelope); a hard bounce adds one to the
-contact's ``message_bounce``; five hard bounces spread over more than a week within 13 weeks
-blacklist the address. Delay notices are recorded and change nothing; auto-replies are no
+``mail_bounce`` with the diagnostic as reason (the red envelope) unless it was cancelled; a hard
+bounce adds one to the contact's ``message_bounce``; five hard bounces spread over more than a
+week within 13 weeks blacklist the address. Delay notices are recorded and change nothing; auto-replies are no
 bounces; a feedback (abuse) report blacklists the address.
 """
 
@@ -22,6 +22,7 @@ from bounces import conf
 from bounces.models import BounceAction, BounceEvent, BounceReason, InboundMessage
 from bounces.parsing import parse_headers
 from chatter.models import FailureType, Message, Notification, NotificationKind, NotificationStatus
+from chatter.notification_status import notification_set_status, notification_transition_refusal
 from mailcore.addresses import email_normalize
 from mailcore.contacts import contact_blacklist_add, contact_bounce_increment, contact_find
 from mailcore.models import Partner
@@ -225,18 +226,26 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
         if action == BounceAction.DELAYED:
             summary.append(f"{email}: delayed ({recipient.status or 'no status'}), nothing changed.")
             continue
+        outcome = ", no notification found."
         if notification is not None:
             failure_reason = recipient.diagnostic or f"{recipient.status or ''} {reason}".strip()
-            Notification.objects.filter(pk=notification.pk).update(
-                notification_status=NotificationStatus.BOUNCE,
+            # Conditional on its current status: a cancelled notification stays cancelled.
+            if notification_set_status(
+                notifications=[notification.pk],
+                status=NotificationStatus.BOUNCE,
                 failure_type=FailureType.MAIL_BOUNCE,
                 failure_reason=failure_reason,
-            )
+            ):
+                outcome = f", notification {notification.pk} bounced."
+            else:
+                current = Notification.objects.values_list("notification_status", flat=True).get(pk=notification.pk)
+                why = notification_transition_refusal(current, NotificationStatus.BOUNCE)
+                outcome = f", notification {notification.pk} left {current}: {why}."
         if recipient.hard and email:
             contact_bounce_increment(email=email)
             partner_blacklist_check(email=email)
         summary.append(
             f"{email}: {'hard' if recipient.hard else 'soft'} bounce {recipient.status or ''} ({reason})"
-            + (f", notification {notification.pk} bounced." if notification is not None else ", no notification found.")
+            + outcome
         )
     return " ".join(summary)

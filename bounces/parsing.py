@@ -8,16 +8,15 @@ images, attachments, malformed structure — into an HTML body and attachments (
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from typing import Any
 
 from chatter.sanitize import html_sanitize, plaintext_to_html
 from mailcore.addresses import email_normalize
+from mailcore.mime import decode_header_value, decode_text, part_bytes, part_text
 
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 # Odoo drops ids containing "reply_to" from References when looking for a parent (§5.5 step 3).
@@ -56,31 +55,6 @@ def header_block(raw: bytes) -> bytes:
     """The bytes before the first empty line (the whole message if there is none)."""
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
     return raw[: min(ends) + 2] if ends else raw
-
-
-# The surrogates ``surrogateescape`` turns 8-bit bytes into.
-_SURROGATE = re.compile("[\udc80-\udcff]")
-
-
-def _has_surrogates(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
-
-
-def decode_header_value(value: object) -> str:
-    """An RFC 2047 header as text; undecodable pieces are kept readable, never an error."""
-    if value is None:
-        return ""
-    text = str(value)
-    # Raw 8-bit header bytes arrive as surrogates (SMTPUTF8, or sloppy senders): recover them.
-    if _has_surrogates(text):
-        text = _decode_bytes(text.encode("utf-8", "surrogateescape"), None)
-    if "=?" not in text:  # no encoded word: the stdlib would hand the text back as it is
-        return " ".join(text.split())
-    try:
-        decoded = str(make_header(decode_header(text)))
-    except (UnicodeDecodeError, LookupError, ValueError, AssertionError, TypeError):
-        decoded = text
-    return " ".join(decoded.split())
 
 
 def raw_header(msg: EmailMessage, name: str) -> list[str]:
@@ -207,109 +181,6 @@ class ParsedMessage:
     date: str = ""
 
 
-# Declared charsets that lie or that Python does not know under that name (WHATWG practice).
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "ks_c_5601-1987": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "iso-8859-8-i": "iso-8859-8",
-    "tis-620": "cp874",
-    "windows-874": "cp874",
-    "x-mac-roman": "mac_roman",
-    "macintosh": "mac_roman",
-    "unicode-1-1-utf-7": "utf-7",
-    "utf8": "utf-8",
-}
-_SINGLE_BYTE = {"cp1252", "ascii", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
-# Detection is trusted only for multi-byte (CJK) guesses: on short Latin text it confuses
-# Windows-1252 with its neighbours, and Windows-1252 is by far the likeliest there.
-_MULTIBYTE = {
-    "gb18030",
-    "gb2312",
-    "gbk",
-    "big5",
-    "big5hkscs",
-    "cp950",
-    "cp932",
-    "shift_jis",
-    "euc_jp",
-    "cp949",
-    "euc_kr",
-    "iso2022_jp",
-    "iso2022_kr",
-    "utf_16",
-    "utf_32",
-    "johab",
-    "hz",
-}
-_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
-
-
-def _codec(charset: str | None) -> str | None:
-    if not charset:
-        return None
-    name = charset.strip().strip("\"'").lower()
-    name = _CHARSET_ALIASES.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def _decode_bytes(data: bytes, declared: str | None, *, html: bool = False) -> str:
-    """Text of ``data``: the declared charset if it works, else the likeliest one, never an error.
-
-    Order: declared charset (strict) → ISO-2022-JP when its escape sequences are present →
-    ``<meta charset>`` for HTML → UTF-8 → charset detection → Windows-1252 → Latin-1.
-    """
-    candidates: list[str] = []
-    declared_codec = _codec(declared)
-    if declared_codec in _SINGLE_BYTE and any(b > 0x7F for b in data):
-        # "Latin-1" or "ASCII" on UTF-8 bytes is the commonest broken declaration; valid
-        # multi-byte UTF-8 is next to impossible in genuine single-byte text, so try it first.
-        candidates.append("utf-8")
-    if (b"\x1b$" in data or b"\x1b(" in data) and not (declared_codec or "").startswith("iso2022"):
-        # ISO-2022-JP is 7-bit: declared as ASCII (or UTF-8, or nothing) it would decode "fine".
-        candidates.append("iso2022_jp_ext")
-    if declared_codec:
-        candidates.append(declared_codec)
-    if html:
-        match = _META_CHARSET_RE.search(data[:4096])
-        meta_codec = _codec(match.group(1).decode("ascii", "ignore")) if match else None
-        if meta_codec:
-            candidates.append(meta_codec)
-    candidates.append("utf-8")
-    for codec in dict.fromkeys(candidates):
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    try:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        if best is not None and best.encoding.replace("-", "_") in _MULTIBYTE:
-            return str(best)
-    except Exception:  # pragma: no cover - detection is a best effort, never a failure
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
 def _filename(part: EmailMessage) -> str:
     name = part.get_filename() or part.get_param("name") or ""
     if isinstance(name, tuple):  # RFC 2231 (charset, language, value) from compat32
@@ -318,19 +189,6 @@ def _filename(part: EmailMessage) -> str:
         except (LookupError, UnicodeError):
             name = str(name[2])
     return decode_header_value(name)[:255]
-
-
-def _payload(part: EmailMessage) -> bytes:
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:  # malformed base64/qp: keep the raw text rather than lose the part
-        data = None
-    if isinstance(data, bytes):
-        return data
-    payload = part.get_payload()
-    if isinstance(payload, str):
-        return payload.encode("utf-8", "surrogateescape")
-    return b""
 
 
 _EXTENSIONS = {
@@ -366,16 +224,13 @@ class _Collector:
         content_id = str(part.get("Content-ID", "") or "").strip().strip("<>")
         self.attachments.append(
             ParsedAttachment(
-                name=name, content=_payload(part) if data is None else data, mimetype=mimetype, content_id=content_id
+                name=name, content=part_bytes(part) if data is None else data, mimetype=mimetype, content_id=content_id
             )
         )
 
     def text_body(self, part: EmailMessage) -> str:
-        data = _payload(part)
-        charset = part.get_content_charset()
-        if part.get_content_type() == "text/html":
-            return _decode_bytes(data, charset, html=True)
-        return plaintext_to_html(_decode_bytes(data, charset))
+        text = part_text(part)
+        return text if part.get_content_type() == "text/html" else plaintext_to_html(text)
 
     def walk(self, part: EmailMessage, depth: int = 0) -> None:
         """Odoo ``_message_parse_extract_payload``: bodies from alternatives, the rest attached."""
@@ -386,7 +241,7 @@ class _Collector:
         disposition = (part.get_content_disposition() or "").lower()
         if ctype.startswith("multipart/") and not part.is_multipart():
             # A multipart without a usable boundary: its body is all we have, show it as text.
-            self.html_parts.append(plaintext_to_html(_decode_bytes(_payload(part), part.get_content_charset())))
+            self.html_parts.append(plaintext_to_html(decode_text(part_bytes(part), part.get_content_charset())))
             return
         if part.is_multipart() and ctype != "message/rfc822":
             subparts = part.get_payload()
@@ -402,7 +257,10 @@ class _Collector:
         if ctype == "message/rfc822":
             inner = part.get_payload()
             inner_msg = inner[0] if isinstance(inner, list) and inner else None
-            data = inner_msg.as_bytes(policy=policy.compat32) if isinstance(inner_msg, EmailMessage) else _payload(part)
+            if isinstance(inner_msg, EmailMessage):
+                data = inner_msg.as_bytes(policy=policy.compat32)
+            else:
+                data = part_bytes(part)
             self.add_attachment(part, data)
             return
         is_text = ctype in ("text/plain", "text/html")
@@ -445,7 +303,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if not body.strip() and not collector.attachments:
         # Nothing readable: show the body bytes as text rather than drop the message.
         rest = raw[len(header_block(raw)) :]
-        body = plaintext_to_html(_decode_bytes(rest, None)) if rest.strip() else ""
+        body = plaintext_to_html(decode_text(rest, None)) if rest.strip() else ""
     return ParsedMessage(
         subject=facts.subject,
         email_from=facts.email_from,

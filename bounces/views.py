@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 
 from bounces.models import InboundDecision, InboundMessage, InboundRefusal
 from bounces.parsing import parse_message
+from mailcore.params import query_text
 from mailcore.permissions import staff_required
 
 PAGE_SIZE = 50
@@ -28,7 +29,7 @@ TABS = [(name, name.capitalize()) for name in FILTERS] + [(REFUSED, "Refused in 
 def inbound_list_view(request: HttpRequest) -> HttpResponse:
     """The inbound log, newest first, with decision filters and a search over envelope and headers."""
     current = request.GET.get("filter", "")
-    search = request.GET.get("q", "").strip()
+    search = query_text(request.GET, "q")
     if current == REFUSED:
         return _refusal_list(request, search)
     rows = InboundMessage.objects.defer("raw").select_related("routed_model")

@@ -261,13 +261,16 @@ class AttachmentInputSerializer(serializers.Serializer[Any]):
 class _SubtypeCodeField(serializers.SlugRelatedField[MessageSubtype]):
     default_error_messages = {
         "does_not_exist": "Unknown subtype {value!r}.",
-        "invalid": "A subtype code is a string such as 'mt_comment'.",
+        "invalid": "A subtype code is a string such as 'mt_comment' (without NUL characters).",
     }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(slug_field="code", queryset=MessageSubtype.objects.all(), **kwargs)
 
     def to_internal_value(self, data: Any) -> MessageSubtype:
+        # Checked before the query: PostgreSQL refuses a NUL character in text (a server error).
+        if not isinstance(data, str) or "\x00" in data:
+            self.fail("invalid")
         try:
             return MessageSubtype.objects.get(code=data)
         except MessageSubtype.DoesNotExist:

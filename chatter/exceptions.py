@@ -13,3 +13,7 @@ class MessagePostError(ChatterError, ValueError):
 
 class UnknownSubtypeError(ChatterError, LookupError):
     """No subtype has the given code."""
+
+
+class NotificationStatusError(ChatterError, ValueError):
+    """A notification status write asked for something that does not exist or cannot hold."""

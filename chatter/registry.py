@@ -36,7 +36,12 @@ class EmailNotifier(Protocol):
     ) -> object: ...
 
 
+class EmailCanceller(Protocol):
+    def __call__(self, *, notification_ids: list[int]) -> object: ...
+
+
 _email_notifier: EmailNotifier | None = None
+_email_canceller: EmailCanceller | None = None
 
 
 def register_email_notifier(notifier: EmailNotifier) -> None:
@@ -48,3 +53,19 @@ def get_email_notifier() -> EmailNotifier:
     if _email_notifier is None:
         raise RuntimeError("No e-mail notifier registered: is 'mailqueue' in INSTALLED_APPS?")
     return _email_notifier
+
+
+def register_email_canceller(canceller: EmailCanceller) -> None:
+    """The queue's side of the resend dialog: it takes failed deliveries off its rows.
+
+    Called with failed e-mail notifications the dialog is about to cancel or resend, before their
+    status changes, so no queue row keeps anything it could send them later.
+    """
+    global _email_canceller
+    _email_canceller = canceller
+
+
+def get_email_canceller() -> EmailCanceller:
+    if _email_canceller is None:
+        raise RuntimeError("No e-mail canceller registered: is 'mailqueue' in INSTALLED_APPS?")
+    return _email_canceller

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import re
+from urllib.parse import unquote
 
 import nh3
 
@@ -16,6 +18,18 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "td": {"colspan", "rowspan", "align", "valign", "width"},
     "th": {"colspan", "rowspan", "align", "valign", "width"},
     "table": {"width", "border", "cellpadding", "cellspacing"},
+}
+
+
+# Inline styles keep only harmless text properties: ``position``, ``z-index``, sizes, margins and
+# backgrounds would let a mail cover the page with an overlay or load remote URLs from CSS.
+_ALLOWED_STYLE_PROPERTIES = {
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "text-decoration",
+    "text-align",
 }
 
 
@@ -37,7 +51,51 @@ def html_sanitize(body: str) -> str:
         url_schemes={"http", "https", "mailto", "cid", "data"},
         link_rel="noopener noreferrer",
         attribute_filter=_drop_non_image_data_urls,
+        filter_style_properties=_ALLOWED_STYLE_PROPERTIES,
     )
+
+
+# An ``<img>`` tag as nh3 serialises it: attribute values always double-quoted (a ``"`` inside is
+# ``&quot;``), but ``>`` may stand unescaped inside a value, so values are matched whole.
+_IMG_TAG = re.compile(r'<img((?:\s+[^\s=>/]+(?:="[^"]*")?)*)\s*/?>')
+_ATTRIBUTE = re.compile(r'\s+([^\s=>/]+)(?:="([^"]*)")?')
+# Attribute that keeps a hidden remote image's URL until the reader asks for it (static/js/app.js).
+REMOTE_SRC_ATTRIBUTE = "data-remote-src"
+
+
+def html_block_remote_images(body: str, *, cid_urls: dict[str, str] | None = None) -> tuple[str, bool]:
+    """Hide the remote images of a sanitised body until the reader asks for them, as mail clients do.
+
+    Loading a remote image tells its sender that (and when, and from where) the mail was read, and
+    makes the reader's browser fetch attacker-chosen URLs. Each image whose source is neither an
+    inline ``cid:`` part (RFC 2392) nor a ``data:image/`` URL keeps its URL in ``data-remote-src``
+    instead of ``src``. ``cid:`` sources found in ``cid_urls`` (Content-ID → URL of the stored
+    attachment) point at that attachment. The body is sanitised again first, so messages stored
+    under older, looser rules are shown under today's. Returns the HTML and whether an image was
+    hidden.
+    """
+    cid_urls = cid_urls or {}
+    hidden = False
+
+    def rewrite(tag: re.Match[str]) -> str:
+        nonlocal hidden
+        attributes: list[str] = []
+        for name, quoted in _ATTRIBUTE.findall(tag.group(1)):
+            if name.lower() != "src":
+                attributes.append(f'{name}="{quoted}"')
+                continue
+            value = html.unescape(quoted).strip()
+            if value.lower().startswith("cid:"):
+                url = cid_urls.get(unquote(value[4:]).strip("<>"))
+                attributes.append(f'src="{html.escape(url) if url else quoted}"')
+            elif value.lower().startswith("data:image/"):
+                attributes.append(f'src="{quoted}"')
+            else:
+                hidden = True
+                attributes.append(f'{REMOTE_SRC_ATTRIBUTE}="{quoted}"')
+        return "<img" + "".join(f" {a}" for a in attributes) + ">"
+
+    return _IMG_TAG.sub(rewrite, html_sanitize(body)), hidden
 
 
 def plaintext_to_html(text: str) -> str:

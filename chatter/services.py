@@ -29,7 +29,8 @@ from chatter.models import (
     NotificationStatus,
     TrackingValue,
 )
-from chatter.registry import EmailRecipient, get_email_notifier
+from chatter.notification_status import notification_set_status
+from chatter.registry import EmailRecipient, get_email_canceller, get_email_notifier
 from chatter.sanitize import html_sanitize, plaintext_to_html
 from mailcore.addresses import make_message_id
 from mailcore.contacts import contact_email_set, contact_find
@@ -412,14 +413,29 @@ def notification_mark_read(*, partner: Partner, notification_ids: Iterable[int] 
     return qs.update(is_read=True, read_date=timezone.now())
 
 
+def _failed_email_notifications(message: Message) -> list[tuple[int, int]]:
+    """(notification id, partner id) of the message's failed e-mail notifications."""
+    return list(
+        Notification.objects.filter(
+            message=message,
+            notification_type=NotificationKind.EMAIL,
+            notification_status__in=FAILED_STATUSES,
+        ).values_list("pk", "res_partner_id")
+    )
+
+
 @transaction.atomic
 def message_cancel_failures(*, message: Message) -> int:
-    """Odoo resend wizard "Ignore all": every failed e-mail notification becomes ``canceled``."""
-    return Notification.objects.filter(
-        message=message,
-        notification_type=NotificationKind.EMAIL,
-        notification_status__in=FAILED_STATUSES,
-    ).update(notification_status=NotificationStatus.CANCELED)
+    """Odoo resend wizard "Ignore all": every failed e-mail notification becomes ``canceled``.
+
+    Final, as Odoo warns: the queue first takes their failed deliveries off its rows, so no
+    Retry, Send Now or cron run can send them later.
+    """
+    failed = [pk for pk, _partner_id in _failed_email_notifications(message)]
+    if not failed:
+        return 0
+    get_email_canceller()(notification_ids=failed)
+    return notification_set_status(notifications=failed, status=NotificationStatus.CANCELED, only_from=FAILED_STATUSES)
 
 
 @transaction.atomic
@@ -432,32 +448,36 @@ def message_resend(
     """Odoo resend wizard "Send & close": resend to the toggled-on recipients, cancel the others.
 
     ``email_updates`` maps a partner id to a corrected address; it updates the contact first.
-    The resend goes through a new queue row, with the existing notifications reset to ``ready``
-    and relinked (Odoo's ``resend_existing``).
+    The queue first takes every failed delivery of the message off its rows; the toggled-off
+    recipients are cancelled for good, the toggled-on ones go through a new queue row, with their
+    notifications reset to ``ready`` and relinked (Odoo's ``resend_existing``). Returns the
+    notifications resent.
     """
     retry = set(retry_partner_ids)
     for partner_id, email in (email_updates or {}).items():
         contact_email_set(partner=Partner.objects.get(pk=partner_id), email=email, required=True)
-    failed = list(
-        Notification.objects.select_for_update().filter(
-            message=message,
-            notification_type=NotificationKind.EMAIL,
-            notification_status__in=FAILED_STATUSES,
-        )
+    failed = _failed_email_notifications(message)
+    if not failed:
+        return []
+    get_email_canceller()(notification_ids=[pk for pk, _partner_id in failed])
+    notification_set_status(
+        notifications=[pk for pk, partner_id in failed if partner_id not in retry],
+        status=NotificationStatus.CANCELED,
+        only_from=FAILED_STATUSES,
     )
-    to_cancel = [n.pk for n in failed if n.res_partner_id not in retry]
-    to_retry = [n for n in failed if n.res_partner_id in retry]
-    Notification.objects.filter(pk__in=to_cancel).update(notification_status=NotificationStatus.CANCELED)
-    Notification.objects.filter(pk__in=[n.pk for n in to_retry]).update(
-        notification_status=NotificationStatus.READY, failure_type="", failure_reason=""
+    to_retry = [pk for pk, partner_id in failed if partner_id in retry]
+    notification_set_status(notifications=to_retry, status=NotificationStatus.READY, only_from=FAILED_STATUSES)
+    # Only those this call moved to ready: one changed meanwhile by someone else is theirs.
+    resent = list(
+        Notification.objects.filter(pk__in=to_retry, notification_status=NotificationStatus.READY).order_by("pk")
     )
-    if to_retry:
+    if resent:
         get_email_notifier()(
             message=message,
-            recipients=[EmailRecipient(partner_id=n.res_partner_id, notification_id=n.pk) for n in to_retry],
+            recipients=[EmailRecipient(partner_id=n.res_partner_id, notification_id=n.pk) for n in resent],
             urgent=True,
             auto_delete=True,
             scheduled_date=None,
             resend_existing=True,
         )
-    return to_retry
+    return resent

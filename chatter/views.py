@@ -23,6 +23,7 @@ from chatter import selectors
 from chatter.selectors import RecordType
 from chatter.thread import MailThread
 from chatter.views_chatter import chatter_context, record_detail_url
+from mailcore.params import query_text
 
 RECORDS_PER_PAGE = 50
 
@@ -85,7 +86,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
 def record_list_view(request: HttpRequest, slug: str) -> HttpResponse:
     """The records of a type; each row says whether its messages have delivery failures."""
     record_type = record_type_or_404(slug)
-    search = request.GET.get("q", "").strip()
+    search = query_text(request.GET, "q")
     failures_only = request.GET.get("failures") == "1"
     qs = selectors.record_list(record_type, search=search, failures_only=failures_only)
     page = Paginator(qs, RECORDS_PER_PAGE).get_page(request.GET.get("page"))

@@ -1,9 +1,12 @@
 """The Celery application. Tasks live in each app's ``tasks.py`` and take ids.
 
-Start a worker with the beat (crons from django-celery-beat's tables) on the embedded
-filesystem broker (``filesystem://``, made safe for several processes in :mod:`config.broker`)::
+Like the WSGI application, the Celery app uses the production settings unless
+DJANGO_SETTINGS_MODULE says otherwise (``make run`` starts its worker from ``manage.py``, which
+picks the development settings). A worker with the beat (crons from django-celery-beat's tables)
+on the embedded filesystem broker (``filesystem://``, made safe for several processes in
+:mod:`config.broker`)::
 
-    .venv/bin/celery -A config worker -B -l INFO
+    DJANGO_SETTINGS_MODULE=config.settings.dev .venv/bin/celery -A config worker -B -l INFO
 
 Production runs the beat as its own process (``celery -A config beat``) and workers without -B.
 """
@@ -18,7 +21,7 @@ from celery import Celery
 
 from config.broker import use_for_filesystem_urls
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")
 
 use_for_filesystem_urls()
 app = Celery("mailcore")

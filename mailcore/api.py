@@ -8,13 +8,15 @@ not offered: messages, notifications and followers point at contacts; archive th
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
 from mailcore.contacts import contact_email_clean
-from mailcore.exceptions import InvalidEmailError
+from mailcore.exceptions import InvalidEmailError, InvalidQueryParameter
 from mailcore.models import Partner
+from mailcore.params import query_text
 
 
 def email_validate(value: str) -> str:
@@ -83,13 +85,21 @@ class PartnerViewSet(
         if self.action != "list":
             return queryset
         params = self.request.query_params
-        search = params.get("search", "").strip()
+        search = query_text_param(params, "search")
         if search:
             queryset = queryset.filter(Q(name__icontains=search) | Q(email__icontains=search))
         active = params.get("active")
         if active is not None:
             queryset = queryset.filter(active=parse_bool_param("active", active))
         return queryset
+
+
+def query_text_param(params: QueryDict, name: str) -> str:
+    """A query-string text (stripped), or a 400 naming the parameter (a NUL character, for one)."""
+    try:
+        return query_text(params, name)
+    except InvalidQueryParameter as exc:
+        raise serializers.ValidationError({name: [str(exc)]}) from exc
 
 
 def parse_bool_param(name: str, value: str) -> bool:

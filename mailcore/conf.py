@@ -109,3 +109,13 @@ def sink_port() -> int:
 def sink_dir() -> Path:
     """The folder holding the sink's captured messages, one ``.eml`` file each."""
     return Path(str(_get("MAILCORE_SINK_DIR", Path(settings.BASE_DIR) / "var" / "sink")))
+
+
+def login_failure_limit() -> int:
+    """Failed password checks allowed per username and client address within the window."""
+    return int(_get("MAILCORE_LOGIN_FAILURE_LIMIT", 5))  # type: ignore[call-overload]
+
+
+def login_failure_window_seconds() -> int:
+    """How long failures are remembered, and so how long a throttled pair waits."""
+    return int(_get("MAILCORE_LOGIN_FAILURE_WINDOW", 900))  # type: ignore[call-overload]

@@ -7,7 +7,7 @@ Leaves also subclass the built-in they mean (STYLE.md), so callers can catch ``V
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
 # Odoo ``NO_FOUND_FROM`` (ir_mail_server.py), with our setting names in place of Odoo's ICPs.
 NO_FOUND_FROM = (
@@ -71,3 +71,12 @@ class InvalidEmailError(MailcoreError, ValueError):
 
 class QuotaConfigError(MailcoreError, ImproperlyConfigured):
     """The daily-quota settings cannot be turned into a limit (unknown plan, negative number)."""
+
+
+class InvalidQueryParameter(MailcoreError, SuspiciousOperation):
+    """A query-string parameter that cannot be used; Django answers 400 (Bad Request) to it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"The parameter {name!r} {reason}.")

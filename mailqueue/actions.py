@@ -13,11 +13,30 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chatter.models import Notification, NotificationStatus
+from chatter.models import NotificationStatus
+from chatter.notification_status import notification_set_status
 from mailqueue import dispatch
 from mailqueue.models import Mail, MailRecipient, MailState, RecipientState
 from mailqueue.sender import SendReport, send_mails_now
 from mailqueue.sender.claim import lease_free_q
+
+# Notifications Retry puts back to ready: waiting, failed, or cancelled with Cancel Email. A bounced
+# one is the resend dialog's to resend (its delivery was accepted, then returned).
+_RETRYABLE = (NotificationStatus.READY, NotificationStatus.EXCEPTION, NotificationStatus.CANCELED)
+# The deliveries Retry sends again: each with its notification in the matching state. A failed
+# delivery whose notification was cancelled is a failure someone chose to ignore: never resent.
+_RETRYABLE_DELIVERY = (
+    Q(notification=None)
+    | Q(state=RecipientState.PENDING, notification__notification_status=NotificationStatus.READY)
+    | Q(
+        state=RecipientState.EXCEPTION,
+        notification__notification_status__in=[NotificationStatus.EXCEPTION, NotificationStatus.READY],
+    )
+    | Q(
+        state=RecipientState.CANCEL,
+        notification__notification_status__in=[NotificationStatus.CANCELED, NotificationStatus.READY],
+    )
+)
 
 
 def _ring_queue() -> None:
@@ -32,15 +51,27 @@ def mail_retry(*, mail_ids: Iterable[int]) -> int:
     Also applies to outgoing rows waiting for a retry or for the quota reset (their next attempt
     time is cleared), so Retry always means "try again now". Attempts and failures are reset;
     recipients already served stay ``sent`` (never resent), the others become pending again
-    with their notifications back to ``ready``.
+    with their notifications back to ``ready``. A recipient the resend dialog settled is no longer
+    on any row, and one whose notification bounced waits for that dialog: a row with nothing else
+    to send is not retried.
     """
     now = timezone.now()
     waiting = Q(state=MailState.OUTGOING, next_attempt_at__isnull=False) & lease_free_q(now)
-    ids = list(
+    locked = list(
         Mail.objects.select_for_update()
         .filter(Q(state__in=[MailState.EXCEPTION, MailState.CANCEL]) | waiting, pk__in=list(mail_ids))
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
+    if not locked:
+        return 0
+    recipients = (
+        MailRecipient.objects.filter(mail_id__in=locked)
+        .exclude(state=RecipientState.SENT)
+        .filter(_RETRYABLE_DELIVERY)
+    )
+    found = list(recipients.values_list("pk", "mail_id", "notification_id"))
+    ids = sorted({mail_id for _pk, mail_id, _notification_id in found})
     if not ids:
         return 0
     Mail.objects.filter(pk__in=ids).update(
@@ -52,13 +83,14 @@ def mail_retry(*, mail_ids: Iterable[int]) -> int:
         lease_until=None,
         lease_owner="",
     )
-    recipients = MailRecipient.objects.filter(mail_id__in=ids).exclude(state=RecipientState.SENT)
-    notification_ids = list(recipients.exclude(notification=None).values_list("notification_id", flat=True))
-    recipients.update(state=RecipientState.PENDING, failure_type="", failure_reason="", smtp_response="")
-    Notification.objects.filter(
-        pk__in=notification_ids,
-        notification_status__in=[NotificationStatus.READY, NotificationStatus.EXCEPTION, NotificationStatus.CANCELED],
-    ).update(notification_status=NotificationStatus.READY, failure_type="", failure_reason="")
+    MailRecipient.objects.filter(pk__in=[pk for pk, _mail_id, _notification_id in found]).update(
+        state=RecipientState.PENDING, failure_type="", failure_reason="", smtp_response=""
+    )
+    notification_set_status(
+        notifications=[n for _pk, _mail_id, n in found if n is not None],
+        status=NotificationStatus.READY,
+        only_from=_RETRYABLE,
+    )
     _ring_queue()
     return len(ids)
 
@@ -93,7 +125,12 @@ def mail_cancel(*, mail_ids: Iterable[int]) -> int:
     recipients = MailRecipient.objects.filter(mail_id__in=ids, state=RecipientState.PENDING)
     notification_ids = list(recipients.exclude(notification=None).values_list("notification_id", flat=True))
     recipients.update(state=RecipientState.CANCEL)
-    Notification.objects.filter(pk__in=notification_ids, notification_status=NotificationStatus.READY).update(
-        notification_status=NotificationStatus.CANCELED
+    # A recipient waiting for a retry carried the last temporary failure: cancelled, it has none.
+    notification_set_status(
+        notifications=notification_ids,
+        status=NotificationStatus.CANCELED,
+        failure_type="",
+        failure_reason="",
+        only_from=[NotificationStatus.READY],
     )
     return len(ids)

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from chatter.api import InvalidRequest
 from chatter.models import FailureType
-from mailcore.api import PartnerSummarySerializer
+from mailcore.api import PartnerSummarySerializer, query_text_param
 from mailqueue import actions
 from mailqueue.models import Mail, MailRecipient, MailState
 from mailqueue.selectors import mail_search
@@ -122,7 +122,10 @@ class MailDetailSerializer(MailSerializer):
 
 
 class MailIdsSerializer(serializers.Serializer[Any]):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000)
+    # Ids are 64-bit: a larger number fails in the database (a server error) instead of matching nothing.
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=10_000
+    )
 
 
 class SendReportSerializer(serializers.Serializer[SendReport]):
@@ -187,7 +190,7 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if failure_type not in FailureType.values:
                 raise serializers.ValidationError({"failure_type": [f"Unknown failure type {failure_type!r}."]})
             queryset = queryset.filter(failure_type=failure_type)
-        search = params.get("search", "").strip()
+        search = query_text_param(params, "search")
         if search:
             queryset = mail_search(queryset, search)
         return queryset
@@ -201,6 +204,11 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return InvalidRequest(f"Mail {pk} cannot be {verb}: it no longer exists (sent and auto-deleted?).")
         if mail.state == MailState.OUTGOING and mail.lease_until is not None and mail.lease_until > timezone.now():
             return InvalidRequest(f"Mail {pk} cannot be {verb}: a worker is sending it right now.")
+        if verb == "retried" and mail.state in (MailState.EXCEPTION, MailState.CANCEL):
+            return InvalidRequest(
+                f"Mail {pk} cannot be retried: it has no recipient left to send to "
+                "(its failures were ignored or resent from the Delivery failure dialog)."
+            )
         return InvalidRequest(f"Mail {pk} cannot be {verb}: it is {MailState(mail.state).label}; {allowed}.")
 
     @extend_schema(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
@@ -80,3 +82,30 @@ def mail_get(mail_id: int) -> Mail:
 def mail_delivery_history(mail: Mail) -> list[DeliveryLog]:
     """Every delivery attempt logged for the row, oldest first (the log outlives auto-delete)."""
     return list(DeliveryLog.objects.filter(mail_id_ref=mail.pk).order_by("date", "id"))
+
+
+@dataclass(frozen=True)
+class DeletedMailTrace:
+    """What the delivery log remembers of a row that is gone (auto-deleted after sending)."""
+
+    mail_id: int
+    message_id: str
+    sent: int
+    failed: int
+
+
+def deleted_mail_trace(mail_id: int) -> DeletedMailTrace | None:
+    """The delivery log's trace of row ``mail_id`` when the row no longer exists, else None."""
+    if Mail.objects.filter(pk=mail_id).exists():
+        return None
+    logs = DeliveryLog.objects.filter(mail_id_ref=mail_id)
+    counts = logs.aggregate(sent=Count("id", filter=Q(success=True)), failed=Count("id", filter=Q(success=False)))
+    if not counts["sent"] and not counts["failed"]:
+        return None
+    message_id = logs.order_by("-date", "-id").values_list("message_id", flat=True).first() or ""
+    return DeletedMailTrace(mail_id=mail_id, message_id=message_id, sent=counts["sent"], failed=counts["failed"])
+
+
+def delivery_log_list(*, message_id: str) -> models.QuerySet[DeliveryLog]:
+    """The delivery log entries of one Message-ID, oldest first (they outlive auto-delete)."""
+    return DeliveryLog.objects.filter(message_id=message_id).order_by("date", "id")

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from chatter.models import Message
+from chatter.models import FAILED_STATUSES, Message
 from chatter.registry import EmailRecipient
 from mailcore import conf as mailcore_conf
 from mailqueue import conf
 from mailqueue.models import Mail, MailRecipient, MailState, RecipientState
+from mailqueue.sender.claim import lease_free_q
 
 
 def _references(message: Message) -> tuple[str, str]:
@@ -50,21 +52,56 @@ def render_notification_body(message: Message) -> str:
     ).strip()
 
 
-def _detach_failed_deliveries(notification_ids: list[int]) -> None:
-    """Odoo's ``resend_existing``: the failed deliveries of these notifications move to the new row.
+def _detach_deliveries(deliveries: QuerySet[MailRecipient]) -> None:
+    """Take these unsent deliveries off their queue rows, then settle the rows they leave.
 
-    The old row must not keep them, or a later Retry on it would send them a second time. An old
-    failed row left with only served recipients (or none) has no failure left: it becomes ``sent``,
-    and goes when it was to be auto-deleted (the delivery log keeps its history).
+    The rows are locked first, in id order, as Retry locks them: a Retry and the resend dialog on
+    the same row run one after the other, never interleaved.
     """
-    old = MailRecipient.objects.filter(notification_id__in=notification_ids).exclude(state=RecipientState.SENT)
-    mail_ids = set(old.values_list("mail_id", flat=True))
-    old.delete()
-    settled = Mail.objects.filter(pk__in=mail_ids, state__in=[MailState.EXCEPTION, MailState.CANCEL]).exclude(
-        recipients__state__in=[RecipientState.PENDING, RecipientState.EXCEPTION, RecipientState.CANCEL]
+    mail_ids = sorted(set(deliveries.values_list("mail_id", flat=True)))
+    if not mail_ids:
+        return
+    list(Mail.objects.select_for_update().filter(pk__in=mail_ids).order_by("pk").values_list("pk", flat=True))
+    deliveries.delete()
+    mail_settle(mail_ids=mail_ids)
+
+
+def mail_settle(*, mail_ids: list[int]) -> int:
+    """A row's state follows its recipients: a row left with nothing to send or retry is settled.
+
+    Applies to failed rows and to outgoing rows no worker holds, once none of their recipients is
+    pending or failed (the rest were served, cancelled, or taken off the row by the resend dialog).
+    Such a row has no failure left: it is deleted when it was to be auto-deleted (the delivery log
+    keeps its history), else it becomes ``sent`` when a recipient was served and ``cancel`` when
+    none was. Rows cancelled with Cancel Email stay cancelled. Returns how many rows were settled.
+    """
+    now = timezone.now()
+    settled = Mail.objects.filter(pk__in=mail_ids).filter(
+        Q(state=MailState.EXCEPTION) | (Q(state=MailState.OUTGOING) & lease_free_q(now))
+    ).exclude(recipients__state__in=[RecipientState.PENDING, RecipientState.EXCEPTION])
+    _total, per_model = settled.filter(auto_delete=True).delete()
+    count = per_model.get(Mail._meta.label, 0)
+    cleared: dict[str, object] = {"failure_type": "", "failure_reason": "", "next_attempt_at": None}
+    served = Exists(MailRecipient.objects.filter(mail=OuterRef("pk"), state=RecipientState.SENT))
+    count += settled.filter(served).update(state=MailState.SENT, **cleared)
+    count += settled.update(state=MailState.CANCEL, **cleared)
+    return count
+
+
+def mail_detach_failed_notifications(*, notification_ids: list[int]) -> None:
+    """The resend dialog settled these failed notifications: no queue row may send them any more.
+
+    Their unsent deliveries leave every row, whether the dialog cancels them (Ignore all, toggled
+    off) or resends them through a new row (Odoo's ``resend_existing``); rows left without a
+    failure are settled. Only notifications still failed are taken: one a concurrent Retry
+    already put back in the queue stays there.
+    """
+    _detach_deliveries(
+        MailRecipient.objects.filter(
+            notification_id__in=notification_ids,
+            notification__notification_status__in=FAILED_STATUSES,
+        ).exclude(state=RecipientState.SENT)
     )
-    settled.filter(auto_delete=True).delete()
-    settled.update(state=MailState.SENT, failure_type="", failure_reason="", next_attempt_at=None)
 
 
 def mail_create_for_notifications(
@@ -82,7 +119,13 @@ def mail_create_for_notifications(
     the future) wait for the Email Queue Manager, which is triggered for their time.
     """
     if resend_existing:
-        _detach_failed_deliveries([r.notification_id for r in recipients])
+        # Odoo's ``resend_existing``: the failed deliveries of these notifications move to the new
+        # row; the old one must not keep them, or a later Retry on it would send them twice.
+        _detach_deliveries(
+            MailRecipient.objects.filter(notification_id__in=[r.notification_id for r in recipients]).exclude(
+                state=RecipientState.SENT
+            )
+        )
     in_reply_to, references = _references(message)
     subject = message.subject or message.record_name or "Notification"
     body_html = render_notification_body(message)

@@ -8,6 +8,7 @@ app_name = "mailqueue"
 urlpatterns = [
     path("", views.mail_list_view, name="list"),
     path("actions/", views.mail_action_view, name="action"),
+    path("log/", views.delivery_log_view, name="log"),
     path("<int:mail_id>/", views.mail_detail_view, name="detail"),
     path("<int:mail_id>/eml/", views.mail_eml_view, name="eml"),
     path("<int:mail_id>/support/", views.support_bundle_view, name="support_bundle"),

@@ -9,9 +9,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from mailcore.params import query_text
 from mailcore.permissions import staff_required
 from mailcore.quota import daily_limit, quota_status
 from mailqueue import actions, crons, selectors
@@ -38,8 +40,8 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     if state not in STATE_KEYS:
         state = ""
-    search = request.GET.get("q", "").strip()
-    message = request.GET.get("message", "")
+    search = query_text(request.GET, "q")
+    message = query_text(request.GET, "message")
     if message and not message.isdecimal():
         return HttpResponseBadRequest("message: expected the number of a chatter message.", content_type="text/plain")
     rows = selectors.mail_list(state=state, search=search, message_id=int(message) if message else None)
@@ -79,9 +81,22 @@ def mail_action_view(request: HttpRequest) -> HttpResponse:
         return _back(request, reverse("mailqueue:list"))
     if action == "retry":
         count = actions.mail_retry(mail_ids=ids)
-        messages.success(request, f"{count} e-mail{'s' if count != 1 else ''} put back in the queue.")
+        if count:
+            messages.success(request, f"{count} e-mail{'s' if count != 1 else ''} put back in the queue.")
+        else:
+            messages.warning(
+                request,
+                "Nothing was put back in the queue: the e-mail is not failed or cancelled, a worker is sending "
+                "it, or it has no recipient left to send to (its failures were settled in the Delivery failure "
+                "dialog).",
+            )
     elif action == "send_now":
         report = actions.mail_send_now(mail_ids=ids)
+        trace = selectors.deleted_mail_trace(ids[0]) if len(ids) == 1 and report.claimed else None
+        if trace is not None:
+            # The row is gone: its detail page would have nothing to show.
+            messages.success(request, _deleted_message(trace))
+            return redirect("mailqueue:list")
         if report.sent and not (report.failed or report.retried or report.deferred_quota):
             messages.success(request, f"Sent to {report.sent} recipient{'s' if report.sent != 1 else ''}.")
         elif report.claimed == 0:
@@ -106,6 +121,24 @@ def mail_action_view(request: HttpRequest) -> HttpResponse:
     return _back(request, reverse("mailqueue:list"))
 
 
+def _deleted_message(trace: selectors.DeletedMailTrace) -> str:
+    """"E-mail 12 was sent to 3 recipients and then deleted …", with a link to its delivery log."""
+    url = f"{reverse('mailqueue:log')}?{urlencode({'message_id': trace.message_id})}"
+    failed = f"{trace.failed} failed attempt{'s' if trace.failed != 1 else ''}"
+    if trace.sent:
+        what = f"was sent to {trace.sent} recipient{'s' if trace.sent != 1 else ''}"
+        if trace.failed:
+            what += f" ({failed} before)"
+    else:
+        what = f"was not sent ({failed})"
+    return format_html(
+        'E-mail {} {} and then deleted from the queue (auto-delete). <a href="{}">See its delivery log</a>.',
+        trace.mail_id,
+        what,
+        url,
+    )
+
+
 def _mail_or_404(mail_id: int) -> Mail:
     try:
         return selectors.mail_get(mail_id)
@@ -117,7 +150,15 @@ def _mail_or_404(mail_id: int) -> Mail:
 @require_GET
 def mail_detail_view(request: HttpRequest, mail_id: int) -> HttpResponse:
     """One row: headers, body, recipients with their outcome, failure reason, attempt history."""
-    mail = _mail_or_404(mail_id)
+    try:
+        mail = selectors.mail_get(mail_id)
+    except Mail.DoesNotExist:
+        trace = selectors.deleted_mail_trace(mail_id)
+        if trace is None:
+            raise Http404("No such e-mail.") from None
+        # Sent and auto-deleted (by Send Now, or by a worker after Retry): its trace is the log.
+        messages.info(request, _deleted_message(trace))
+        return redirect("mailqueue:list")
     return render(
         request,
         "mailqueue/mail_detail.html",
@@ -200,6 +241,19 @@ def notification_support_bundle_view(request: HttpRequest, notification_id: int)
     except (EmlNotAvailable, SupportBundleNotFound) as exc:
         return _not_found(request, str(exc))
     return _zip_response(data, support_bundle_filename(mail_id, now))
+
+
+@staff_required
+@require_GET
+def delivery_log_view(request: HttpRequest) -> HttpResponse:
+    """The delivery log of one Message-ID: every attempt, kept after the row was auto-deleted."""
+    message_id = request.GET.get("message_id", "").strip()
+    if not message_id:
+        return HttpResponseBadRequest("Give the Message-ID to show: ?message_id=<…>.")
+    page = Paginator(selectors.delivery_log_list(message_id=message_id), MAILS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "mailqueue/delivery_log.html", {"page": page, "message_id": message_id})
 
 
 # --- scheduled actions and quota ----------------------------------------------------------------

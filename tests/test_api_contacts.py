@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 def test_anonymous_cannot_list_or_create_contacts() -> None:
     client = client_for(None)
-    assert client.get("/api/contacts/").status_code in (401, 403)
+    response = client.get("/api/contacts/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'
     response = client.post("/api/contacts/", {"name": "Eve", "email": "eve@example.com"}, format="json")
     assert response.status_code in (401, 403)
     assert not Partner.objects.filter(name="Eve").exists()
@@ -28,8 +30,9 @@ def test_basic_auth_is_accepted() -> None:
     assert client.get("/api/contacts/", HTTP_AUTHORIZATION=f"Basic {token}").status_code == 200
     wrong = base64.b64encode(b"alice:nope").decode()
     response = client.get("/api/contacts/", HTTP_AUTHORIZATION=f"Basic {wrong}")
-    # 403 rather than 401: session authentication comes first and sends no WWW-Authenticate.
-    assert response.status_code in (401, 403)
+    # 401 with the Basic challenge (RFC 7235), not 403: the client may try other credentials.
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'
     assert response.json() == {"detail": "Invalid username/password."}
 
 

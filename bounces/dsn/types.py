@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 Action = Literal["failed", "delayed"]
 
-# Reason categories of product.md item 5. Stored as plain strings so callers can persist them.
+# The six reason categories of a bounced recipient. Plain strings, so callers can store them.
 USER_UNKNOWN = "user_unknown"
 MAILBOX_FULL = "mailbox_full"
 HOST_UNKNOWN = "host_unknown"
@@ -31,6 +31,8 @@ class BouncedRecipient:
     reason: str
     hard: bool
     diagnostic: str
+    # What decided the reason: the enhanced status code, the basic SMTP reply code or the text.
+    evidence: str = "text"
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class BouncedRecipient:
             "action": self.action,
             "reason": self.reason,
             "hard": self.hard,
+            "evidence": self.evidence,
             "diagnostic": self.diagnostic,
         }
 
@@ -62,7 +65,7 @@ class BounceReport:
         return [r for r in self.bounced if r.action == "failed"]
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The ``parse_bounce --json`` shape, exactly (issue 3)."""
+        """The ``parse_bounce --json`` shape: is_bounce, original_message_id, bounced[]."""
         return {
             "is_bounce": self.is_bounce,
             "original_message_id": self.original_message_id,

@@ -268,3 +268,27 @@ def test_token_still_names_the_delivery_after_the_row_was_auto_deleted(smtp_sink
     n = _notification(message, bob)
     assert (n.notification_status, n.failure_type) == (NotificationStatus.BOUNCE, FailureType.MAIL_BOUNCE)
     assert BounceEvent.objects.get().attributed_by == "token"
+
+
+def test_a_bounce_leaves_a_cancelled_notification_cancelled(sent: tuple[Message, Partner, Partner]) -> None:
+    """The user ignored this recipient's failure in the Delivery failure dialog: a late bounce must
+    not turn the envelope red again."""
+    message, bob, _carol = sent
+    token = _token(message, bob)
+    Notification.objects.filter(message=message, res_partner=bob).update(
+        notification_status=NotificationStatus.CANCELED, failure_type=FailureType.MAIL_SMTP, failure_reason="421 busy"
+    )
+    row = bounce(make_dsn(recipient="bob@example.net"), rcpt=token)
+    n = _notification(message, bob)
+    assert (n.notification_status, n.failure_type, n.failure_reason) == (
+        NotificationStatus.CANCELED,
+        FailureType.MAIL_SMTP,
+        "421 busy",
+    )
+    assert f"notification {n.pk} left canceled: it was cancelled: a late bounce does not turn it red again." in (
+        row.reason
+    )
+    # The bounce itself still counts against the address.
+    bob.refresh_from_db()
+    assert bob.message_bounce == 1
+    assert BounceEvent.objects.get().notification_id == n.pk

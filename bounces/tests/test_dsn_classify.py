@@ -17,45 +17,108 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.parametrize(
-    ("status", "diagnostic", "action", "expected"),
+    ("status", "diagnostic", "action", "command", "expected"),
     [
-        ("5.1.1", "550 5.1.1 User unknown", "failed", ("user_unknown", True)),
-        ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "failed", ("user_unknown", True)),
-        (None, "550 No such user here", "failed", ("user_unknown", True)),
-        (None, "550 Requested action not taken: mailbox unavailable", "failed", ("user_unknown", True)),
-        ("5.0.0", "554 the account jo@x.example does not exist", "failed", ("user_unknown", True)),
-        ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", "failed", ("user_unknown", True)),
-        ("5.2.1", "550 5.2.1 receiving mail at a rate that prevents additional messages", "failed", ("other", False)),
-        ("5.1.2", "550 5.1.2 Host unknown", "failed", ("host_unknown", True)),
-        ("5.4.4", "Host or domain name not found", "failed", ("host_unknown", True)),
-        (None, "DNS Error: lookup of example.invalid responded with code NXDOMAIN", "failed", ("host_unknown", True)),
-        ("5.2.2", "552 5.2.2 Mailbox full", "failed", ("mailbox_full", False)),
-        ("4.2.2", "452 4.2.2 Over quota", "delayed", ("mailbox_full", False)),
-        (None, "552 Quota exceeded", "failed", ("mailbox_full", False)),
-        (
-            "5.7.1",
-            "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org",
-            "failed",
-            ("spam_blocked", False),
-        ),
-        ("5.7.1", "550 5.7.1 Message rejected as spam", "failed", ("spam_blocked", False)),
-        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted", "failed", ("spam_blocked", False)),
-        ("5.7.1", "550 5.7.1 Access denied, banned sending IP", "failed", ("spam_blocked", False)),
-        ("5.7.1", "550 5.7.1 Relaying denied for this recipient", "failed", ("other", False)),
-        ("5.7.1", "550 5.7.1 Unable to relay", "failed", ("other", False)),
-        ("4.7.1", "451 4.7.1 Greylisted, try again later", "delayed", ("other", False)),
-        ("4.4.7", "delivery temporarily suspended: connection refused", "failed", ("expired", False)),
-        ("5.4.7", "550 5.4.7 Delivery time expired", "failed", ("expired", False)),
-        (None, "retry timeout exceeded", "failed", ("expired", False)),
-        ("5.1.1", "550 5.1.1 User unknown", "delayed", ("user_unknown", False)),  # a delay is never hard
-        ("4.1.1", "450 4.1.1 User unknown, try again", "failed", ("user_unknown", False)),  # not permanent
-        (None, "450 User unknown", "failed", ("user_unknown", False)),  # a 4xx basic code is not permanent
-        ("5.3.0", "554 5.3.0 Other mail system problem", "failed", ("other", False)),
-        (None, "", "failed", ("other", False)),
+        ("5.1.1", "550 5.1.1 User unknown", "failed", "", ("user_unknown", True, "status")),
+        ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "failed", "", ("user_unknown", True, "status")),
+        (None, "550 No such user here", "failed", "RCPT", ("user_unknown", True, "text")),
+        (None, "550 Requested action not taken: mailbox unavailable", "failed", "RCPT", ("user_unknown", True, "text")),
+        ("5.0.0", "554 the account jo@x.example does not exist", "failed", "RCPT", ("user_unknown", True, "text")),
+        # The same replies with nothing saying which command they answered: maybe a filter after DATA.
+        (None, "550 No such user here", "failed", "", ("spam_blocked", False, "text")),
+        ("5.0.0", "554 the account jo@x.example does not exist", "failed", "", ("spam_blocked", False, "text")),
+        # The reporting system's own words (no SMTP reply) are believed.
+        (None, "User not listed in public Name & Address Book", "failed", "", ("user_unknown", True, "text")),
+        # Yahoo's "dd" answer is a missing mailbox, even after DATA.
+        (None, "554 delivery error: dd This user doesn't have a yahoo.com account", "failed", "DATA",
+         ("user_unknown", True, "text")),
+        # The code says "no such user" but the words say the recipient refuses us: the words win.
+        ("5.1.1", "550 5.1.1 RCP-P2 Refused due to recipient preferences", "failed", "",
+         ("spam_blocked", False, "text")),
+        # "may be blacklisted" among possible causes is a hedge; "domain may not exist" decides.
+        (None, "The account or domain may not exist, they may be blacklisted, or missing the proper dns entries.",
+         "failed", "", ("host_unknown", True, "text")),
+        # A suspended or disabled account may come back: not a dead address.
+        ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", "failed", "",
+         ("other", False, "text")),
+        ("5.2.1", "550 5.2.1 receiving mail at a rate that prevents additional messages", "failed", "",
+         ("other", False, "status")),
+        ("5.2.1", "5.2.1 <a@x.example>... User Unknown", "failed", "", ("user_unknown", True, "text")),  # GMX
+        ("5.1.2", "550 5.1.2 Host unknown", "failed", "", ("host_unknown", True, "status")),
+        ("5.4.4", "Host or domain name not found", "failed", "", ("host_unknown", True, "status")),
+        ("5.4.4", "Name service error: Malformed or unexpected name server reply", "failed", "",
+         ("other", False, "text")),
+        (None, "DNS Error: lookup of example.invalid responded with code NXDOMAIN", "failed", "",
+         ("host_unknown", True, "text")),
+        ("5.1.10", "550 5.1.10 host/domain does not accept mail", "failed", "", ("host_unknown", True, "text")),
+        ("5.2.2", "552 5.2.2 Mailbox full", "failed", "", ("mailbox_full", False, "text")),
+        ("4.2.2", "452 4.2.2 Over quota", "delayed", "", ("mailbox_full", False, "text")),
+        (None, "552 Quota exceeded", "failed", "", ("mailbox_full", False, "text")),
+        (None, "552 Requested mail action aborted", "failed", "", ("mailbox_full", False, "reply_code")),
+        ("5.2.2", "552 5.2.2 see https://support.example/p", "failed", "", ("mailbox_full", False, "status")),
+        ("5.7.1", "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org", "failed", "",
+         ("spam_blocked", False, "text")),
+        ("5.7.1", "550 5.7.1 Message rejected as spam", "failed", "", ("spam_blocked", False, "text")),
+        ("5.7.26", "550 5.7.26 Unauthenticated email is not accepted", "failed", "", ("spam_blocked", False, "status")),
+        ("5.7.1", "550 5.7.1 Access denied, banned sending IP", "failed", "", ("spam_blocked", False, "status")),
+        ("5.1.8", "501 5.1.8 Sender address rejected", "failed", "", ("spam_blocked", False, "text")),
+        ("5.7.1", "550 5.7.1 Relaying denied for this recipient", "failed", "", ("other", False, "text")),
+        ("5.7.1", "550 5.7.1 Unable to relay", "failed", "", ("other", False, "text")),
+        ("4.7.1", "451 4.7.1 Greylisted, try again later", "delayed", "", ("other", False, "text")),
+        ("4.7.650", "451 4.7.650 temporarily rate limited due to IP reputation", "failed", "",
+         ("spam_blocked", False, "text")),
+        ("5.0.0", "550 Ip frequency limited, Blocked IP 192.0.2.1", "failed", "", ("other", False, "text")),
+        ("4.4.7", "delivery temporarily suspended: connection refused", "failed", "", ("expired", False, "text")),
+        ("5.4.7", "550 5.4.7 Delivery time expired", "failed", "", ("expired", False, "text")),
+        (None, "retry timeout exceeded", "failed", "", ("expired", False, "text")),
+        (None, "mailbox is full: retry timeout exceeded", "failed", "", ("mailbox_full", False, "text")),
+        ("4.4.1", "connect to mx.example[192.0.2.1]:25: Connection timed out", "delayed", "",
+         ("expired", False, "text")),
+        # A delay is never hard.
+        ("5.1.1", "550 5.1.1 User unknown", "delayed", "", ("user_unknown", False, "status")),
+        # Not permanent: a class 4 status, or a 4xx basic code.
+        ("4.1.1", "450 4.1.1 User unknown, try again", "failed", "", ("user_unknown", False, "status")),
+        (None, "450 User unknown", "failed", "RCPT", ("user_unknown", False, "text")),
+        # "User unknown" at the end of DATA: the recipient was accepted, a content filter refused us.
+        (None, "550 Unknown user kijitora@example.net", "failed", "DATA", ("spam_blocked", False, "text")),
+        (None, "550 Unknown user kijitora@example.net", "failed", "RCPT", ("user_unknown", True, "text")),
+        # Under x.2.0 the mailbox exists: NTT docomo's and au's answer when a domain filter refuses us.
+        ("5.2.0", "550 Unknown user taro@docomo.example.jp", "failed", "", ("spam_blocked", False, "text")),
+        # A local delivery program's own words are a mailer error, not a dead address; a reply code
+        # under X-Unix (old Sendmail's DNS failures) is still read.
+        (None, 'procmail: Couldn\'t create "/var/spool/mail/x": No such user', "failed", "LOCAL",
+         ("other", False, "text")),
+        ("5.1.2", "550 5.1.2 Host unknown (Name server: x.example: host not found)", "failed", "LOCAL",
+         ("host_unknown", True, "status")),
+        ("5.3.0", "554 5.3.0 Other mail system problem", "failed", "", ("other", False, "status")),
+        (None, "554 Transaction failed", "failed", "", ("other", False, "reply_code")),
+        (None, "", "failed", "", ("other", False, "text")),
+    ],
+)  # fmt: skip
+def test_classify(
+    status: str | None, diagnostic: str, action: str, command: str, expected: tuple[str, bool, str]
+) -> None:
+    assert classify(status, diagnostic, action, command) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        ("550 Требуемое действие не выполнено: пользователь не найден", "user_unknown"),  # Mail.ru
+        ("552 Почтовый ящик переполнен", "mailbox_full"),  # Yandex
+        ("550 Empfänger unbekannt", "user_unknown"),  # GMX, WEB.DE
+        ("552 Postfach ist voll", "mailbox_full"),
+        ("550 Destinataire inconnu", "user_unknown"),  # Orange, La Poste
+        ("552 Boîte aux lettres pleine", "mailbox_full"),
+        ("550 Mail rejete. Mail rejected. OFR_999", "spam_blocked"),
+        ("550 宛先のメールアドレスが見つかりません", "user_unknown"),  # Japanese providers
+        ("552 メールボックスがいっぱいです", "mailbox_full"),
+        ("550 5.1.1 <a@icloud.com>: user does not exist", "user_unknown"),  # Apple
+        ("552 5.2.2 <a@icloud.com>: user is over quota", "mailbox_full"),
     ],
 )
-def test_classify(status: str | None, diagnostic: str, action: str, expected: tuple[str, bool]) -> None:
-    assert classify(status, diagnostic, action) == expected  # type: ignore[arg-type]
+def test_provider_phrasings_in_many_languages(diagnostic: str, reason: str) -> None:
+    assert classify(None, diagnostic, "failed", "RCPT")[0] == reason
 
 
 @pytest.mark.parametrize(
@@ -74,16 +137,20 @@ def test_find_status(text: str, expected: str | None) -> None:
     assert find_status(text) == expected
 
 
-def test_pick_status_prefers_a_precise_code_over_a_generic_one() -> None:
+def test_pick_status_prefers_the_remote_servers_code() -> None:
     assert pick_status("5.0.0", "550 5.1.1 <a@b.example>... User unknown") == "5.1.1"
     assert pick_status("5.0.0", "554 rejected") == "5.0.0"
-    assert pick_status("5.1.1", "550 5.7.1 blocked") == "5.1.1"
+    # The remote server's own code over the reporting MTA's summary; the last of a quoted chain.
+    assert pick_status("5.1.0", "5.1.0 - Unknown address error 550-'5.7.1 ... Access denied'") == "5.7.1"
+    assert pick_status("5.1.1", "552 5.2.2 Over quota") == "5.2.2"
+    assert pick_status("4.4.7", "554 4.4.7 Message expired <421 4.4.2 Connection timed out>") == "4.4.2"
+    assert pick_status("5.1.1", "550 5.1.1 <a@b.example>... User unknown") == "5.1.1"
     assert pick_status("4.0.0", "550 5.1.1 unknown") == "4.0.0"  # a different class is not "more precise"
     assert pick_status(None, "552 5.2.2 full") == "5.2.2"
 
 
 def test_report_types_and_json_shape() -> None:
-    recipient = BouncedRecipient("a@b.example", "5.1.1", "failed", "user_unknown", True, "550 5.1.1 unknown")
+    recipient = BouncedRecipient("a@b.example", "5.1.1", "failed", "user_unknown", True, "550 5.1.1 unknown", "status")
     report = BounceReport(is_bounce=True, original_message_id="<x@y>", bounced=[recipient])
     assert report.to_json_dict() == {
         "is_bounce": True,
@@ -95,6 +162,7 @@ def test_report_types_and_json_shape() -> None:
                 "action": "failed",
                 "reason": "user_unknown",
                 "hard": True,
+                "evidence": "status",
                 "diagnostic": "550 5.1.1 unknown",
             }
         ],
@@ -232,10 +300,11 @@ def test_weak_bounce_signals_need_evidence(raw: bytes, is_bounce: bool) -> None:
 @pytest.mark.parametrize(
     ("notice", "expected"),
     [
-        # Postfix alias expansion: the address we sent to is the one in "expanded from".
+        # Postfix alias expansion: the mailbox that failed is the expanded one (the bounce token
+        # still names the delivery we made to the alias).
         (
             b'<real@x.example> (expanded from <alias@x.example>): unknown user: "real"\r\n',
-            ("alias@x.example", None, "user_unknown", 'unknown user: "real"'),
+            ("real@x.example", None, "user_unknown", 'unknown user: "real"'),
         ),
         # GroupWise: the reason in parentheses on the address line.
         (

@@ -34,11 +34,11 @@ def test_human_output_for_a_multi_recipient_bounce() -> None:
         "Bounce: yes",
         "Original Message-ID: <5566778899aabbcc.1718170000.505050-mailcore-7-demo.quotation@mailcore>",
         "Recipients (3):",
-        "  alice@bigcorp.example: action=failed status=5.1.1 reason=user_unknown hard=yes",
+        "  alice@bigcorp.example: action=failed status=5.1.1 reason=user_unknown (by status) hard=yes",
         "    diagnostic: 550 5.1.1 <alice@bigcorp.example>... User unknown",
-        "  bob@bigcorp-old.example: action=failed status=5.1.2 reason=host_unknown hard=yes",
+        "  bob@bigcorp-old.example: action=failed status=5.1.2 reason=host_unknown (by status) hard=yes",
         "    diagnostic: 550 5.1.2 Host unknown (Name server: bigcorp-old.example: host not found)",
-        "  carol@bigcorp-branch.example: action=delayed status=4.4.1 reason=other hard=no",
+        "  carol@bigcorp-branch.example: action=delayed status=4.4.1 reason=expired (by text) hard=no",
         "    diagnostic: 421 4.4.1 Connection timed out",
     ]
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import template
 from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from chatter import selectors
+from chatter.models import Message
+from chatter.sanitize import html_block_remote_images
 
 register = template.Library()
 
@@ -90,3 +94,23 @@ def posted_email(posted: Any, partner_id: int) -> str:
 @register.filter
 def posted_retry(posted: Any, partner_id: int) -> bool:
     return bool(posted.get(f"retry_{partner_id}")) if posted else False
+
+
+@dataclass(frozen=True)
+class MessageBody:
+    html: SafeString
+    remote_images_hidden: bool
+
+
+@register.simple_tag
+def message_body(message: Message) -> MessageBody:
+    """A message's body for display: sanitised, remote images hidden, inline images pointing at
+    their attachments (reads the prefetched attachments: no query per message)."""
+    cid_urls = {
+        a.content_id: reverse("chatter:attachment", args=[a.pk])
+        for a in message.attachments.all()
+        if a.content_id and a.mimetype.startswith("image/")
+    }
+    body, hidden = html_block_remote_images(message.body, cid_urls=cid_urls)
+    # Sanitised just above.
+    return MessageBody(html=mark_safe(body), remote_images_hidden=hidden)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,13 +145,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Basic first: DRF answers 401 with its WWW-Authenticate challenge only when the first class
+    # has one (session authentication has none, which made every refusal a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "mailcore.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["mailcore.authentication.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("MAILCORE_API_USER_RATE", "1200/minute")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "mailcore.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -173,6 +178,29 @@ SPECTACULAR_SETTINGS = {
         "TicketStageEnum": "demo.models.Ticket.Stage",
     },
 }
+
+# --- web security ----------------------------------------------------------------------------
+# Content-Security-Policy of every page: scripts, styles and fonts from our own static files only
+# (htmx, app.js, the admin's and Swagger UI's assets), no plugins, no framing. Images may come from
+# anywhere because a reader may choose "Show images" on a mail; until then the chatter keeps
+# remote image URLs out of ``src``. Inline style attributes stay allowed: our templates use them,
+# and message bodies keep only harmless text properties.
+MAILCORE_CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "https:", "http:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Failed password checks (login page, API Basic authentication) per username and client address
+# before further attempts wait for the window to pass.
+MAILCORE_LOGIN_FAILURE_LIMIT = env_int("MAILCORE_LOGIN_FAILURE_LIMIT", 5)
+MAILCORE_LOGIN_FAILURE_WINDOW = env_int("MAILCORE_LOGIN_FAILURE_WINDOW", 900)
 
 # --- mailcore -------------------------------------------------------------------------------
 # Public URL of the web UI, used in links inside outgoing mail.
@@ -228,6 +256,8 @@ MAILQUEUE_SENT_EML_RETENTION_DAYS = env_int("MAILQUEUE_SENT_EML_RETENTION_DAYS",
 MAILCORE_SINK_HOST = os.environ.get("MAILCORE_SINK_HOST", "127.0.0.1")
 MAILCORE_SINK_PORT = env_int("MAILCORE_SINK_PORT", 1025)
 MAILCORE_SINK_DIR = Path(os.environ.get("MAILCORE_SINK_DIR", VAR_DIR / "sink"))
+# Mount the captured-mail viewer at /sink/ (production settings turn it off).
+MAILCORE_SINK_ENABLED = True
 
 # --- mailqueue ------------------------------------------------------------------------------
 # Defaults live in mailqueue/conf.py; this only lets the environment override it. "0"/"false"

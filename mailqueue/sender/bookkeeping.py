@@ -15,7 +15,8 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from chatter.models import FailureType, Message, Notification, NotificationStatus
+from chatter.models import FailureType, Message, NotificationStatus
+from chatter.notification_status import notification_set_status
 from mailcore.quota import quota_window
 from mailqueue import conf
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, SentContent
@@ -203,12 +204,29 @@ def _keep_contents(jobs: list[Job]) -> dict[int, SentContent]:
     return contents
 
 
+def _forget_detached_failures(jobs: list[Job]) -> None:
+    """Drop the earlier failures the resend dialog took off a row while it was being sent.
+
+    A row can be sent while an earlier recipient of it has failed for good (the others were
+    waiting for a retry); its failure may be ignored or resent from the dialog meanwhile, and the
+    row's state must follow. Only rows holding such a failure cost a query.
+    """
+    earlier = [job for job in jobs if any(r.state == RecipientState.EXCEPTION for r in job.recipients)]
+    if not earlier:
+        return
+    ids = [r.pk for job in earlier for r in job.recipients if r.state == RecipientState.EXCEPTION]
+    kept = set(MailRecipient.objects.filter(pk__in=ids, state=RecipientState.EXCEPTION).values_list("pk", flat=True))
+    for job in earlier:
+        job.recipients = [r for r in job.recipients if r.state != RecipientState.EXCEPTION or r.pk in kept]
+
+
 def flush(run: Run) -> None:
     """Write what the last mails' outcomes mean for recipients, notifications, log and rows."""
     jobs, run.pending_flush = run.pending_flush, []
     if not jobs:
         return
     now = timezone.now()
+    _forget_detached_failures(jobs)
     row_updates = {job.mail.pk: _settle(job, run) for job in jobs}
 
     mass_outcomes: list[DeliveryOutcome] = []
@@ -269,13 +287,19 @@ def flush(run: Run) -> None:
         MailRecipient.objects.filter(pk__in=ids, state=RecipientState.PENDING).update(
             state=state, failure_type=failure_type, failure_reason=reason
         )
+    # Only notifications still waiting: one the resend dialog, a bounce or a button changed
+    # meanwhile keeps its newer status.
     if sent_notifications:
-        Notification.objects.filter(pk__in=sent_notifications, notification_status=NotificationStatus.READY).update(
-            notification_status=NotificationStatus.SENT, failure_type="", failure_reason=""
+        notification_set_status(
+            notifications=sent_notifications, status=NotificationStatus.SENT, only_from=[NotificationStatus.READY]
         )
     for (status, failure_type, reason), ids in notification_groups.items():
-        Notification.objects.filter(pk__in=ids, notification_status=NotificationStatus.READY).update(
-            notification_status=status, failure_type=failure_type, failure_reason=reason
+        notification_set_status(
+            notifications=ids,
+            status=status,
+            failure_type=failure_type,
+            failure_reason=reason,
+            only_from=[NotificationStatus.READY],
         )
     if logs:
         _insert_logs(logs)

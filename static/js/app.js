@@ -81,6 +81,26 @@
     if (text && !window.confirm(text)) { event.preventDefault(); }
   }, true);
 
+  // Remote images of a message stay hidden until the reader asks for them (the server keeps their
+  // URL in data-remote-src): loading them tells the sender the mail was read.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-show-images]");
+    if (!button) { return; }
+    var message = button.closest(".msg");
+    message.querySelectorAll("img[data-remote-src]").forEach(function (img) {
+      img.setAttribute("src", img.getAttribute("data-remote-src"));
+      img.removeAttribute("data-remote-src");
+    });
+    var bar = button.closest("[data-remote-images-bar]");
+    if (bar) { bar.remove(); }
+  });
+
+  // A form control that submits its form when changed (no inline handlers: the CSP forbids them).
+  document.addEventListener("change", function (event) {
+    var control = event.target.closest("[data-submit-on-change]");
+    if (control && control.form) { control.form.submit(); }
+  });
+
   // Select-all checkbox for bulk actions.
   document.addEventListener("change", function (event) {
     var all = event.target.closest("[data-select-all]");

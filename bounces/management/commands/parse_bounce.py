@@ -79,7 +79,7 @@ class Command(BaseCommand):
         for recipient in report.bounced:
             lines.append(
                 f"  {recipient.email}: action={recipient.action} status={recipient.status or '-'} "
-                f"reason={recipient.reason} hard={'yes' if recipient.hard else 'no'}"
+                f"reason={recipient.reason} (by {recipient.evidence}) hard={'yes' if recipient.hard else 'no'}"
             )
             lines.append(f"    diagnostic: {recipient.diagnostic or '(none given)'}")
         return "\n".join(lines)
