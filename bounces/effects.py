@@ -21,6 +21,7 @@ from django.utils import timezone
 from bounces import conf
 from bounces.models import BounceAction, BounceEvent, BounceReason, InboundMessage
 from bounces.parsing import parse_headers
+from bounces.registry import BouncedDelivery, bounce_listeners_notify
 from chatter.models import FailureType, Message, Notification, NotificationKind, NotificationStatus
 from chatter.notification_status import notification_set_status, notification_transition_refusal
 from mailcore.addresses import email_normalize
@@ -190,6 +191,10 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
         original_message = _original_message(refs)
         attributed_by = "references" if original_message else ""
 
+    # What the report says the original was, for listeners that know mail the chatter does not.
+    ids_of_original = [_normalize_id(report.original_message_id)] + [
+        _normalize_id(v) for k, v in report.original_headers.items() if k.lower() == "x-mailcore-message-id"
+    ]
     summary: list[str] = []
     for recipient in recipients:
         email = email_normalize(recipient.email) or recipient.email.lower()
@@ -241,6 +246,15 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
                 current = Notification.objects.values_list("notification_status", flat=True).get(pk=notification.pk)
                 why = notification_transition_refusal(current, NotificationStatus.BOUNCE)
                 outcome = f", notification {notification.pk} left {current}: {why}."
+        bounce_listeners_notify(
+            BouncedDelivery(
+                recipient_id=token_recipient_id if by_token is not None else None,
+                message_ids=tuple(i for i in ids_of_original if i),
+                email=email,
+                hard=bool(recipient.hard),
+                diagnostic=recipient.diagnostic or f"{recipient.status or ''} {reason}".strip(),
+            )
+        )
         if recipient.hard and email:
             contact_bounce_increment(email=email)
             partner_blacklist_check(email=email)

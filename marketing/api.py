@@ -22,6 +22,7 @@ from mailcore.exceptions import InvalidEmailError
 from marketing import selectors, services
 from marketing.exceptions import ContactImportError, MailingNotReady
 from marketing.models import Mailing, MailingList, MailingState, MailingSubscription
+from marketing.queue import mailing_resume
 
 
 class CanManageLists(permissions.BasePermission):
@@ -240,6 +241,7 @@ class ScheduleSerializer(serializers.Serializer[Any]):
 
 
 STATISTICS_COUNTS = (
+    "bounced_hard",
     "expected",
     "scheduled",
     "canceled",
@@ -329,6 +331,16 @@ class MailingViewSet(
     def retry(self, request: Request, pk: int | None = None) -> Response:
         """Odoo's Retry: the failed recipients become remaining again and the campaign is queued."""
         return Response({"retried": services.mailing_retry_failed(mailing=self.get_object())})
+
+    @extend_schema(request=None, responses={200: MailingSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: int | None = None) -> Response:
+        """A campaign paused for its bounces goes back in the queue; 409 when it is not paused."""
+        mailing = self.get_object()
+        if not mailing_resume(mailing=mailing):
+            detail = f"A campaign that is {mailing.get_state_display()} cannot be resumed."
+            return Response({"detail": detail}, status=409)
+        return Response(MailingSerializer(mailing).data)
 
     @extend_schema(request=None, responses={201: MailingSerializer})
     @action(detail=True, methods=["post"])

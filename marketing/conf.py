@@ -18,3 +18,13 @@ def batch_size() -> int:
 def cron_time_budget_seconds() -> float:
     """How long one run of the marketing cron works before it re-triggers itself."""
     return float(getattr(settings, "MARKETING_CRON_TIME_BUDGET", 240))
+
+
+def pause_hard_bounce_rate() -> float:
+    """A campaign whose hard bounces pass this share of its sent mail pauses itself (0.05 = 5%)."""
+    return float(getattr(settings, "MARKETING_PAUSE_HARD_BOUNCE_RATE", 0.05))
+
+
+def pause_min_sent() -> int:
+    """...but only once this many of its mails were sent, so a few early bounces do not stop it."""
+    return int(getattr(settings, "MARKETING_PAUSE_MIN_SENT", 100))

@@ -177,6 +177,8 @@ class MailingTrace(models.Model):
     open_datetime = models.DateTimeField(null=True, blank=True)
     reply_datetime = models.DateTimeField(null=True, blank=True)
     links_click_datetime = models.DateTimeField(null=True, blank=True)
+    # Ours: the bounce said the address is dead (unknown user or domain), not a passing refusal.
+    hard_bounce = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

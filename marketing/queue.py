@@ -22,17 +22,19 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from bounces.registry import BouncedDelivery
 from chatter.models import Message, MessageType
 from chatter.services import alias_domain_default, thread_reply_to_address
 from mailcore import conf as mailcore_conf
 from mailcore.addresses import email_normalize, make_message_id
 from mailcore.models import Partner
 from mailqueue import dispatch
-from mailqueue.models import Mail, MailRecipient
+from mailqueue.models import Mail, MailRecipient, MailState
 from mailqueue.registry import DeliveryOutcome
+from mailqueue.sender.claim import lease_free_q
 from marketing import conf, rendering, tracking
 from marketing.models import (
     Mailing,
@@ -369,3 +371,79 @@ def traces_record_outcomes(outcomes: list[DeliveryOutcome]) -> None:
             )
         else:
             traces.update(trace_status=TraceStatus.CANCEL, failure_type=failure_type, failure_reason=reason)
+
+
+# --- bounces reported by bounce processing ------------------------------------------------------
+def traces_record_bounce(delivery: BouncedDelivery) -> None:
+    """The bounce listener: the campaign delivery a bounce names becomes ``bounce`` (Odoo's
+    ``set_bounced``, whatever the status was), and its campaign pauses itself when too many of
+    its mails bounce hard."""
+    traces = MailingTrace.objects.none()
+    if delivery.recipient_id is not None:
+        traces = MailingTrace.objects.filter(mail_recipient_ref=delivery.recipient_id)
+    if not traces.exists() and delivery.message_ids:
+        traces = MailingTrace.objects.filter(message_id__in=delivery.message_ids)
+    mailing_ids = set(traces.values_list("mailing_id", flat=True))
+    if not mailing_ids:
+        return
+    traces.update(
+        trace_status=TraceStatus.BOUNCE,
+        failure_type=TraceFailure.MAIL_BOUNCE,
+        failure_reason=delivery.diagnostic[:5000],
+        hard_bounce=delivery.hard,
+    )
+    if delivery.hard:
+        for mailing_id in mailing_ids:
+            mailing_pause_if_bouncing(mailing_id)
+
+
+def mailing_pause_if_bouncing(mailing_id: int) -> bool:
+    """Protect the sender's domain: past the hard-bounce threshold, a campaign still going out
+    pauses itself, says why, and takes back its mail not handed to a worker yet (those
+    recipients become remaining again, so resuming sends to them once)."""
+    traces = MailingTrace.objects.filter(mailing_id=mailing_id)
+    sent = traces.filter(sent_datetime__isnull=False).count()
+    hard = traces.filter(trace_status=TraceStatus.BOUNCE, hard_bounce=True).count()
+    rate = conf.pause_hard_bounce_rate()
+    if sent < conf.pause_min_sent() or hard <= rate * sent:
+        return False
+    reason = (
+        f"Paused: {hard} of the {sent} mails sent bounced hard ({100 * hard / sent:.1f}%, more than "
+        f"{100 * rate:g}%). Receivers judge a sender by its bounces: check the list for dead addresses "
+        "(the bounced recipients are listed under Bounced), then Resume."
+    )
+    with transaction.atomic():
+        # "Sent" (every recipient queued) still pauses while some of its mail waits in the queue.
+        going_out = Q(state__in=[MailingState.IN_QUEUE, MailingState.SENDING]) | Q(
+            state=MailingState.DONE, traces__trace_status=TraceStatus.OUTGOING
+        )
+        candidates = Mailing.objects.filter(going_out, pk=mailing_id).values("pk")
+        moved = Mailing.objects.filter(pk__in=Subquery(candidates)).update(
+            state=MailingState.PAUSED, state_reason=reason
+        )
+        if not moved:
+            return False
+        waiting = traces.filter(trace_status=TraceStatus.OUTGOING)
+        # Only rows no worker holds (SKIP LOCKED, a free lease): a row being sent finishes.
+        rows = list(
+            Mail.objects.select_for_update(skip_locked=True)
+            .filter(state=MailState.OUTGOING, recipients__pk__in=Subquery(waiting.values("mail_recipient_ref")))
+            .filter(lease_free_q(timezone.now()))
+            .values_list("pk", flat=True)
+        )
+        refs = list(MailRecipient.objects.filter(mail_id__in=rows).values_list("pk", flat=True))
+        Mail.objects.filter(pk__in=rows).delete()
+        waiting.filter(mail_recipient_ref__in=refs).delete()
+    logger.warning("Campaign %s paused: %s", mailing_id, reason)
+    return True
+
+
+def mailing_resume(*, mailing: Mailing) -> bool:
+    """A paused campaign goes back in the queue and carries on with the recipients not yet handled."""
+    moved = Mailing.objects.filter(pk=mailing.pk, state=MailingState.PAUSED).update(
+        state=MailingState.IN_QUEUE, state_reason=""
+    )
+    if moved:
+        marketing_trigger()
+    mailing.refresh_from_db()
+    return bool(moved)

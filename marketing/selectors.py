@@ -123,6 +123,7 @@ class MailingStatistics:
     clicked: int
     replied: int
     bounced: int
+    bounced_hard: int
     failed: int
     excluded: dict[str, int]
 
@@ -173,6 +174,7 @@ def mailing_statistics(mailing: Mailing) -> MailingStatistics:
         clicked=Count("id", filter=Q(links_click_datetime__isnull=False)),
         replied=Count("id", filter=Q(trace_status=TraceStatus.REPLY)),
         bounced=Count("id", filter=Q(trace_status=TraceStatus.BOUNCE)),
+        bounced_hard=Count("id", filter=Q(trace_status=TraceStatus.BOUNCE, hard_bounce=True)),
         failed=Count("id", filter=Q(trace_status=TraceStatus.ERROR)),
     )
     excluded = dict(

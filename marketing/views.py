@@ -28,6 +28,7 @@ from marketing import selectors, services
 from marketing.exceptions import ContactImportError, MailingNotReady
 from marketing.forecast import sending_forecast
 from marketing.models import Mailing, MailingList, MailingState, MailingSubscription, TraceFailure, TraceStatus
+from marketing.queue import mailing_resume
 from marketing.recipients import recipient_forecast
 
 MEMBERS_PER_PAGE = 50
@@ -308,6 +309,11 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             address = mail.recipients.get().email
             messages.success(request, f"Test sent to {address} (it is in the queue as “{mail.subject}”).")
+    elif action == "resume":
+        if mailing_resume(mailing=mailing):
+            messages.success(request, "Back in the queue: it carries on with the recipients not yet mailed.")
+        else:
+            messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be resumed.")
     elif action == "retry":
         count = services.mailing_retry_failed(mailing=mailing)
         if count:
