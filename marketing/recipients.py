@@ -162,6 +162,11 @@ class RecipientForecast:
     excluded: dict[str, int]
     already_handled: int
 
+    @property
+    def excluded_labelled(self) -> list[tuple[str, str, int]]:
+        labels = dict(TraceFailure.choices)
+        return [(key, str(labels.get(key, key)), count) for key, count in self.excluded.items()]
+
 
 def recipient_forecast(mailing: Mailing) -> RecipientForecast:
     """Run the exclusions over the remaining candidates without writing anything."""

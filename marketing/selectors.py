@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet, Subquery
 from chatter.models import FailureType, Message
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailState
-from marketing.models import Mailing, MailingList, MailingSubscription, MailingTrace, TraceStatus
+from marketing.models import Mailing, MailingList, MailingSubscription, MailingTrace, TraceFailure, TraceStatus
 
 # A member a campaign can reach: has a valid address, has not opted out, is not blacklisted.
 _REACHABLE = Q(subscriptions__opt_out=False) & ~Q(subscriptions__contact__email_normalized="") & Q(
@@ -128,6 +128,11 @@ class MailingStatistics:
     excluded: dict[str, int]
 
     @property
+    def excluded_labelled(self) -> list[tuple[str, str, int]]:
+        """(failure type, its label, count) of the recipients left out, for people to read."""
+        return excluded_labelled(self.excluded)
+
+    @property
     def total(self) -> int:
         return (self.expected - self.canceled) or 1
 
@@ -218,3 +223,8 @@ def mailing_message_id(mailing: Mailing) -> int | None:
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def excluded_labelled(excluded: dict[str, int]) -> list[tuple[str, str, int]]:
+    labels = dict(TraceFailure.choices)
+    return [(key, str(labels.get(key, key)), count) for key, count in excluded.items()]

@@ -144,7 +144,7 @@ def test_campaign_pages_create_check_send_and_list_recipients() -> None:
 
     data["body_html"] = "<p>Hello {{ contact.name }}</p>"
     page = client.post(reverse("marketing:mailing_edit", args=[mailing.pk]), data, follow=True).content.decode()
-    assert "<strong>1</strong> will be mailed" in page and "1 mail_bl" in page
+    assert "<strong>1</strong> will be mailed" in page and "1 blacklisted" in page
 
     action = reverse("marketing:mailing_action", args=[mailing.pk])
     page = client.post(action, {"action": "send"}, follow=True).content.decode()

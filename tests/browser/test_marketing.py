@@ -75,3 +75,57 @@ def test_unsubscribe_from_the_public_page_on_a_phone(
     assert not MailingSubscription.objects.get().opt_out
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_write_send_and_watch_a_campaign(
+    page: Page,
+    app_url: str,
+    login: Callable[[Page, str], None],
+    make_user: Callable[..., Any],
+    screenshot: Callable[[Any, str], Path],
+    smtp_sink: Any,
+) -> None:
+    from mailcore.models import Partner
+    from mailqueue.sender import send_mails
+    from marketing.queue import process_marketing_queue
+    from marketing.services import mailing_list_create, mailing_list_subscribe
+
+    news = mailing_list_create(name="Spring newsletter")
+    people = [Partner.objects.create(name=f"Customer {i}", email=f"customer{i}@example.com") for i in range(3)]
+    people.append(Partner.objects.create(name="Blocked", email="blocked@example.com", is_blacklisted=True))
+    mailing_list_subscribe(mailing_list=news, contacts=people)
+    make_user("marketer", staff=True, email="marketer@mailcore.localhost")
+    login(page, "marketer")
+
+    page.goto(f"{app_url}/marketing/campaigns/")
+    page.get_by_role("link", name="New campaign").click()
+    page.get_by_label("Subject").fill("Spring offers for {{ contact.name }}")
+    page.get_by_label("Spring newsletter").check()
+    page.get_by_label("Body").fill(
+        '<p>Hello {{ contact.nickname }}, see <a href="https://shop.example.com/">offers</a>.</p>'
+    )
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Not ready to send")).to_contain_text("no field 'nickname'")
+
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Body").fill(
+        '<p>Hello {{ contact.name }}, see <a href="https://shop.example.com/">offers</a>.</p>'
+    )
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("body")).to_contain_text("3 will be mailed")
+    expect(page.locator("body")).to_contain_text("1 blacklisted")
+    screenshot(page, "marketing-campaign-ready")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator(".flash")).to_contain_text("The campaign is in the queue.")
+
+    process_marketing_queue(time_budget=30)  # what the cron does, here in the test process
+    page.reload()
+    expect(page.locator(".sub .badge")).to_have_text("Sent")  # every recipient queued
+    assert send_mails().sent == 3
+    assert len(smtp_sink.wait_for(3)) == 3
+    page.reload()
+    delivered = page.locator("tr", has_text="Delivered")
+    expect(delivered).to_contain_text("3")
+    screenshot(page, "marketing-campaign-sent")
+    page.get_by_role("link", name="Campaigns").first.click()
+    expect(page.locator("tr", has_text="Spring offers")).to_contain_text("0 waiting of 4")
