@@ -101,7 +101,9 @@ def query_profile(per_batch: list[int]) -> tuple[int, int, bool]:
     """
     if not per_batch:
         return 0, 0, True
-    middle = per_batch[1:-1] or per_batch[1:] or per_batch
+    middle = per_batch[1:-1]
+    if not middle:  # a single batch: it is the usual one
+        return per_batch[0], per_batch[0], True
     usual = statistics.mode(middle)
     return per_batch[0], usual, all(count == usual for count in middle)
 
