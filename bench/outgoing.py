@@ -332,6 +332,35 @@ def _readline(process: subprocess.Popen[str], timeout: float) -> str:
     return result[0] if result else ""
 
 
+# --- the run's surroundings ------------------------------------------------------------------------
+def make_scratch() -> Path:
+    """A temporary directory for the run: the filesystem broker's folders, logs, SQLite."""
+    scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-"))
+    (scratch / "broker" / "out").mkdir(parents=True)
+    (scratch / "broker" / "processed").mkdir(parents=True)
+    return scratch
+
+
+def bench_env(database_url: str, scratch: Path, port: int) -> dict[str, str]:
+    """The environment of the run and its workers: the scratch database, the sink as the built-in server."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": "filesystem://",
+        "MAILCORE_VAR_DIR": str(scratch),
+        "MAILCORE_LOG_FILE": "",
+        "MAILCORE_LOG_LEVEL": "WARNING",
+        "MAILCORE_SMTP_HOST": "127.0.0.1",
+        "MAILCORE_SMTP_PORT": str(port),
+        # The built-in server's quota is still counted for every mail, but must not stop the run.
+        "MAILCORE_DAILY_LIMIT": str(10**9),
+        "MAILER_LOCK_PATH": str(scratch / "mailer"),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SETTINGS_MODULE": PEER_SETTINGS,
+        "PYTHONPATH": str(ROOT),
+    }
+
+
 # --- the measurements ----------------------------------------------------------------------------
 def make_followers(record: Any, partners: list[Any]) -> None:
     """Follow ``record`` with ``partners`` for Discussions, in bulk (setup, not measured)."""
@@ -507,6 +536,11 @@ def check_mailcore(side: str, message_id: int, count: int, reports: list[dict[st
     left = Mail.objects.filter(message_id=message_id).exclude(state="sent").count()
     if sent != count or left:
         raise RuntimeError(f"{side}: {sent} notifications sent of {count}, {left} rows not sent")
+    return check_commit(side, reports, vendor)
+
+
+def check_commit(side: str, reports: list[dict[str, Any]], vendor: str) -> str:
+    """The commit mode the senders' sessions had is the one ``side`` asked for; returns what was seen."""
     if vendor != "postgresql":
         return "n/a(sqlite)"
     # The commit mode must have reached PostgreSQL: asynchronous switches the sender's session to
@@ -564,27 +598,10 @@ def main() -> int:
     if not Path(SMTP_SINK).exists():
         log("smtp-sink not found: install Debian's postfix package (`make bench` does)")
         return 2
-    scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-"))
-    (scratch / "broker" / "out").mkdir(parents=True)
-    (scratch / "broker" / "processed").mkdir(parents=True)
+    scratch = make_scratch()
     database_url, db_kind = choose_database(args.db, scratch, PG_BENCH_DB)
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": "filesystem://",
-        "MAILCORE_VAR_DIR": str(scratch),
-        "MAILCORE_LOG_FILE": "",
-        "MAILCORE_LOG_LEVEL": "WARNING",
-        "MAILCORE_SMTP_HOST": "127.0.0.1",
-        "MAILCORE_SMTP_PORT": str(port),
-        # The built-in server's quota is still counted for every mail, but must not stop the run.
-        "MAILCORE_DAILY_LIMIT": str(10**9),
-        "MAILER_LOCK_PATH": str(scratch / "mailer"),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SETTINGS_MODULE": PEER_SETTINGS,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = bench_env(database_url, scratch, port)
     os.environ.update(env)
     sink: SmtpSink | None = None
     seconds: dict[str, list[float]] = {side: [] for side in SIDES}

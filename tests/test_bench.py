@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from bench.marketing import batch_queries, peak_rss_kb, query_profile
 from bench.memory import rss_kb, start_time, tree_of
 from bench.outgoing import SWITCH_OFF, median_ratio, smtplib_messages
 from bench.report import split_figures, with_options
@@ -110,3 +111,27 @@ def test_memory_walks_the_whole_tree_and_tells_a_gone_process() -> None:
 @pytest.mark.parametrize("pid", [0, 10**9])
 def test_memory_counts_nothing_for_a_missing_process(pid: int) -> None:
     assert rss_kb(pid) == 0
+
+
+def test_marketing_batches_are_cut_at_each_batch_start() -> None:
+    # Batches began when the query counter read 3, 20 and 36; the run ended at 41.
+    assert batch_queries([3, 20, 36], 41) == [17, 16, 5]
+    assert batch_queries([], 7) == []
+
+
+def test_marketing_query_profile_leaves_out_the_first_and_the_empty_last_batch() -> None:
+    assert query_profile([20, 16, 16, 16, 5]) == (20, 16, True)
+    # A count that grows with the batch's position (a query per earlier batch) is not constant.
+    first, usual, constant = query_profile([20, 16, 17, 18, 18, 5])
+    assert (first, constant) == (20, False) and usual == 18
+    assert query_profile([20, 5]) == (20, 20, True)  # one batch: nothing to compare it with
+    assert query_profile([]) == (0, 0, True)
+
+
+def test_marketing_peak_memory_is_read_from_the_process_status() -> None:
+    status = "Name:\tpython\nVmPeak:\t  300000 kB\nVmHWM:\t  112640 kB\nVmRSS:\t  100000 kB\n"
+    assert peak_rss_kb(status) == 112640
+    with open("/proc/self/status", encoding="ascii") as own:
+        assert peak_rss_kb(own.read()) > 0
+    with pytest.raises(ValueError, match="VmHWM"):
+        peak_rss_kb("Name:\tpython\n")
