@@ -218,6 +218,9 @@ def _queue_batch(mailing: Mailing, size: int) -> int:
                 failure_type=reason or "",
             )
         )
+    for trace in traces:
+        if trace.trace_status == TraceStatus.OUTGOING:
+            trace.message_id = make_message_id(f"mailing-{mailing.pk}")
     MailingTrace.objects.bulk_create(traces)
     to_mail = [t for t in traces if t.trace_status == TraceStatus.OUTGOING]
     if to_mail:
@@ -267,7 +270,7 @@ def render_for(
     if trace_id is not None and mailing.track_opens:
         body += tracking.open_pixel(trace_id=trace_id, base_url=base_url)
     headers = {
-        **list_unsubscribe_headers(base_url=base_url, email=email, list_ids=list_ids),
+        **list_unsubscribe_headers(urls),
         # Odoo's mass-mail headers: a list message, and no out-of-office replies wanted.
         "Precedence": "list",
         "X-Auto-Response-Suppress": "OOF",
@@ -299,7 +302,6 @@ def _queue_rows(mailing: Mailing, traces: list[MailingTrace]) -> None:
             trace_id=trace.pk,
             reply_to=reply_to,
         )
-        trace.message_id = make_message_id(f"mailing-{mailing.pk}")
         mails.append(_mail_row(mailing, message, rendered, own_message_id=trace.message_id, mass=True))
     Mail.objects.bulk_create(mails)
     recipients = MailRecipient.objects.bulk_create(
@@ -307,7 +309,7 @@ def _queue_rows(mailing: Mailing, traces: list[MailingTrace]) -> None:
     )
     for trace, recipient in zip(traces, recipients, strict=True):
         trace.mail_recipient_ref = recipient.pk
-    MailingTrace.objects.bulk_update(traces, ["mail_recipient_ref", "message_id"])
+    MailingTrace.objects.bulk_update(traces, ["mail_recipient_ref"])
     dispatch.queue_trigger()
 
 

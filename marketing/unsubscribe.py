@@ -59,8 +59,8 @@ def unsubscribe_urls(*, base_url: str, email: str, list_ids: ListIds = ()) -> di
     }
 
 
-def list_unsubscribe_headers(*, base_url: str, email: str, list_ids: ListIds = ()) -> dict[str, str]:
-    """The RFC 2369 / RFC 8058 headers of a campaign mail: mail providers show an "Unsubscribe"
-    button and POST ``List-Unsubscribe=One-Click`` to the URL, with no cookie and no form token."""
-    urls = unsubscribe_urls(base_url=base_url, email=email, list_ids=list_ids)
+def list_unsubscribe_headers(urls: dict[str, str]) -> dict[str, str]:
+    """The RFC 2369 / RFC 8058 headers of a campaign mail, from its :func:`unsubscribe_urls`: mail
+    providers show an "Unsubscribe" button and POST ``List-Unsubscribe=One-Click`` to the URL, with
+    no cookie and no form token."""
     return {"List-Unsubscribe": f"<{urls['one_click']}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from mailcore.models import Partner
 from marketing.models import MailingSubscription
 from marketing.services import mailing_list_create, mailing_list_subscribe
-from marketing.unsubscribe import list_unsubscribe_headers, unsubscribe_read, unsubscribe_token
+from marketing.unsubscribe import list_unsubscribe_headers, unsubscribe_read, unsubscribe_token, unsubscribe_urls
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +110,8 @@ def test_preferences_show_own_and_public_lists_and_save_choices(member: tuple[Pa
 
 
 def test_list_unsubscribe_headers_point_at_the_one_click_url() -> None:
-    headers = list_unsubscribe_headers(base_url="https://crm.example.com/", email="zoe@example.com", list_ids=[4])
+    urls = unsubscribe_urls(base_url="https://crm.example.com/", email="zoe@example.com", list_ids=[4])
+    headers = list_unsubscribe_headers(urls)
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = headers["List-Unsubscribe"].strip("<>")
     assert url.startswith("https://crm.example.com/mailing/unsubscribe/") and url.endswith("/one-click/")
