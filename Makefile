@@ -78,7 +78,8 @@ run: install
 # --- tests ----------------------------------------------------------------------------------------
 # Two passes. 1) The embedded default: SQLite + filesystem broker, browser tests included.
 # 2) PostgreSQL + Redis, when CI=true (then a test whose service is missing fails) or when both
-#    answer here; browser tests are not repeated (they exercise the UI, not the database).
+#    answer here; browser tests are not repeated (they exercise the UI, not the database), nor the
+#    tests that cannot reach the database (marked nodb by conftest.py).
 # pytest's exit code 5 ("no tests collected") is a failure, never a silent pass.
 #
 # ruff and mypy run first but do not stop the suite: one run shows every kind of failure.
@@ -117,7 +118,7 @@ test-services:
 		exit 0; \
 	fi; \
 	$(call run_pytest,env DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-		MAILCORE_REQUIRE_SERVICES=$$([ "$${CI:-}" = "true" ] && echo 1 || echo 0),-m "not browser")
+		MAILCORE_REQUIRE_SERVICES=$$([ "$${CI:-}" = "true" ] && echo 1 || echo 0),-m "not browser and not nodb")
 
 # --- benchmarks -----------------------------------------------------------------------------------
 $(BENCH_VENV)/.installed: pyproject.toml

@@ -32,3 +32,15 @@ def _empty_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``nodb`` the tests that cannot reach the database (pytest-django blocks it for them):
+    the second pass of ``make test`` (PostgreSQL and Redis) leaves them out, since they would
+    only repeat the first pass."""
+    for item in items:
+        uses_db = item.get_closest_marker("django_db") is not None or "django_db_setup" in getattr(
+            item, "fixturenames", ()
+        )
+        if not uses_db:
+            item.add_marker(pytest.mark.nodb)
