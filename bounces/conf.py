@@ -1,6 +1,6 @@
 """Settings of the inbound gateway and bounce handling, with their defaults.
 
-Read settings only through these getters (STYLE.md); environment variables are read in
+Read settings only through these getters; environment variables are read in
 ``config/settings/`` alone.
 """
 

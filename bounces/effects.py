@@ -1,4 +1,4 @@
-"""What a bounce does (Odoo ``_routing_handle_bounce``, spec §7.2, with product.md item 5).
+"""What a bounce does (Odoo ``_routing_handle_bounce``).
 
 Attribution: the signed ``bounce+<token>`` Return-Path names the delivery exactly; otherwise the
 original is found by the Message-ID headers of the returned message, then by the bounce's own

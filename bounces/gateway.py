@@ -2,7 +2,7 @@
 
 ``handle_RCPT`` accepts only addresses of our alias domains that mean something. ``handle_DATA``
 decides from the headers, stores the raw bytes and the envelope, commits, and only then answers
-250 (product.md item 7). ``handle_exception`` answers ``451 4.3.0``: aiosmtpd's default 500
+250. ``handle_exception`` answers ``451 4.3.0``: aiosmtpd's default 500
 would make the sender drop the mail. Every reply carries an enhanced status code whose class
 agrees with the basic code (RFC 3463), including aiosmtpd's own built-in answers, which
 :meth:`GatewaySMTP.push` completes.

@@ -1,7 +1,7 @@
 """Inbound mail as the gateway saw it, and the bounces it carried.
 
 Every message that reached the end of DATA is an :class:`InboundMessage` — accepted or rejected
-— with its raw bytes exactly as received and its envelope (product.md item 7), kept for the
+— with its raw bytes exactly as received and its envelope, kept for the
 retention period. :class:`BounceEvent` is one bounced (or delayed, or complained-about) recipient;
 the blacklist rule counts them, so they outlive the inbound rows.
 """
@@ -165,7 +165,8 @@ class BounceAction(models.TextChoices):
 
 
 class BounceReason(models.TextChoices):
-    """Reason categories of product.md item 5."""
+    """Why a delivery failed, in six categories a person can act on (only ``user_unknown`` and
+    ``host_unknown`` may be hard: the address itself is dead)."""
 
     USER_UNKNOWN = "user_unknown", "Unknown user"
     MAILBOX_FULL = "mailbox_full", "Mailbox full"

@@ -19,7 +19,7 @@ from mailcore.addresses import email_normalize
 from mailcore.mime import decode_header_value, decode_text, part_bytes, part_text
 
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
-# Odoo drops ids containing "reply_to" from References when looking for a parent (§5.5 step 3).
+# Odoo drops ids containing "reply_to" from References when looking for a parent.
 _MAX_REFERENCES = 32
 
 

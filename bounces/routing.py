@@ -1,7 +1,7 @@
 """Routing inbound mail: which recipients we accept, and where an accepted message goes.
 
-Odoo decides after the fact and mails a bounce back (``message_route``, spec §5.5). We decide in
-the SMTP dialogue instead (product.md item 7): :func:`rcpt_check` answers each RCPT, and
+Odoo decides after the fact and mails a bounce back (``message_route``). We decide in
+the SMTP dialogue instead: :func:`rcpt_check` answers each RCPT, and
 :func:`route_decide` — headers only, a handful of indexed queries — answers the end of DATA with
 250 or a 5xx carrying the text Odoo would have mailed. The heavy work happens later, in
 :mod:`bounces.services`, from the routes decided here.
@@ -263,7 +263,7 @@ def _author(sender_email: str) -> Partner | None:
 
 
 def _alias_policy_error(alias: Alias, *, author: Partner | None, record: tuple[int, int] | None) -> _PolicyError | None:
-    """Odoo ``_alias_get_error`` (spec §5.6): everyone / known contacts / followers only."""
+    """Odoo ``_alias_get_error``: everyone / known contacts / followers only."""
     if alias.alias_contact == AliasContact.PARTNERS and author is None:
         return _PolicyError("restricted to known authors", False)
     if alias.alias_contact == AliasContact.FOLLOWERS:
@@ -311,7 +311,7 @@ def _is_bounce(facts: HeaderFacts, infos: list[AddressInfo]) -> bool:
 
 
 def route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lookup: Lookup | None = None) -> Decision:
-    """Odoo ``message_route`` (spec §5.5), decided at the end of DATA from the headers alone.
+    """Odoo ``message_route``, decided at the end of DATA from the headers alone.
 
     Order: duplicate → bounce → reply (In-Reply-To, References, signed token; an alias of
     another model makes it a forward) → aliases (contact policy) → catchall-only → loop guard.
@@ -468,7 +468,7 @@ def _refusal(alias: Alias, error: _PolicyError) -> Decision:
 
 
 def _loop_guard(decision: Decision, sender: str, counts: dict[str, int]) -> Decision:
-    """Odoo ``_detect_loop_sender`` (spec §5.4): too many mails from one sender to one target."""
+    """Odoo ``_detect_loop_sender``: too many mails from one sender to one target."""
     if not sender or not decision.routes:
         return decision
     threshold = conf.loop_threshold()

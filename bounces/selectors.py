@@ -112,7 +112,7 @@ class Lookup:
 
     messages: dict[str, KnownMessage]
     inbound_duplicate: bool
-    # Accepted mails from the sender per loop target within the loop window (Odoo §5.4).
+    # Accepted mails from the sender per loop target within the loop window (as in Odoo).
     loop_counts: dict[str, int]
 
 
@@ -221,8 +221,8 @@ def messages_lookup_many(
 ) -> BatchLookup:
     """Everything the end of DATA reads, for one or several messages, in one round trip.
 
-    Chatter messages with any of ``ids`` (Odoo's duplicate guard and parent lookup, spec §5.2
-    and §5.3), which of ``inbound_message_ids`` were already accepted at the door, and how many
+    Chatter messages with any of ``ids`` (Odoo's duplicate guard and parent lookup), which of
+    ``inbound_message_ids`` were already accepted at the door, and how many
     mails each of ``senders`` had accepted per target in the last ``loop_minutes`` (the loop
     counter).
     """

@@ -98,7 +98,7 @@ def _storable_facts(facts: HeaderFacts) -> HeaderFacts:
 
 
 def inbound_receive(*, raw: bytes, mail_from: str, rcpt_tos: list[str], peer: str = "", helo: str = "") -> Reception:
-    """Decide on and durably store one message at the end of DATA (product.md item 7).
+    """Decide on and durably store one message at the end of DATA.
 
     See :func:`inbound_receive_many`, which the gateway calls with every message that reached
     the end of DATA at the same time.
@@ -486,7 +486,7 @@ def _concrete_fields(model_class: type[models.Model]) -> dict[str, models.Field[
 
 
 def message_new(*, model_class: type[MailThread], parsed: ParsedMessage, defaults: dict[str, Any]) -> MailThread:
-    """Odoo ``message_new`` (spec §5.8): a record from an incoming mail and the alias's defaults.
+    """Odoo ``message_new``: a record from an incoming mail and the alias's defaults.
 
     A model may define ``message_new(parsed=..., defaults=...)`` as a classmethod to take over.
     Otherwise: the alias defaults (unknown keys ignored), the name from the subject, the model's

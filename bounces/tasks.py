@@ -1,4 +1,4 @@
-"""Celery tasks of the inbound gateway. They take ids and are idempotent (STYLE.md).
+"""Celery tasks of the inbound gateway. They take ids and are idempotent.
 
 The gateway stores a row and rings :func:`inbound_process` after commit; the beat sweep
 (:func:`inbound_sweep`) processes whatever a lost ring or a dead worker left behind, so a broker

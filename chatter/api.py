@@ -13,7 +13,7 @@ An app exposes a :class:`~chatter.thread.MailThread` model by subclassing
     PUT  <records>/<id>/followers/<fid>/   choose a follower's subtypes
     GET  <records>/subtypes/               subtypes a follower of this model can choose
 
-Views parse input, call one chatter service, and format output (STYLE.md). Listing queries do
+Views parse input, call one chatter service, and format output. Listing queries do
 not grow with the number of records, messages or followers: annotations and prefetches only.
 """
 
@@ -76,7 +76,7 @@ def thread_annotate_has_error(queryset: QuerySet[Any]) -> QuerySet[Any]:
     """Annotate thread records with ``message_has_error``: a message with a failed notification.
 
     Odoo's counter only counts messages the current user authored; ours shows any failure on the
-    record, because failures must reach everyone who can act on them (product.md item 9). One
+    record, because failures must reach everyone who can act on them. One
     ``EXISTS`` subquery per row, so a list costs the same number of queries at any size.
     """
     failed = selectors.failed_notifications_of_record(ContentType.objects.get_for_model(queryset.model))

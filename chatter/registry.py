@@ -2,7 +2,7 @@
 
 Dependencies point one way (mailcore ← chatter ← mailqueue): chatter decides *who* is notified
 by e-mail, mailqueue decides *how* the mail leaves. ``mailqueue`` fills this registry in its
-``AppConfig.ready()`` (STYLE.md: a small registry, not a signal).
+``AppConfig.ready()`` (a small registry, not a signal).
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def _has_field(model: type[models.Model], name: str) -> bool:
 # --- envelopes ---------------------------------------------------------------------------------
 @dataclass
 class Envelope:
-    """The envelope of a message sent by e-mail (Odoo's red-envelope rule, spec §4.1).
+    """The envelope of a message sent by e-mail (Odoo's red-envelope rule).
 
     ``failed`` when any e-mail notification is in exception or bounce, ``pending`` while any is
     still queued or retrying (``ready``), else ``sent`` (delivered or cancelled ones).
@@ -351,7 +351,7 @@ def failed_messages_for(partner: Partner) -> models.QuerySet[Message]:
     """Messages with failed e-mail deliveries that ``partner`` wrote or whose record it follows.
 
     Odoo shows failures to their author only; we also show them to the record's followers
-    (product.md item 9: failures reach the people who can act).
+    (failures reach the people who can act).
     """
     failed = Notification.objects.filter(
         message=OuterRef("pk"), notification_type=NotificationKind.EMAIL, notification_status__in=FAILED_STATUSES

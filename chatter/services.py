@@ -1,6 +1,6 @@
 """Chatter services: posting, following, notifying, tracking, reading and resending.
 
-Every write with rules lives here (STYLE.md). Where a function replicates an Odoo method it keeps
+Every write with rules lives here. Where a function replicates an Odoo method it keeps
 that name and says so in the first line of its docstring.
 """
 
@@ -66,7 +66,7 @@ def thread_reply_to_address(*, model: ContentType, res_id: int, alias_domain: Al
 
     Odoo replies to the record alias or the catchall; we also sign the thread into the local part
     (``catchall+<ct>.<id>-<hmac>@domain``) so a reply routes even when a provider rewrote every
-    Message-ID (product.md item 6).
+    Message-ID.
     """
     alias = (
         Alias.objects.select_related("alias_domain")
@@ -389,7 +389,7 @@ def thread_log_creation(*, record: MailThread) -> Message | None:
     """Log "<Model> created" on a new record (Odoo's creation message); the creator follows it."""
     actor = acting_partner()
     if actor is not None and actor.active:
-        # Odoo's create() subscribes the creator with the default subtypes (spec §9).
+        # Odoo's create() subscribes the creator with the default subtypes.
         _subscribe_if_absent(model=ContentType.objects.get_for_model(record), res_id=record.pk, partner=actor)
     if not record.mail_log_creation:
         return None

@@ -55,7 +55,7 @@ class PageFacts:
 
     @cached_property
     def placeholder_admin(self) -> bool:
-        """The admin still has the placeholder address a fresh database gives it (seed page)."""
+        """The admin still has the placeholder address a fresh database gives it (Odoo's troubleshooting page)."""
         if not (self.user.is_authenticated and (self.user.is_superuser or self.user.is_staff)):
             return False
         placeholder = email_normalize(conf.placeholder_admin_email())

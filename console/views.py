@@ -68,7 +68,7 @@ def _domain_section() -> tuple[list[DomainReport], Check]:
 @require_GET
 @staff_required
 def diagnostics_index(request: HttpRequest) -> HttpResponse:
-    """Every check of the seed page's common issues, worst first in the summary."""
+    """Every check of Odoo's troubleshooting page's common issues, worst first in the summary."""
     checks = [
         run_check("admin_email", "Administrator e-mail address", check_admin_email),
         run_check("quota", "Daily sending quota", check_quota),

@@ -1,6 +1,6 @@
 """Django admin for contacts, outgoing servers, alias domains, aliases and the quota counter.
 
-The admin parses input, calls one service and formats the answer (STYLE.md): the "Test
+The admin parses input, calls one service and formats the answer: the "Test
 Connection" action is :func:`mailcore.servers.server_test_connection` with Odoo's messages.
 """
 

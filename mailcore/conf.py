@@ -69,7 +69,7 @@ def default_alias_domain() -> str:
 
 
 def placeholder_admin_email() -> str:
-    """The address a fresh admin gets; the product flags it until it is changed (seed page)."""
+    """The address a fresh admin gets; the product flags it until it is changed (Odoo's troubleshooting page)."""
     return str(_get("MAILCORE_PLACEHOLDER_ADMIN_EMAIL", "admin@example.com"))
 
 

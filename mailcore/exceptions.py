@@ -1,8 +1,8 @@
 """Errors of the mailcore app: outgoing server selection and connection, sender addresses, quota.
 
-Leaves also subclass the built-in they mean (STYLE.md), so callers can catch ``ValueError`` or
+Leaves also subclass the built-in they mean, so callers can catch ``ValueError`` or
 ``ImproperlyConfigured`` without importing this module. Texts are Odoo's where Odoo has one
-(spec §2.6, §2.8, §3.3) because operators search the web for them.
+because operators search the web for them.
 """
 
 from __future__ import annotations

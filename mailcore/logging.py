@@ -1,9 +1,9 @@
-"""Daily log files that support can ``zgrep`` (product.md item 11).
+"""Daily log files that support can ``zgrep``.
 
 ``var/log/mailcore.log`` is today's file. Every day at 05:00 UTC it becomes ``mailcore.log.1``
 and the previous ``mailcore.log.1`` is compressed to ``mailcore.log.<YYYY-MM-DD>.gz``, named
 after the UTC day its period started — the layout logrotate gives with ``dateext`` and
-``delaycompress``, which is what the seed page's instructions expect.
+``delaycompress``, which is what Odoo's troubleshooting page's instructions expect.
 
 Several processes (web, Celery worker and its pool, beat, gateway) write the same file, so the
 rotation is done under an exclusive ``flock`` and a process that finds the file already rotated by

@@ -175,7 +175,7 @@ class QuotaDay(models.Model):
     """Mails that left through the built-in server in one quota day (a window ending at reset time).
 
     Incremented only by a conditional ``UPDATE … SET count = count + n WHERE count + n <= limit``
-    so concurrent workers can never exceed the limit (product.md item 4).
+    so concurrent workers can never exceed the limit.
     """
 
     day = models.DateField(unique=True)

@@ -1,4 +1,4 @@
-"""Choosing and connecting to an outgoing mail server (Odoo ``ir.mail_server``, spec §3).
+"""Choosing and connecting to an outgoing mail server (Odoo ``ir.mail_server``).
 
 :func:`server_find` replicates Odoo's ``_find_mail_server``: the From decides the server through
 each server's *from filter*, and when no server may send for the author's address the mail
@@ -54,7 +54,7 @@ class ServerChoice:
 
     @property
     def is_builtin(self) -> bool:
-        """Mail through the built-in server counts against the daily quota (product.md item 4)."""
+        """Mail through the built-in server counts against the daily quota."""
         return self.server is None
 
     @property
@@ -306,7 +306,7 @@ def server_test_connection(server: MailServer | None) -> tuple[bool, str]:
 
     Connects, sends MAIL FROM and RCPT TO and starts DATA without ever sending a message, so
     sender-filter, relaying and deferred rejections show up. Errors are mapped to Odoo's
-    messages (spec §3.4). ``server`` None tests the built-in server from settings.
+    messages. ``server`` None tests the built-in server from settings.
     """
     choice = _choice(server, "", "") if server is not None else builtin_choice()
     sender = _test_sender(server)

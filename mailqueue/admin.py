@@ -107,7 +107,7 @@ class MailAdmin(admin.ModelAdmin):
 
 @admin.register(DeliveryLog)
 class DeliveryLogAdmin(admin.ModelAdmin):
-    """The history that outlives auto-delete (product.md item 10): read-only."""
+    """The history that outlives auto-delete: read-only."""
 
     list_display = ("date", "message_id", "recipient", "server", "success", "smtp_response")
     list_filter = ("success", "server")

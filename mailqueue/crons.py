@@ -1,14 +1,14 @@
 """Scheduled actions (Odoo ``ir.cron``) as django-celery-beat periodic tasks an admin can edit.
 
 Odoo ships "Mail: Email Queue Manager" (every hour) and "Base: Auto-Vacuum" (daily); we keep
-their names and defaults (spec §8.1) and add one internal job, the queue sweep, which rings the
-doorbell again for rows a lost broker message left behind (STYLE.md: the row is the queue, Celery
+their names and defaults and add one internal job, the queue sweep, which rings the
+doorbell again for rows a lost broker message left behind (the row is the queue, Celery
 is the doorbell). The sweep only enqueues; it is exempt from the 5-minute floor and runs every
 minute so a lost message delays urgent mail by about a minute at most.
 
 Each run takes a lease on its :class:`~mailqueue.models.CronState` row with a conditional update,
 so one cron never runs twice at once on any number of workers (Odoo locks the ``ir.cron`` row for
-the same reason, spec §8.2), and records when it ran, how long, what it did and whether it failed.
+the same reason), and records when it ran, how long, what it did and whether it failed.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ AUTOVACUUM_TASK = "mailqueue.tasks.autovacuum_task"
 SWEEP_TASK = "mailqueue.tasks.queue_sweep_task"
 
 MIN_INTERVAL = dt.timedelta(minutes=5)
-# Odoo's FAQ wording (spec §8.1).
+# Odoo's FAQ wording.
 MIN_INTERVAL_ERROR = "The lowest running interval for a cron is 5 minutes; 15 minutes is recommended."
 INTERVAL_HELP_TEXT = (
     "The lowest running interval for a cron is 5 minutes; 15 minutes is recommended. "

@@ -1,4 +1,4 @@
-"""Ringing Celery's doorbell after commit (STYLE.md: the row is the queue, Celery is the doorbell).
+"""Ringing Celery's doorbell after commit (the row is the queue, Celery is the doorbell).
 
 Nothing here sends mail. :func:`send_now_async` asks a worker to send urgent rows at once;
 :func:`queue_trigger` asks for a run of the Email Queue Manager at a given time (Odoo

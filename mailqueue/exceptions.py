@@ -1,6 +1,6 @@
 """Errors of the mail queue.
 
-A delivery error is classified before anything touches the row (STYLE.md): temporary ones
+A delivery error is classified before anything touches the row: temporary ones
 (4xx, connection loss, timeouts) retry with backoff, permanent ones (5xx, unusable addresses)
 end in ``exception``. Each carries the Odoo failure type and the reason shown to users.
 """

@@ -23,7 +23,7 @@ class Mail(models.Model):
     """One outgoing mail row (Odoo ``mail.mail``) carrying up to 50 recipients.
 
     Each recipient is sent its own SMTP message and has its own :class:`MailRecipient`, so
-    a crash mid-row never resends to recipients already served (product.md item 2).
+    a crash mid-row never resends to recipients already served.
     """
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mails")
@@ -145,7 +145,7 @@ class SentContent(models.Model):
 
 
 class DeliveryLog(models.Model):
-    """A compact record of each delivery that outlives auto-delete (product.md item 10)."""
+    """A compact record of each delivery that outlives auto-delete."""
 
     mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
     chatter_message = models.ForeignKey(
@@ -178,7 +178,7 @@ class CronState(models.Model):
     """Run bookkeeping of one scheduled action (Odoo ``ir.cron`` run fields, plus a lease).
 
     ``running_until`` is a lease taken with a conditional update so one cron never runs twice at
-    once, on any number of workers (Odoo locks the cron row for the same reason, spec §8.2).
+    once, on any number of workers (Odoo locks the cron row for the same reason).
     """
 
     name = models.CharField(max_length=200, unique=True)

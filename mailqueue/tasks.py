@@ -1,6 +1,6 @@
 """Celery tasks of the mail queue. They take ids, are idempotent, and call the sender.
 
-The database row is the queue and Celery only the doorbell (STYLE.md): a task that runs twice,
+The database row is the queue and Celery only the doorbell: a task that runs twice,
 late, or never (the beat sweep rings again) loses or duplicates nothing, because rows are claimed
 with a lease and each recipient's delivery is recorded.
 """

@@ -1,4 +1,4 @@
-"""A pytest plugin with real Celery workers (never eager mode, STYLE.md).
+"""A pytest plugin with real Celery workers (never eager mode).
 
 Fixtures:
 

@@ -1,4 +1,4 @@
-"""Routing rules, in Odoo's order (spec §5.5), through the services the gateway and the worker call."""
+"""Routing rules, in Odoo's order, through the services the gateway and the worker call."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Settings shared by every environment.
 
-Environment variables are read only in this package (STYLE.md). Apps read their own
+Environment variables are read only in this package. Apps read their own
 settings through their ``conf.py`` getters, which supply the defaults.
 """
 
@@ -205,7 +205,7 @@ MAILCORE_LOGIN_FAILURE_WINDOW = env_int("MAILCORE_LOGIN_FAILURE_WINDOW", 900)
 # --- mailcore -------------------------------------------------------------------------------
 # Public URL of the web UI, used in links inside outgoing mail.
 MAILCORE_BASE_URL = os.environ.get("MAILCORE_BASE_URL", "http://127.0.0.1:8000")
-# The built-in ("default") outgoing server, used when no MailServer record matches (Odoo §3.2.6).
+# The built-in ("default") outgoing server, used when no MailServer record matches (as in Odoo).
 MAILCORE_SMTP_HOST = os.environ.get("MAILCORE_SMTP_HOST", "127.0.0.1")
 MAILCORE_SMTP_PORT = env_int("MAILCORE_SMTP_PORT", 1025)
 MAILCORE_SMTP_USER = os.environ.get("MAILCORE_SMTP_USER", "")
@@ -264,8 +264,8 @@ MAILCORE_SINK_ENABLED = True
 # make the sender's "sent" marks wait for the disk (synchronous commits).
 MAILQUEUE_ASYNCHRONOUS_COMMIT = env_bool("MAILQUEUE_ASYNCHRONOUS_COMMIT", True)
 
-# Daily files under var/log rotating at 05:00 UTC (mailcore.log, .1, then dated .gz; product.md
-# item 11). MAILCORE_LOG_FILE="" turns the file off (console only).
+# Daily files under var/log rotating at 05:00 UTC (mailcore.log, .1, then dated .gz, so support can
+# zgrep them all). MAILCORE_LOG_FILE="" turns the file off (console only).
 MAILCORE_LOG_FILE = os.environ.get("MAILCORE_LOG_FILE", str(VAR_DIR / "log" / "mailcore.log"))
 MAILCORE_LOG_BACKUP_DAYS = env_int("MAILCORE_LOG_BACKUP_DAYS", 30)
 _log_handlers = ["console", "file"] if MAILCORE_LOG_FILE else ["console"]

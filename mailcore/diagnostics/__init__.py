@@ -1,6 +1,6 @@
-"""Diagnostics for the common e-mail issues of the seed page (product.md item 11), mailcore's part.
+"""Diagnostics for the common e-mail issues of Odoo's troubleshooting page, mailcore's part.
 
-The seed page ("Common emailing issues") names what goes wrong most: the admin account keeps the
+Odoo's troubleshooting page ("Common emailing issues") names what goes wrong most: the admin account keeps the
 placeholder address a fresh database gives it, the daily limit is reached, and mail from a custom
 domain fails "with no error message" because SPF or DKIM is wrong. This package checks those
 facts; the queue-level ones (bounce rate, queue lag, failed rows, crons) and the support bundle

@@ -16,7 +16,7 @@ from mailcore.quota import quota_status
 
 # --- placeholder admin e-mail -------------------------------------------------------------------
 def check_admin_email() -> Check:
-    """Accounts still using the placeholder address a fresh database gives its admin (seed page)."""
+    """Accounts still using the placeholder address a fresh database gives its admin (Odoo's troubleshooting page)."""
     placeholder = email_normalize(conf.placeholder_admin_email())
     title = "Administrator e-mail address"
     if placeholder is None:
@@ -56,7 +56,7 @@ QUOTA_WARNING_RATIO = 0.8
 
 
 def check_quota() -> Check:
-    """Mail counted today against the built-in server's daily limit (product.md item 4)."""
+    """Mail counted today against the built-in server's daily limit."""
     title = "Daily sending quota"
     status = quota_status()
     reset = status.reset_at.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,6 +1,6 @@
 """SPF, DKIM and DMARC of the alias domains, looked up with dnspython.
 
-The seed page: "One of the most common reasons for an email failing to be sent with no error
+Odoo's troubleshooting page: "One of the most common reasons for an email failing to be sent with no error
 message is related to the SPF or DKIM configuration", and "when using a custom domain, verify that
 SPF, DKIM, and DMARC are correctly configured". Each alias domain gets a verdict per record: SPF is
 evaluated by pyspf for the addresses of the server that sends the domain's mail (RFC 7208

@@ -1,7 +1,7 @@
 """The outgoing sender: claim due rows, send one SMTP message per recipient, record each result.
 
-Odoo's ``mail.mail.send``/``_send`` and ``process_email_queue`` (spec §2.3–2.9), rebuilt for
-many workers (product.md items 1–4):
+Odoo's ``mail.mail.send``/``_send`` and ``process_email_queue``, rebuilt for
+many workers:
 
 * Rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` in a short transaction that sets a
   lease (``lease_until``/``lease_owner``); sending happens outside any transaction and every

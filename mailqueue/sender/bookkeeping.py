@@ -24,7 +24,7 @@ from mailqueue.registry import DeliveryOutcome, delivery_listeners_notify
 from mailqueue.sender.build import NO_VALID_RECIPIENT, recipient_label
 from mailqueue.sender.records import Job, Kind, Run
 
-# Failure types that do not keep an auto-delete row (Odoo ``_postprocess_sent_message``, §2.7):
+# Failure types that do not keep an auto-delete row (Odoo ``_postprocess_sent_message``):
 # the row is deleted and the failure lives on in the notification and the delivery log.
 _DELETABLE_FAILURES = frozenset({FailureType.MAIL_EMAIL_INVALID, FailureType.MAIL_EMAIL_MISSING})
 

@@ -238,9 +238,9 @@ def _target(recipient: MailRecipient) -> Target | Outcome:
 
 
 def bounce_envelope(job: Job, recipient: MailRecipient) -> str:
-    """``bounce+<signed recipient id>@<alias domain>`` — names the delivery exactly (product.md 5).
+    """``bounce+<signed recipient id>@<alias domain>`` — names the delivery exactly.
 
-    As Odoo (§2.8.6), only when the server's from filter allows the bounce address; otherwise
+    As Odoo does, only when the server's from filter allows the bounce address; otherwise
     the server's own sender address, or the server would refuse the mail.
     """
     choice, domain = job.choice, job.alias_domain

@@ -1,6 +1,6 @@
-"""Queue diagnostics and the one-click support bundle (product.md item 11).
+"""Queue diagnostics and the one-click support bundle.
 
-The seed page lists what a support request needs: "an export of the full email … in .eml", "what
+Odoo's troubleshooting page lists what a support request needs: "an export of the full email … in .eml", "what
 record in the database is affected … and the date/time when the email was sent", the logs, and
 whether the bounce reaches the database. :func:`support_bundle` gathers exactly that for one
 outgoing row into a zip an operator can attach to a ticket; the checks here (bounce rate, queue

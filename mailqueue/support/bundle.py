@@ -1,4 +1,4 @@
-"""The one-click support bundle of an outgoing e-mail (seed page, "Information for Odoo Support")."""
+"""The one-click support bundle of an outgoing e-mail (Odoo's troubleshooting page, "Information for Odoo Support")."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class SupportBundleNotFound(MailQueueError, LookupError):
 LOG_LINES_MAX = 2000
 LOG_FILES_MAX = 8
 
-# The seed page's "Information for Odoo Support": what the operator still has to tell.
+# Odoo's troubleshooting page's "Information for Odoo Support": what the operator still has to tell.
 SUPPORT_QUESTIONS = (
     "Is this a notification message from a reply being received, or a message being sent from the database?",
     "Is there an incoming mail server being used, or is the e-mail redirected/forwarded through a custom "
@@ -122,7 +122,8 @@ def _check_lines(checks: Iterable[Check]) -> list[str]:
 
 
 def support_bundle(mail_id: int, *, notification_id: int | None = None, now: dt.datetime | None = None) -> bytes:
-    """A zip with what support asks for about one outgoing e-mail (seed page, "Information for Support").
+    """A zip with what support asks for about one outgoing e-mail ("Information for Support" in
+    Odoo's troubleshooting page).
 
     ``mail-<id>.eml`` (the exact bytes handed to the SMTP server, kept also after the row was
     auto-deleted; for a row not sent yet, what the sender would send; with ``notification_id``,

@@ -1,4 +1,4 @@
-"""Queue diagnostics: bounce rate, queue lag, failed rows, scheduled actions (product.md item 11)."""
+"""Queue diagnostics: bounce rate, queue lag, failed rows, scheduled actions."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from mailqueue.models import CronState, Mail, MailState
 
 BOUNCE_WINDOW_DAYS = 30
 # Mailbox providers start throttling or blocking senders whose mail bounces more than a few
-# percent of the time; the seed page says support weighs the bounce rate before raising a quota.
+# percent of the time; Odoo's troubleshooting page says support weighs the bounce rate before raising a quota.
 BOUNCE_WARNING_RATE = 0.02
 BOUNCE_ERROR_RATE = 0.05
 # Urgent mail leaves within seconds and bulk mail at its triggered time; a due row older than

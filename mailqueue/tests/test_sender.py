@@ -271,7 +271,7 @@ def test_consecutive_refused_recipients_do_not_fail_the_rest_of_the_group(sink: 
 
 
 def test_invalid_address_failures_do_not_keep_an_auto_delete_row(sink: SmtpSink) -> None:
-    # Odoo §2.7: only mail_email_invalid / mail_email_missing failures → the row is still deleted.
+    # As in Odoo: only mail_email_invalid / mail_email_missing failures → the row is still deleted.
     bob = PartnerFactory(email="bob@example.com")
     sink.fail("RCPT", "550 5.1.1 no such user")
     message = post(bob)
@@ -711,7 +711,7 @@ def test_server_that_cannot_send_bounce_address_uses_its_own_sender(smtp_sink: S
     post(PartnerFactory())
     send_mails()
     (got,) = smtp_sink.wait_for(1)
-    # Odoo §2.8.6: the bounce address is the envelope only when the server may send as it.
+    # As in Odoo: the bounce address is the envelope only when the server may send as it.
     assert got.mail_from == "ann@example.com"
     assert got.message["From"] == "Ann <ann@example.com>"
 

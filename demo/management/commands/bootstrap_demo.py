@@ -2,7 +2,7 @@
 
 Idempotent: run it as often as you like; it only creates what is missing. The admin gets the
 placeholder address ``admin@example.com`` on purpose — the product flags it until it is changed,
-as the seed page asks ("the administrator's e-mail is still the default one").
+as Odoo's troubleshooting page asks ("the administrator's e-mail is still the default one").
 """
 
 from __future__ import annotations
