@@ -106,12 +106,6 @@ def gateway_cache_seconds() -> int:
     return _int("MAILCORE_GATEWAY_CACHE_SECONDS", 10)
 
 
-def prepared_statements() -> bool:
-    """Prepare the gateway's hot-path statements on PostgreSQL (off behind PgBouncer < 1.21 in
-    transaction mode, which cannot keep them)."""
-    return bool(_int("MAILCORE_GATEWAY_PREPARED_STATEMENTS", 1))
-
-
 def storing() -> str:
     """Where the end of DATA is stored: ``process`` (a child process of each gateway process, the
     default) or ``thread`` (a thread of the gateway process, for an in-memory database). See

@@ -248,8 +248,7 @@ def _row(
     )
 
 
-# (vendor, rows) -> the INSERT statement: the same text every time, so PostgreSQL's prepared
-# statement is reused and no string is rebuilt per batch.
+# (vendor, rows) -> the INSERT statement, built once per batch size.
 _INSERT_SQL: dict[tuple[str, int], str] = {}
 
 

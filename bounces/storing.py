@@ -42,13 +42,13 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from bounces import selectors, services
+from bounces import services
 from bounces.exceptions import BouncesError
 from bounces.storing_child import HEAD, frame, take_frames
 
 logger = logging.getLogger(__name__)
 
-# Messages stored in one batch at most: the INSERT has one prepared statement per batch size.
+# Messages stored in one batch at most (one multi-row INSERT).
 MAX_BATCH = 64
 # Seconds a storing process must have lived before another replaces it: one that cannot start
 # (a broken setting, a missing module) is not started again in a loop.
@@ -145,8 +145,7 @@ class StoringThread:
 
     def _run(self) -> None:
         try:
-            with selectors.door_session():
-                self._serve()
+            self._serve()
         finally:
             connection.close()
 
@@ -383,27 +382,26 @@ class StoringProcess:
 
 def serve_child(sock: socket.socket, buffer: bytearray) -> None:
     """The child's loop: read what waits, store it as one batch, answer, until the socket closes."""
-    with selectors.door_session():
-        while True:
-            frames: list[tuple[int, services.Incoming | services.RefusalBatch]] = take_frames(buffer)
-            if not frames:
-                chunk = sock.recv(1 << 20)
-                if not chunk:  # the gateway closed its end: nothing more will come
-                    break
-                buffer += chunk
-                continue
-            batch = [(s, item) for s, item in frames if isinstance(item, services.Incoming)]
-            # Every message that has arrived whole, MAX_BATCH to a commit at most.
-            for start in range(0, len(batch), MAX_BATCH):
-                part = batch[start : start + MAX_BATCH]
-                results = store_batch([item for _sequence, item in part])
-                answers: list[tuple[int, bool, Any]] = []
-                for (sequence, _item), result in zip(part, results, strict=True):
-                    if isinstance(result, BaseException):
-                        logger.error("Storing an inbound message failed", exc_info=result)
-                        answers.append((sequence, False, f"{type(result).__name__}: {result}"))
-                    else:
-                        answers.append((sequence, True, result))
-                sock.sendall(frame(answers))
-            store_refusals([item for _s, item in frames if isinstance(item, services.RefusalBatch)])
+    while True:
+        frames: list[tuple[int, services.Incoming | services.RefusalBatch]] = take_frames(buffer)
+        if not frames:
+            chunk = sock.recv(1 << 20)
+            if not chunk:  # the gateway closed its end: nothing more will come
+                break
+            buffer += chunk
+            continue
+        batch = [(s, item) for s, item in frames if isinstance(item, services.Incoming)]
+        # Every message that has arrived whole, MAX_BATCH to a commit at most.
+        for start in range(0, len(batch), MAX_BATCH):
+            part = batch[start : start + MAX_BATCH]
+            results = store_batch([item for _sequence, item in part])
+            answers: list[tuple[int, bool, Any]] = []
+            for (sequence, _item), result in zip(part, results, strict=True):
+                if isinstance(result, BaseException):
+                    logger.error("Storing an inbound message failed", exc_info=result)
+                    answers.append((sequence, False, f"{type(result).__name__}: {result}"))
+                else:
+                    answers.append((sequence, True, result))
+            sock.sendall(frame(answers))
+        store_refusals([item for _s, item in frames if isinstance(item, services.RefusalBatch)])
     connection.close()
