@@ -241,6 +241,8 @@ def main() -> int:
         "MAILCORE_VAR_DIR": str(scratch),
         "MAILCORE_LOG_FILE": "",
         "PYTHONUNBUFFERED": "1",
+        # Every connection comes from this one client address.
+        "MAILCORE_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": str(max(levels)),
     }
     os.environ.update(
         {
