@@ -6,9 +6,9 @@ decides from the headers, stores the raw bytes and the envelope, commits, and on
 would make the sender drop the mail. Every reply comes from :mod:`bounces.replies`; aiosmtpd's
 own answers get their enhanced status code in :meth:`GatewaySMTP.push`.
 
-Database work runs off the event loop: the end of DATA in a storing process (or thread) that
-stores whatever waits in one batch (:mod:`bounces.storing`), an RCPT the alias cache cannot
-answer in a one-thread executor (``sync_to_async``).
+Database work runs off the event loop: the end of DATA in a storing thread that stores whatever
+waits in one batch (:mod:`bounces.storing`), an RCPT the alias cache cannot answer in a
+one-thread executor (``sync_to_async``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from bounces import conf, services
 from bounces.exceptions import GatewayConfigurationError
 from bounces.replies import Reply, with_enhanced_code
 from bounces.routing import rcpt_check, rcpt_check_cached
-from bounces.storing import StoringProcess, StoringThread, connection_check
+from bounces.storing import StoringThread, connection_check
 
 logger = logging.getLogger(__name__)
 
@@ -362,21 +362,10 @@ class GatewayHandler:
         self._connections = 0
         self._by_address: dict[str, int] = {}
         self._lock = threading.Lock()
-        # Checked before any thread or process starts: a refusal leaves nothing running.
-        mode = conf.storing()
-        if mode == "process" and connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
-            raise GatewayConfigurationError(
-                "An in-memory SQLite database cannot be shared with the gateway's storing process: "
-                "set MAILCORE_GATEWAY_STORING=thread."
-            )
         # For the RCPTs the alias cache cannot answer: rare, one thread is plenty.
         self.db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
         self.doorbell = Doorbell(services.inbound_enqueue_many)
-        self.storer: StoringProcess | StoringThread
-        if mode == "thread":
-            self.storer = StoringThread(on_stored=self.doorbell.ring_many)
-        else:
-            self.storer = StoringProcess(on_stored=self.doorbell.ring_many)
+        self.storer = StoringThread(on_stored=self.doorbell.ring_many)
         self.refusals = RefusalLog(self.storer.record_refusals, per_minute=refusals_per_minute)
         self.received = 0
         self._closed = False
@@ -550,7 +539,7 @@ class GatewayController(Controller):
         )
 
     def stop(self, no_assert: bool = False) -> None:
-        """Stop serving, then close the handler (its storing process finishes what it has). Twice is once."""
+        """Stop serving, then close the handler (its storing thread finishes what it has). Twice is once."""
         if self._thread is not None:
             with contextlib.suppress(Exception):  # refusals still waiting: handed over, or logged as lost
                 asyncio.run_coroutine_threadsafe(self.handler.refusals.drain(), self.loop).result(timeout=10)
@@ -560,7 +549,7 @@ class GatewayController(Controller):
 
 def make_controller(*, host: str | None = None, port: int | None = None, reuse_port: bool = False) -> GatewayController:
     """A gateway Controller configured from settings (``start()`` it, ``stop()`` it)."""
-    context = tls_context()  # before the handler starts its storing process: this may refuse
+    context = tls_context()  # before the handler starts its threads: this may refuse
     handler = GatewayHandler(
         max_recipients=conf.max_recipients(),
         max_connections=conf.max_connections(),

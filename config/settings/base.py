@@ -203,8 +203,6 @@ MAILCORE_GATEWAY_HOST = os.environ.get("MAILCORE_GATEWAY_HOST", "127.0.0.1")
 MAILCORE_GATEWAY_PORT = env_int("MAILCORE_GATEWAY_PORT", 8025)
 # Defaults live in bounces/conf.py; these only let the environment override them.
 MAILCORE_GATEWAY_PROCESSES = env_int("MAILCORE_GATEWAY_PROCESSES", 1)
-MAILCORE_GATEWAY_STORING = os.environ.get("MAILCORE_GATEWAY_STORING", "process")
-# Prepared statements for the gateway's few hot queries; 0 behind a pooler that cannot keep them.
 MAILCORE_GATEWAY_HOSTNAME = os.environ.get("MAILCORE_GATEWAY_HOSTNAME", "")
 MAILCORE_GATEWAY_MAX_MESSAGE_SIZE = env_int("MAILCORE_GATEWAY_MAX_MESSAGE_SIZE", 25 * 1024 * 1024)
 MAILCORE_GATEWAY_MAX_RECIPIENTS = env_int("MAILCORE_GATEWAY_MAX_RECIPIENTS", 50)
