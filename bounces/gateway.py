@@ -56,10 +56,11 @@ _BUILTIN_REASONS = {
     "500 Line too long (see RFC5321 4.5.3.1.6)": (
         "A line of the message is over {line} bytes (MAILCORE_GATEWAY_MAX_LINE_LENGTH); it was not stored."
     ),
-    "553 5.1.3 Error: malformed address": "The address cannot be parsed.",
+    Reply.MALFORMED_ADDRESS: "The address cannot be parsed.",
     Reply.INVALID_UTF8: "Invalid UTF-8 in the command.",
     Reply.NUL: "A NUL character in the command.",
 }
+
 
 class Doorbell:
     """Rings Celery for stored rows from one thread, off the event loop, one task per batch.

@@ -36,6 +36,7 @@ class Reply(StrEnum):
     BYE = "221 2.0.0 Bye"
     TOO_BIG = "552 5.3.4 Message too big"
     LINE_TOO_LONG = "500 5.5.2 Error: line too long"
+    MALFORMED_ADDRESS = "553 5.1.3 Error: malformed address"  # aiosmtpd's text, kept as it is
 
 
 class Policy(StrEnum):
