@@ -1,20 +1,23 @@
 #!/usr/bin/env python
-"""Inbound gateway throughput against a no-op aiosmtpd server at 1, 4 and 16 connections, and 250→chatter.
+"""Inbound gateway throughput against a no-op aiosmtpd server, with 1 and 2 processes each, and 250→chatter.
 
-    .venv/bin/python bench/inbound.py [--count 3000] [--rounds 3] [--connections 1,4,16] [--throughput-only]
+    .venv/bin/python bench/inbound.py [--count 3000] [--rounds 3] [--connections 1,4,16] [--processes 1,2]
+                                      [--throughput-only]
 
 Prints one line per round and concurrency, one summary line per concurrency, then (without
 ``--throughput-only``) the drain and latency lines:
 
-    inbound_round: round=<r> connections=<c> noop=<msgs/s> gateway=<msgs/s> ratio=<gateway/noop>
-    inbound: connections=<c> noop=<median>/s gateway=<median>/s ratio=<median of per-round ratios> …
+    inbound_round: round=<r> processes=<p> connections=<c> noop=<msgs/s> gateway=<msgs/s> ratio=<gateway/noop>
+    inbound: processes=<p> connections=<c> noop=<median>/s gateway=<median>/s ratio=<median of per-round ratios> …
     drain: n=<count> rate=<msgs/s> seconds=<t> worker_concurrency=<k>
     latency: n=<m> rate=<msgs/s> median_ms=<ms> p95_ms=<ms> max_ms=<ms>
 
 Every message is a reply (In-Reply-To the lead's message, To its signed ``catchall+`` token) from
-its own sender, about 2.5 kB, multipart/alternative. Both servers run in their own process
-(``manage.py run_gateway`` for ours), started once and warmed up with ``--warmup`` untimed
-replies. Then, ``--rounds`` times and at each ``--connections`` level, each server gets
+its own sender, about 2.5 kB, multipart/alternative. For each count of ``--processes`` both
+servers run with that many processes on one port (``SO_REUSEPORT``, the kernel spreads the
+connections: ``manage.py run_gateway --processes N`` for ours, N no-op processes for the other),
+started once and warmed up with ``--warmup`` untimed replies. Then, ``--rounds`` times, for each
+count of processes and at each ``--connections`` level, each server gets
 ``--count`` replies from that many threads, each one SMTP session sending its share back to back;
 who goes first alternates from round to round, and the ratio is taken per round (same round, same
 concurrency) and its median printed: one figure would hide that the ratio changes with
@@ -61,21 +64,32 @@ DOMAIN = "mailcore.localhost"
 
 # --- the no-op server (run in its own process: `bench/inbound.py --serve-noop PORT`) ----------------
 def serve_noop(port: int) -> None:
-    from aiosmtpd.controller import Controller
+    """One no-op process; several share the port (``SO_REUSEPORT``), as gateway processes do."""
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP
 
     class NoopHandler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             return "250 2.0.0 Ok: queued"
 
-    controller = Controller(NoopHandler(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, decode_data=False)
-    controller.start()
-    print("ready", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
-    controller.stop()
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        handler = NoopHandler()
+        server = await loop.create_server(
+            lambda: SMTP(handler, enable_SMTPUTF8=True, decode_data=False),
+            host="127.0.0.1",
+            port=port,
+            reuse_port=True,
+        )
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        print("ready", flush=True)
+        await stop.wait()
+        server.close()
+
+    asyncio.run(serve())
 
 
 # --- database and broker ---------------------------------------------------------------------------
@@ -199,7 +213,7 @@ def main() -> int:
     parser.add_argument("--latency-count", type=int, default=200)
     parser.add_argument("--latency-rate", type=float, default=20.0, help="replies per second in the latency run")
     parser.add_argument("--worker-concurrency", type=int, default=2)
-    parser.add_argument("--processes", type=int, default=1, help="gateway processes (run_gateway --processes)")
+    parser.add_argument("--processes", default="1,2", help="processes of each server, comma-separated (default 1,2)")
     parser.add_argument("--database", choices=["auto", "postgresql", "sqlite"], default="auto")
     parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/4"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs) and database")
@@ -212,6 +226,7 @@ def main() -> int:
         serve_noop(args.serve_noop)
         return 0
     levels = sorted({int(c) for c in args.connections.split(",")})
+    process_counts = sorted({max(int(p), 1) for p in args.processes.split(",")})
 
     scratch = Path(tempfile.mkdtemp(prefix="mailcore-bench-inbound-"))
     db_url, db_kind = choose_database(args.database, scratch, PG_BENCH_DB)
@@ -226,6 +241,8 @@ def main() -> int:
         "MAILCORE_VAR_DIR": str(scratch),
         "MAILCORE_LOG_FILE": "",
         "PYTHONUNBUFFERED": "1",
+        # Every connection comes from this one client address.
+        "MAILCORE_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": str(max(levels)),
     }
     os.environ.update(
         {
@@ -293,57 +310,75 @@ def main() -> int:
         # 1. Both servers, each in its own process, started once and warmed up (untimed: lazy
         # imports, the alias cache, prepared statements, the broker connection). Warm-up
         # Message-IDs do not start with the drain's prefix (the worker posts them too).
-        noop_port = free_port()
-        noop = Proc([python, str(Path(__file__).resolve()), "--serve-noop", str(noop_port)], env, scratch / "noop.log")
-        procs.append(noop)
-        noop.wait_for_output("ready")
-        gw_port = free_port()
-        gateway = Proc(
-            [python, "manage.py", "run_gateway", "--port", str(gw_port), "--processes", str(args.processes)],
-            env,
-            scratch / "gateway.log",
-        )
-        procs.append(gateway)
-        gateway.wait_for_output("listening on")
-        ports = {"noop": noop_port, "gateway": gw_port}
+        ports: dict[tuple[str, int], int] = {}
+        noops: list[Proc] = []
+        for processes in process_counts:
+            noop_port = free_port()
+            for index in range(processes):
+                noop = Proc(
+                    [python, str(Path(__file__).resolve()), "--serve-noop", str(noop_port)],
+                    env,
+                    scratch / f"noop{processes}-{index}.log",
+                )
+                procs.append(noop)
+                noops.append(noop)
+                noop.wait_for_output("ready")
+            gw_port = free_port()
+            gateway = Proc(
+                [python, "manage.py", "run_gateway", "--port", str(gw_port), "--processes", str(processes)],
+                env,
+                scratch / f"gateway{processes}.log",
+            )
+            procs.append(gateway)
+            gateway.wait_for_output("listening on")
+            ports["noop", processes], ports["gateway", processes] = noop_port, gw_port
+        gw_port = ports["gateway", process_counts[0]]  # for the latency run
         if args.warmup:
-            for name, port in ports.items():
-                prefix = "wn" if name == "noop" else "wg"
+            for (name, processes), port in ports.items():
+                prefix = f"w{name[0]}{processes}-"
                 blast(port, rcpt, make_messages(run, prefix, args.warmup, rcpt, original.message_id), 4)
 
         # 2. Rounds: at each concurrency the two servers take turns (who goes first alternates
         # from round to round), so a load change on this shared machine falls on both alike.
         # The worker is stopped meanwhile: on two cores it would take CPU from the gateway.
-        rates: dict[tuple[str, int], list[float]] = {}
+        rates: dict[tuple[str, int, int], list[float]] = {}
         gw_ok = 0
         for round_number in range(1, args.rounds + 1):
+            for processes in process_counts:
+                for sessions in levels:
+                    order = ["noop", "gateway"] if round_number % 2 else ["gateway", "noop"]
+                    for name in order:
+                        prefix = f"{name[0]}{round_number}p{processes}c{sessions}-"
+                        load = make_messages(run, prefix, args.count, rcpt, original.message_id)
+                        took, accepted = blast(ports[name, processes], rcpt, load, sessions)
+                        if accepted != args.count:
+                            raise RuntimeError(
+                                f"{name} accepted {accepted} of {args.count} at {processes} processes, "
+                                f"{sessions} connections"
+                            )
+                        if name == "gateway":
+                            gw_ok += accepted
+                        rates.setdefault((name, processes, sessions), []).append(accepted / took)
+                    noop_rate = rates["noop", processes, sessions][-1]
+                    gw_rate = rates["gateway", processes, sessions][-1]
+                    print(
+                        f"inbound_round: round={round_number} processes={processes} connections={sessions} "
+                        f"noop={noop_rate:.1f}/s gateway={gw_rate:.1f}/s ratio={gw_rate / noop_rate:.2f}",
+                        flush=True,
+                    )
+        for noop in noops:
+            noop.stop()
+        for processes in process_counts:
             for sessions in levels:
-                order = ["noop", "gateway"] if round_number % 2 else ["gateway", "noop"]
-                for name in order:
-                    prefix = f"{'n' if name == 'noop' else 'g'}{round_number}c{sessions}-"
-                    load = make_messages(run, prefix, args.count, rcpt, original.message_id)
-                    took, accepted = blast(ports[name], rcpt, load, sessions)
-                    if accepted != args.count:
-                        raise RuntimeError(f"{name} accepted {accepted} of {args.count} at {sessions} connections")
-                    if name == "gateway":
-                        gw_ok += accepted
-                    rates.setdefault((name, sessions), []).append(accepted / took)
-                noop_rate, gw_rate = rates["noop", sessions][-1], rates["gateway", sessions][-1]
+                noop_rates, gateways = rates["noop", processes, sessions], rates["gateway", processes, sessions]
+                ratio = statistics.median(g / n for g, n in zip(gateways, noop_rates, strict=True))
                 print(
-                    f"inbound_round: round={round_number} connections={sessions} noop={noop_rate:.1f}/s "
-                    f"gateway={gw_rate:.1f}/s ratio={gw_rate / noop_rate:.2f}",
+                    f"inbound: processes={processes} connections={sessions} "
+                    f"noop={statistics.median(noop_rates):.1f}/s "
+                    f"gateway={statistics.median(gateways):.1f}/s ratio={ratio:.2f} n={args.count} "
+                    f"rounds={args.rounds} db={db_kind} broker={broker_kind}",
                     flush=True,
                 )
-        noop.stop()
-        for sessions in levels:
-            noops, gateways = rates["noop", sessions], rates["gateway", sessions]
-            ratio = statistics.median(g / n for g, n in zip(gateways, noops, strict=True))
-            print(
-                f"inbound: connections={sessions} noop={statistics.median(noops):.1f}/s "
-                f"gateway={statistics.median(gateways):.1f}/s ratio={ratio:.2f} n={args.count} rounds={args.rounds} "
-                f"db={db_kind} broker={broker_kind} processes={args.processes}",
-                flush=True,
-            )
 
         if args.throughput_only:
             return 0

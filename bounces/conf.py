@@ -106,24 +106,6 @@ def gateway_cache_seconds() -> int:
     return _int("MAILCORE_GATEWAY_CACHE_SECONDS", 10)
 
 
-def prepared_statements() -> bool:
-    """Prepare the gateway's hot-path statements on PostgreSQL (off behind PgBouncer < 1.21 in
-    transaction mode, which cannot keep them)."""
-    return bool(_int("MAILCORE_GATEWAY_PREPARED_STATEMENTS", 1))
-
-
-def storing() -> str:
-    """Where the end of DATA is stored: ``process`` (a child process of each gateway process, the
-    default) or ``thread`` (a thread of the gateway process, for an in-memory database). See
-    :mod:`bounces.storing`."""
-    value = _str("MAILCORE_GATEWAY_STORING", "process").strip().lower() or "process"
-    if value not in ("process", "thread"):
-        from bounces.exceptions import GatewayConfigurationError
-
-        raise GatewayConfigurationError(f"MAILCORE_GATEWAY_STORING must be 'process' or 'thread', not {value!r}.")
-    return value
-
-
 # --- routing -----------------------------------------------------------------------------------
 def loop_threshold() -> int:
     """Odoo ``mail.gateway.loop.threshold``: mails from one sender to one target in the window."""

@@ -3,13 +3,12 @@
 ``handle_RCPT`` accepts only addresses of our alias domains that mean something. ``handle_DATA``
 decides from the headers, stores the raw bytes and the envelope, commits, and only then answers
 250. ``handle_exception`` answers ``451 4.3.0``: aiosmtpd's default 500
-would make the sender drop the mail. Every reply carries an enhanced status code whose class
-agrees with the basic code (RFC 3463), including aiosmtpd's own built-in answers, which
-:meth:`GatewaySMTP.push` completes.
+would make the sender drop the mail. Every reply comes from :mod:`bounces.replies`; aiosmtpd's
+own answers get their enhanced status code in :meth:`GatewaySMTP.push`.
 
-Database work runs off the event loop: the end of DATA in a storing process (or thread) that
-stores whatever waits in one batch (:mod:`bounces.storing`), an RCPT the alias cache cannot
-answer in a one-thread executor (``sync_to_async``).
+Database work runs off the event loop: the end of DATA in a storing thread that stores whatever
+waits in one batch (:mod:`bounces.storing`), an RCPT the alias cache cannot answer in a
+one-thread executor (``sync_to_async``).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import queue
-import re
 import ssl
 import threading
 import time
@@ -33,25 +31,14 @@ from django.db import connection
 
 from bounces import conf, services
 from bounces.exceptions import GatewayConfigurationError
+from bounces.replies import Reply, with_enhanced_code
 from bounces.routing import rcpt_check, rcpt_check_cached
-from bounces.storing import StoringProcess, StoringThread, connection_check
+from bounces.storing import StoringThread, connection_check
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _Method = Callable[[str | None], Awaitable[None]]
-
-INTERNAL_ERROR_REPLY = "451 4.3.0 Error: internal server error, please try again later"
-TOO_MANY_RECIPIENTS_REPLY = "452 4.5.3 Too many recipients"
-TOO_MANY_CONNECTIONS_REPLY = "421 4.3.2 {host} Error: too many connections, try again later"
-TOO_MANY_FROM_ADDRESS_REPLY = "421 4.7.0 {host} Error: too many connections from {address}, try again later"
-IDLE_TIMEOUT_REPLY = "421 4.4.2 {host} Error: timeout exceeded"
-SESSION_TIMEOUT_REPLY = "421 4.4.2 {host} Error: session time limit exceeded, try again later"
-JUNK_COMMANDS_REPLY = "421 4.7.0 {host} Error: too many commands without mail, try again later"
-# The line is not valid UTF-8, or holds a NUL: no address or name can be made of it, and the
-# same line would fail again (a 5xx, never "try again").
-INVALID_UTF8_REPLY = "501 5.5.2 Syntax error: the command is not valid UTF-8"
-NUL_REPLY = "501 5.5.2 Syntax error: the command contains a NUL character"
 
 # Commands that move no mail: a session may send a few between two messages (Postfix's "junk
 # commands"); a client that sends nothing else would otherwise keep a connection forever.
@@ -69,51 +56,10 @@ _BUILTIN_REASONS = {
     "500 Line too long (see RFC5321 4.5.3.1.6)": (
         "A line of the message is over {line} bytes (MAILCORE_GATEWAY_MAX_LINE_LENGTH); it was not stored."
     ),
-    "553 5.1.3 Error: malformed address": "The address cannot be parsed.",
-    INVALID_UTF8_REPLY: "Invalid UTF-8 in the command.",
-    NUL_REPLY: "A NUL character in the command.",
+    Reply.MALFORMED_ADDRESS: "The address cannot be parsed.",
+    Reply.INVALID_UTF8: "Invalid UTF-8 in the command.",
+    Reply.NUL: "A NUL character in the command.",
 }
-
-# aiosmtpd's built-in answers carry no enhanced status code (RFC 2034) or a vague one: ours do.
-_EXACT_REPLIES = {
-    "250 OK": "250 2.0.0 OK",
-    "221 Bye": "221 2.0.0 Bye",
-    "552 Error: Too much mail data": "552 5.3.4 Message too big",
-    "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message too big",
-    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Error: line too long",
-}
-_DEFAULT_ENHANCED = {
-    "421": "4.3.0",
-    "451": "4.3.0",
-    "452": "4.3.1",
-    "454": "4.7.0",
-    "500": "5.5.2",
-    "501": "5.5.4",
-    "502": "5.5.1",
-    "503": "5.5.1",
-    "504": "5.5.4",
-    "530": "5.7.0",
-    "550": "5.0.0",
-    "552": "5.3.4",
-    "553": "5.1.3",
-    "554": "5.7.0",
-    "555": "5.5.4",
-}
-_HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
-
-
-def with_enhanced_code(reply: str) -> str:
-    """``reply`` with an enhanced status code whose class agrees with the basic code."""
-    if reply in _EXACT_REPLIES:
-        return _EXACT_REPLIES[reply]
-    lines = reply.split("\r\n")
-    fixed: list[str] = []
-    for line in lines:
-        code = line[:3]
-        if code in _DEFAULT_ENHANCED and not _HAS_ENHANCED.match(line) and len(line) > 3 and line[3] in " -":
-            line = f"{code}{line[3]}{_DEFAULT_ENHANCED[code]} {line[4:]}"
-        fixed.append(line)
-    return "\r\n".join(fixed)
 
 
 class Doorbell:
@@ -230,18 +176,12 @@ class RefusalLog:
 def _command_problem(arg: str) -> str | None:
     """The reply for a command argument no address or name can be made of, else None."""
     if arg.isascii():
-        return NUL_REPLY if "\x00" in arg else None
+        return Reply.NUL if "\x00" in arg else None
     try:
         arg.encode("utf-8")  # lone surrogates: the bytes were not UTF-8
     except UnicodeEncodeError:
-        return INVALID_UTF8_REPLY
-    return NUL_REPLY if "\x00" in arg else None
-
-
-# ``<dot-atom@dot-atom>`` then spaces, as nearly every MAIL FROM and RCPT TO is written: for it
-# the address and the parameters are plain slices of the argument.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
-_SIMPLE_PATH = re.compile(rf"[ \t]*<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*")
+        return Reply.INVALID_UTF8
+    return Reply.NUL if "\x00" in arg else None
 
 
 class GatewaySMTP(SMTP):
@@ -254,26 +194,12 @@ class GatewaySMTP(SMTP):
     """
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's address parsing, with a fast path for the common ``<local@domain>``.
-
-        aiosmtpd builds the stdlib's RFC 5322 token tree (and a class) for every path: about a
-        third of the event loop's time at the door (py-spy). The fast path gives the same answer
-        (a test compares them on any input); anything else (quoted local parts, comments, address
-        literals, UTF-8, ``<>``) goes to aiosmtpd, whose crashes (on a lone ``<``, say) become a
-        malformed address.
-        """
-        match = _SIMPLE_PATH.match(arg)
-        if match is None or arg.startswith("(", match.end()):
-            try:
-                return super()._getaddr(arg)
-            except Exception:
-                # The stdlib's parser crashes on some paths ("<", '"', "a@["): a malformed
-                # address (553), not our failure (451, "try again").
-                return None, None
-        address = match.group(1)
-        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+        """aiosmtpd's address parsing, whose crashes (the stdlib's parser on "<", '"', "a@[") are
+        a malformed address (553), not our failure (451, "try again"): aiosmtpd has no hook for it."""
+        try:
+            return super()._getaddr(arg)
+        except Exception:
             return None, None
-        return address, arg[match.end() :]
 
     def __init__(self, handler: GatewayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
         # aiosmtpd sizes its stream buffer from this attribute in __init__ (default 1001 bytes:
@@ -299,13 +225,13 @@ class GatewaySMTP(SMTP):
     async def _run_command(self, name: str, method: _Method, arg: str | None) -> None:
         """Every command: the session's limits, then the argument's encoding, then aiosmtpd's method."""
         if name != "QUIT" and self.loop.time() - self._started > self.event_handler.session_timeout:
-            await self._goodbye(SESSION_TIMEOUT_REPLY.format(host=self.hostname), name, arg, "Session time limit.")
+            await self._goodbye(Reply.SESSION_TIMEOUT.format(host=self.hostname), name, arg, "Session time limit.")
             return
         if name in _JUNK_COMMANDS:
             self._junk += 1
             if self._junk > self.event_handler.junk_command_limit:
                 await self._goodbye(
-                    JUNK_COMMANDS_REPLY.format(host=self.hostname), name, arg, "Too many commands without mail."
+                    Reply.JUNK_COMMANDS.format(host=self.hostname), name, arg, "Too many commands without mail."
                 )
                 return
         elif name == "DATA":
@@ -410,7 +336,7 @@ class GatewaySMTP(SMTP):
         # aiosmtpd closes an idle connection silently; RFC 5321 §4.2 / Postfix say goodbye first.
         if isinstance(self.transport, asyncio.WriteTransport):
             try:
-                self.transport.write(f"{IDLE_TIMEOUT_REPLY.format(host=self.hostname)}\r\n".encode())
+                self.transport.write(f"{Reply.IDLE_TIMEOUT.format(host=self.hostname)}\r\n".encode())
             except Exception:  # pragma: no cover - the peer is gone already
                 pass
         super()._timeout_cb()
@@ -437,21 +363,10 @@ class GatewayHandler:
         self._connections = 0
         self._by_address: dict[str, int] = {}
         self._lock = threading.Lock()
-        # Checked before any thread or process starts: a refusal leaves nothing running.
-        mode = conf.storing()
-        if mode == "process" and connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
-            raise GatewayConfigurationError(
-                "An in-memory SQLite database cannot be shared with the gateway's storing process: "
-                "set MAILCORE_GATEWAY_STORING=thread."
-            )
         # For the RCPTs the alias cache cannot answer: rare, one thread is plenty.
         self.db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
         self.doorbell = Doorbell(services.inbound_enqueue_many)
-        self.storer: StoringProcess | StoringThread
-        if mode == "thread":
-            self.storer = StoringThread(on_stored=self.doorbell.ring_many)
-        else:
-            self.storer = StoringProcess(on_stored=self.doorbell.ring_many)
+        self.storer = StoringThread(on_stored=self.doorbell.ring_many)
         self.refusals = RefusalLog(self.storer.record_refusals, per_minute=refusals_per_minute)
         self.received = 0
         self._closed = False
@@ -461,10 +376,10 @@ class GatewayHandler:
         """Count a new connection from ``address``; over a limit, the reply to say goodbye with."""
         with self._lock:
             if self._connections >= self.max_connections:
-                return TOO_MANY_CONNECTIONS_REPLY
+                return Reply.TOO_MANY_CONNECTIONS
             from_address = self._by_address.get(address, 0)
             if from_address >= self.max_connections_per_address:
-                return TOO_MANY_FROM_ADDRESS_REPLY
+                return Reply.TOO_MANY_FROM_ADDRESS
             self._connections += 1
             self._by_address[address] = from_address + 1
             return None
@@ -519,7 +434,7 @@ class GatewayHandler:
         """Any sender, the null sender ``<>`` (bounces) included."""
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 2.1.0 Ok"
+        return Reply.MAIL_OK
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -530,13 +445,13 @@ class GatewayHandler:
         the same alias cannot fill the recipient limit with copies).
         """
         if address in envelope.rcpt_tos:
-            return "250 2.1.5 Ok"
+            return Reply.RCPT_OK
         if len(envelope.rcpt_tos) >= self.max_recipients:
             if isinstance(server, GatewaySMTP):
                 server.refusal_reason = (
                     f"More than {self.max_recipients} recipients in one message (MAILCORE_GATEWAY_MAX_RECIPIENTS)."
                 )
-            return TOO_MANY_RECIPIENTS_REPLY
+            return Reply.TOO_MANY_RECIPIENTS
         # Aliases and alias domains are cached: most RCPTs are answered without a thread hop.
         verdict = rcpt_check_cached(address)
         if verdict is None:
@@ -580,7 +495,7 @@ class GatewayHandler:
     async def handle_exception(self, error: Exception) -> str:
         """Log and answer 451: the message is not stored, so the sender must keep and retry it."""
         logger.error("SMTP session error: %s", error, exc_info=error)
-        return INTERNAL_ERROR_REPLY
+        return Reply.INTERNAL_ERROR
 
 
 def tls_context() -> ssl.SSLContext | None:
@@ -625,7 +540,7 @@ class GatewayController(Controller):
         )
 
     def stop(self, no_assert: bool = False) -> None:
-        """Stop serving, then close the handler (its storing process finishes what it has). Twice is once."""
+        """Stop serving, then close the handler (its storing thread finishes what it has). Twice is once."""
         if self._thread is not None:
             with contextlib.suppress(Exception):  # refusals still waiting: handed over, or logged as lost
                 asyncio.run_coroutine_threadsafe(self.handler.refusals.drain(), self.loop).result(timeout=10)
@@ -635,7 +550,7 @@ class GatewayController(Controller):
 
 def make_controller(*, host: str | None = None, port: int | None = None, reuse_port: bool = False) -> GatewayController:
     """A gateway Controller configured from settings (``start()`` it, ``stop()`` it)."""
-    context = tls_context()  # before the handler starts its storing process: this may refuse
+    context = tls_context()  # before the handler starts its threads: this may refuse
     handler = GatewayHandler(
         max_recipients=conf.max_recipients(),
         max_connections=conf.max_connections(),

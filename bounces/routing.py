@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from bounces import conf
 from bounces.models import InboundDecision
 from bounces.parsing import HeaderFacts
+from bounces.replies import Policy, Reply, policy_reply
 from bounces.selectors import CacheView, KnownMessage, Lookup, alias_cache, messages_lookup
 from chatter.models import Follower
 from chatter.sanitize import html_to_plaintext
@@ -126,7 +127,7 @@ def rcpt_check(address: str, cache: CacheView | None = None) -> RcptVerdict:
     if info.kind == AddressKind.FOREIGN:
         return RcptVerdict(
             False,
-            f"550 5.7.1 <{address}>: Relaying denied",
+            Reply.RELAYING_DENIED.format(address=address),
             info.kind,
             "Not an address of our alias domains: the gateway does not relay.",
         )
@@ -136,11 +137,11 @@ def rcpt_check(address: str, cache: CacheView | None = None) -> RcptVerdict:
         why = f" ({info.problem})" if info.problem else ""
         return RcptVerdict(
             False,
-            f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable{detail}",
+            Reply.MAILBOX_UNAVAILABLE.format(address=address, detail=detail),
             info.kind,
             f"No active alias, catchall, bounce address or valid signed address by that name in {domain}{why}.",
         )
-    return RcptVerdict(True, "250 2.1.5 Ok", info.kind)
+    return RcptVerdict(True, Reply.RCPT_OK, info.kind)
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -211,21 +212,6 @@ class Decision:
 class _PolicyError:
     text: str
     config_error: bool
-
-
-def smtp_reply(code: int, enhanced: str, text: str, width: int = 200) -> str:
-    """A (multi-line) SMTP reply; RFC 5321 §4.5.3.1.5 caps a reply line at 512 octets."""
-    words = " ".join(text.split()).split(" ")
-    lines: list[str] = []
-    current = ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}" if current else word
-    lines.append(current)
-    return "\r\n".join(f"{code}{'-' if i < len(lines) - 1 else ' '}{enhanced} {line}" for i, line in enumerate(lines))
 
 
 def _contact_email(domain: AliasDomain | None) -> str:
@@ -443,22 +429,20 @@ def _route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lo
         return Decision(
             InboundDecision.REJECTED,
             reason="Written directly to the catchall address without any reference.",
-            reply=smtp_reply(550, "5.7.1", text),
+            reply=policy_reply(Policy.REFUSED, text),
         )
     addresses = ", ".join(rcpt_tos)
     return Decision(
         InboundDecision.REJECTED,
         reason=f"No possible route found for incoming message from {mail_from or '<>'} to {addresses} "
         f"(Message-Id {facts.message_id}).",
-        reply=smtp_reply(550, "5.1.1", "Mailbox unavailable - no route for this message"),
+        reply=Reply.NO_ROUTE,
     )
 
 
 def _refusal(alias: Alias, error: _PolicyError) -> Decision:
     text = _alias_bounce_text(alias, error)
-    # A configuration error is ours to fix: a temporary failure lets the sender's server retry
-    # once it is fixed (Odoo loses such mail after mailing a bounce).
-    reply = smtp_reply(451, "4.3.0", text) if error.config_error else smtp_reply(550, "5.7.1", text)
+    reply = policy_reply(Policy.CONFIGURATION if error.config_error else Policy.REFUSED, text)
     return Decision(
         InboundDecision.REJECTED,
         reason=f"Alias {alias.display_email}: {error.text}.",
@@ -483,9 +467,8 @@ def _loop_guard(decision: Decision, sender: str, counts: dict[str, int]) -> Deci
     return Decision(
         InboundDecision.LOOP,
         reason=f"Loop: {threshold} or more mails from {sender} to the same target within {minutes} minutes.",
-        reply=smtp_reply(
-            550,
-            "5.7.1",
+        reply=policy_reply(
+            Policy.REFUSED,
             f"Message refused: too many messages from {sender} to this address within {minutes} minutes "
             "(mail loop protection).",
         ),

@@ -15,8 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,55 +137,8 @@ class BatchLookup:
             self.loop_counts[(sender, target)] = self.loop_counts.get((sender, target), 0) + 1
 
 
-# Above any count a statement reaches: psycopg then prepares only what asks (prepare=True).
-_ONLY_WHEN_ASKED = 2**62
-
-_door = threading.local()
-
-
-@contextmanager
-def door_session() -> Iterator[None]:
-    """Run the body as the gateway's door: this thread's connection runs the door's statements.
-
-    The gateway's storer (its storing process, or thread) runs nothing else on its connection, so
-    the connection can be set up for them (see :func:`_may_prepare`). Elsewhere (web, worker,
-    tests) the same queries run as ordinary statements on a connection left as Django made it.
-    """
-    _door.active = True
-    try:
-        yield
-    finally:
-        _door.active = False
-
-
-def _may_prepare(raw: psycopg.Connection[Any]) -> bool:
-    """Whether this connection takes the hot-path queries as prepared statements; the first time,
-    outside a transaction, set it up.
-
-    Only in a :func:`door_session`. Django connects with psycopg's ``prepare_threshold=None``,
-    which ignores ``prepare=True``: a threshold no statement reaches lets :func:`_rows` prepare
-    its queries and nothing else. Each is planned once per connection (``force_generic_plan``):
-    planning the lookup every time cost as much server time as running it (0.5 ms against 0.2).
-    A plan made once must not depend on the statistics of that moment (on a young or never
-    analysed table the planner picks sequential scans, then keeps them while the table grows):
-    with ``enable_seqscan = off`` it picks the indexes every query here is written for. Both
-    settings are the session's, so they also hold for the rest of what the door runs on this
-    connection (a bounce counter reset, keyed by an indexed address). Set only in autocommit,
-    so that no rollback undoes them.
-    """
-    if raw.prepare_threshold is not None:
-        return True
-    if not getattr(_door, "active", False) or not conf.prepared_statements() or not connection.get_autocommit():
-        return False
-    raw.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
-    raw.prepare_threshold = _ONLY_WHEN_ASKED
-    return True
-
-
 def _rows(sql: str, params: list[Any], *, native: bool = False) -> list[tuple[Any, ...]]:
-    """Run one hot-path query. On PostgreSQL: server-side binding (no Python-side quoting) and,
-    in the door, a prepared statement (parsed and planned once per connection, see
-    :func:`_may_prepare`).
+    """Run one hot-path query. On PostgreSQL with server-side binding (no Python-side quoting).
 
     ``native``: ``sql`` is written with PostgreSQL's own ``$1`` placeholders, which psycopg sends
     as they are. For a statement with many parameters (a multi-row INSERT) psycopg would
@@ -197,7 +148,7 @@ def _rows(sql: str, params: list[Any], *, native: bool = False) -> list[tuple[An
         connection.ensure_connection()
         raw = connection.connection
         with connection.wrap_database_errors, (psycopg.RawCursor if native else psycopg.Cursor)(raw) as cursor:
-            cursor.execute(sql, params, prepare=_may_prepare(raw))
+            cursor.execute(sql, params)
             # The result's status, not ``cursor.description``: that builds a column object per
             # column on every call, a tenth of the CPU of the end of DATA.
             result = cursor.pgresult
@@ -256,8 +207,8 @@ def messages_lookup_many(
         parts.append(
             # Sender and target travel in one text column (neither contains a space).
             f"SELECT 2, COUNT(*), l.sender_email || ' ' || l.loop_target, NULL, NULL, 0 FROM {inbound_table} l "
-            # The decision is a literal, not a parameter: a prepared statement's generic plan can
-            # then use the partial index on accepted mail.
+            # The decision is a literal, not a parameter: the planner can then match the partial
+            # index on accepted mail.
             f"WHERE {where} AND l.received_at >= %s AND l.decision = '{InboundDecision.ACCEPTED}' "
             "AND l.loop_target <> '' GROUP BY l.sender_email, l.loop_target"
         )

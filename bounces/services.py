@@ -27,6 +27,7 @@ from bounces import conf
 from bounces.effects import bounce_process
 from bounces.models import InboundDecision, InboundMessage, InboundRefusal, InboundState
 from bounces.parsing import HeaderFacts, ParsedMessage, parse_headers, parse_message
+from bounces.replies import Reply
 from bounces.routing import Decision, Route, lookup_ids, route_decide, route_sender
 from bounces.selectors import messages_lookup_many
 from chatter.models import Attachment, Message, MessageType
@@ -146,7 +147,7 @@ def inbound_receive_many(items: list[Incoming]) -> list[Reception]:
         elif facts.sender_email:  # refused or ignored: never a bounce here
             resets.append(facts.sender_email)
         queue_id = _queue_id()
-        reply = decision.reply or f"250 2.0.0 Ok: queued as {queue_id}"
+        reply = decision.reply or Reply.QUEUED.format(queue_id=queue_id)
         needs_processing = decision.decision in (InboundDecision.ACCEPTED, InboundDecision.BOUNCE)
         rows.append(_row(queue_id, item, mail_from, facts, sender, decision, reply, needs_processing, now))
         receptions.append(Reception(0, reply, decision.decision, needs_processing))
@@ -248,14 +249,14 @@ def _row(
     )
 
 
-# (vendor, rows) -> the INSERT statement: the same text every time, so PostgreSQL's prepared
-# statement is reused and no string is rebuilt per batch.
+# (vendor, rows) -> the INSERT statement, built once per batch size.
 _INSERT_SQL: dict[tuple[str, int], str] = {}
 
 
 def _insert_sql(db: BaseDatabaseWrapper, rows: int) -> str:
-    # ``VALUES (…), (…)``: measured against one array per column (``unnest``), which is a single
-    # statement for every batch size, PostgreSQL spent 70% more CPU per row on the arrays.
+    # ``VALUES (…), (…)`` rather than one array per column (``unnest``), which would be a single
+    # statement for every batch size: PostgreSQL spends more CPU per row on the arrays (figures in
+    # docs/measurements.md).
     key = (db.vendor, rows)
     sql = _INSERT_SQL.get(key)
     if sql is None:

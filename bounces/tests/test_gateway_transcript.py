@@ -270,14 +270,11 @@ def test_loop_protection_refuses_past_the_threshold(
 def test_internal_error_answers_451_never_500(
     settings: pytest.FixtureRequest, start_gateway: Callable[[], RunningGateway], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In a storing thread (this process, where the failure can be planted); a storing process's
-    errors are in test_storing.py."""
     from bounces import services
 
     def broken(items: object) -> None:
         raise RuntimeError("database on fire")
 
-    settings.MAILCORE_GATEWAY_STORING = "thread"  # type: ignore[attr-defined]
     monkeypatch.setattr(services, "inbound_receive_many", broken)
     gateway = start_gateway()
     with _talk(gateway) as talk:
