@@ -31,7 +31,7 @@ from mailcore.testing.smtp import SmtpSink
 from mailqueue.models import Mail, MailRecipient, MailState
 from mailqueue.sender import send_mails
 from marketing.models import Mailing, MailingList, MailingState, MailingTrace, TraceStatus
-from marketing.queue import process_marketing_queue
+from marketing.queue import marketing_trigger, process_marketing_queue
 from marketing.services import mailing_cancel, mailing_list_create, mailing_put_in_queue
 from marketing.tests.test_lists import marketer
 from tests.celery_fixtures import LiveWorker, wait_until
@@ -71,12 +71,11 @@ def test_three_campaigns_oldest_first_and_a_broken_one_never_blocks_the_others(
     last = _campaign(_list_of("Last", 2), "Last campaign")
     for age, mailing in zip((30, 20, 10), (first, broken, last), strict=True):
         Mailing.objects.filter(pk=mailing.pk).update(created_at=now - dt.timedelta(minutes=age))
-    # Queued in the reverse order of creation: the queue still takes the oldest first.
-    mailing_put_in_queue(mailing=last)
-    mailing_put_in_queue(mailing=broken)
-    mailing_put_in_queue(mailing=first)
-    # Someone edits the queued campaign behind the checks (the admin site, a script).
+    # The broken one was edited behind the checks (the admin site, a script) before it was queued;
+    # all three wait in the queue before the cron runs once, so the order is the queue's own.
     Mailing.objects.filter(pk=broken.pk).update(body_html="<p>{{ contact.password }}</p>")
+    Mailing.objects.filter(pk__in=[first.pk, broken.pk, last.pk]).update(state=MailingState.IN_QUEUE)
+    marketing_trigger()
 
     assert wait_until(lambda: Mailing.objects.filter(state=MailingState.DONE).count() == 2, TIMEOUT)
     assert len(smtp_sink.wait_for(4, timeout=TIMEOUT)) == 4
