@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -35,15 +37,7 @@ def inbound_list_view(request: HttpRequest) -> HttpResponse:
     rows = InboundMessage.objects.defer("raw").select_related("routed_model")
     if current in FILTERS:
         rows = rows.filter(FILTERS[current])
-    if search:
-        rows = rows.filter(
-            Q(queue_id__iexact=search)
-            | Q(mail_from__icontains=search)
-            | Q(email_from__icontains=search)
-            | Q(subject__icontains=search)
-            | Q(message_id__icontains=search)
-            | Q(reason__icontains=search)
-        )
+    rows = _matching(rows, search, "mail_from", "email_from", "subject", "message_id", "reason", exact=("queue_id",))
     page = Paginator(rows.order_by("-received_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -57,18 +51,22 @@ def inbound_list_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _matching(rows: QuerySet[Any], search: str, *fields: str, exact: tuple[str, ...] = ()) -> QuerySet[Any]:
+    """``rows`` whose ``fields`` contain ``search`` (or whose ``exact`` fields equal it); all when empty."""
+    if not search:
+        return rows
+    condition = Q()
+    for name in exact:
+        condition |= Q(**{f"{name}__iexact": search})
+    for name in fields:
+        condition |= Q(**{f"{name}__icontains": search})
+    return rows.filter(condition)
+
+
 def _refusal_list(request: HttpRequest, search: str) -> HttpResponse:
     """The refusals of the SMTP dialogue, newest first: who, what, our reply and why."""
     rows = InboundRefusal.objects.all()
-    if search:
-        rows = rows.filter(
-            Q(remote_address__icontains=search)
-            | Q(helo__icontains=search)
-            | Q(mail_from__icontains=search)
-            | Q(recipient__icontains=search)
-            | Q(reply__icontains=search)
-            | Q(reason__icontains=search)
-        )
+    rows = _matching(rows, search, "remote_address", "helo", "mail_from", "recipient", "reply", "reason")
     page = Paginator(rows.order_by("-refused_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
