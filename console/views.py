@@ -99,7 +99,7 @@ def diagnostics_index(request: HttpRequest) -> HttpResponse:
 def support_bundle_lookup(request: HttpRequest) -> HttpResponse:
     """The form on the page: an e-mail number typed by the operator."""
     raw = request.GET.get("mail_id", "").strip().lstrip("#")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         messages.error(request, "Enter the number of an outgoing e-mail (as shown in the e-mail queue).")
         return redirect("console:diagnostics")
     return redirect("mailqueue:support_bundle", mail_id=int(raw))

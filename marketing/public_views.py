@@ -66,7 +66,7 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             saved = "blacklisted"
         else:
             shown = {choice.mailing_list.pk for choice in selectors.preference_lists(target.email)}
-            wanted = {int(v) for v in request.POST.getlist("lists") if v.isdigit()} & shown
+            wanted = {int(v) for v in request.POST.getlist("lists") if v.isascii() and v.isdigit()} & shown
             services.subscription_opt_out_by_email(email=target.email, list_ids=shown - wanted)
             services.subscription_opt_in_by_email(email=target.email, list_ids=wanted)
             saved = "saved"

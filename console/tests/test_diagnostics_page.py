@@ -177,3 +177,6 @@ def test_support_bundle_form(staff_client: Client) -> None:
     response = staff_client.get("/diagnostics/support/", {"mail_id": "seventeen"}, follow=True)
     assert response.redirect_chain == [("/diagnostics/", 302)]
     assert "Enter the number of an outgoing e-mail" in response.content.decode()
+    # A digit that is not ASCII ("²" passes str.isdigit, not int) is refused the same way, not a 500.
+    response = staff_client.get("/diagnostics/support/", {"mail_id": "²"}, follow=True)
+    assert response.redirect_chain == [("/diagnostics/", 302)]

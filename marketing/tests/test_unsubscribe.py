@@ -118,3 +118,10 @@ def test_list_unsubscribe_headers_point_at_the_one_click_url() -> None:
     token = url.removeprefix("https://crm.example.com/mailing/unsubscribe/").removesuffix("/one-click/")
     target = unsubscribe_read(token)
     assert target is not None and target.list_ids == (4,)
+
+
+def test_preferences_ignore_list_ids_that_are_not_ascii_numbers(member: tuple[Partner, int, int]) -> None:
+    _zoe, news, offers = member
+    url = reverse("mailing:preferences", args=[unsubscribe_token(email="zoe@example.com")])
+    assert Client().post(url, {"lists": ["²", str(offers)]}).status_code == 200
+    assert opted_out(news) and not opted_out(offers)
