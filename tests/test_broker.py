@@ -123,9 +123,11 @@ def test_an_undecodable_file_is_set_aside_and_the_next_message_read(
     folder = tmp_path / "out"
     with _connection(tmp_path) as conn:
         queue = conn.SimpleQueue("q")
-        # Sorted first: the reader meets it before the good message.
-        (folder / f"0_{uuid.uuid4()}.q.msg").write_bytes(b'{"body": "half a mess')
-        (folder / f"1_{uuid.uuid4()}.q.msg").write_bytes(b'{"no": "properties"}')
+        # Sorted first: the reader meets them before the good message. Names are compared as
+        # strings and a real one starts with the clock (never a leading zero), so a "0" prefix
+        # sorts first whatever the clock reads; "1_" would not ("1002345_" < "1_").
+        (folder / f"00_{uuid.uuid4()}.q.msg").write_bytes(b'{"body": "half a mess')
+        (folder / f"0_{uuid.uuid4()}.q.msg").write_bytes(b'{"no": "properties"}')
         queue.put({"n": 1})
         with caplog.at_level(logging.ERROR, logger="mailcore.broker"):
             message = queue.get(timeout=5)
