@@ -222,15 +222,18 @@ def _configured_broker(app: Celery, broker_url: str | None, folder: Path) -> Ite
 def _prompt_stop(app: Celery) -> Iterator[None]:
     """Stop workers without waiting out their poll.
 
-    A worker on a polling transport (filesystem) notices the stop flag only when ``drain_events``
-    returns, after up to 2 s; a message wakes it at once.
+    A worker notices the stop flag only between two waits for a message (up to 2 s each, on the
+    filesystem transport and on Redis alike), and its loop waits once more after noticing it
+    (Celery's consumer loop checks the flag in a ``try`` whose ``finally`` waits again). Two
+    messages end both waits at once.
     """
     try:
         yield
     finally:
         worker_state.should_terminate = 0
         try:
-            app.send_task(_testing_tasks.ping.name)
+            for _ in range(2):
+                app.send_task(_testing_tasks.ping.name)
         except Exception:  # the broker is gone: the workers stop after their poll instead
             pass
 
