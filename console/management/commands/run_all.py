@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandParser
 
 from mailcore import conf
@@ -54,6 +53,7 @@ def _die_with_parent() -> None:
 class Service:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     buffer: bytes = field(default=b"")
     started_at: float = 0.0
@@ -102,22 +102,26 @@ class Command(BaseCommand):
                     "-A",
                     "config",
                     "worker",
-                    "-B",
+                    "--beat-thread",  # the beat in a thread of the worker, not a process of its own
                     "-l",
                     "info",
                     "--concurrency",
                     str(options["concurrency"]),
                 ],
+                # Celery's Django fixup runs every system check only to ignore the result, which
+                # imports every URL and view into the worker and its pool; the web server runs them.
+                env={"CELERY_SKIP_CHECKS": "1"},
             ),
-            Service("sink", [*manage, "run_sink"]),
         ]
-        # The gateway ships with the bounces app; start it only once it exists.
-        if not options["no_gateway"] and "run_gateway" in get_commands():
-            services.append(Service("gateway", [*manage, "run_gateway"]))
+        if options["no_gateway"]:
+            services.append(Service("sink", [*manage, "run_sink"]))
+        else:
+            # The sink and the gateway share one process: each alone is a whole Django at rest.
+            services.append(Service("smtp", [*manage, "run_smtp"]))
         return services
 
     def _start(self, service: Service) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **service.env}
         service.process = subprocess.Popen(
             service.argv,
             cwd=settings.BASE_DIR,
@@ -139,7 +143,7 @@ class Command(BaseCommand):
         """Every address a service listens on: "ready" means all of them answer."""
         host, _, port = web.rpartition(":")
         endpoints = [(host, int(port)), (conf.sink_host(), conf.sink_port())]
-        if any(s.name == "gateway" for s in services):
+        if any(s.name == "smtp" for s in services):
             from bounces import conf as bounces_conf
 
             endpoints.append((bounces_conf.gateway_host(), bounces_conf.gateway_port()))
@@ -160,7 +164,7 @@ class Command(BaseCommand):
             f"web UI        http://{web}/  (log in as admin / admin)",
             f"captured mail http://{web}/sink/  (SMTP sink on {conf.sink_host()}:{conf.sink_port()})",
         ]
-        if any(s.name == "gateway" for s in services):
+        if any(s.name == "smtp" for s in services):
             # Only here: the gateway (and its settings getters) ships with the bounces app.
             from bounces import conf as bounces_conf
 
