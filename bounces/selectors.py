@@ -18,9 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from django.db import connection
-from psycopg.pq import ExecStatus
 
 from bounces import conf
 from bounces.models import InboundDecision, InboundMessage
@@ -145,6 +143,11 @@ def _rows(sql: str, params: list[Any], *, native: bool = False) -> list[tuple[An
     otherwise parse the ``%s`` text again on every call, uncached: a quarter of the INSERT's time.
     """
     if connection.vendor == "postgresql":
+        # Only PostgreSQL needs psycopg, and its backend has imported it already; SQLite processes
+        # (the embedded default) do not load it.
+        import psycopg
+        from psycopg.pq import ExecStatus
+
         connection.ensure_connection()
         raw = connection.connection
         with connection.wrap_database_errors, (psycopg.RawCursor if native else psycopg.Cursor)(raw) as cursor:

@@ -8,6 +8,7 @@ on the embedded filesystem broker (``filesystem://``, made safe for several proc
 
     DJANGO_SETTINGS_MODULE=config.settings.dev .venv/bin/celery -A config worker -B -l INFO
 
+(``make run`` passes ``--beat-thread`` instead of ``-B``: the same beat, in a thread.)
 Production runs the beat as its own process (``celery -A config beat``) and workers without -B.
 """
 
@@ -17,7 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from celery import Celery
+import click
+from celery import Celery, bootsteps
+from celery.beat import EmbeddedService
 
 from config.broker import use_for_filesystem_urls
 
@@ -27,6 +30,35 @@ use_for_filesystem_urls()
 app = Celery("mailcore")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class BeatThread(bootsteps.StartStopStep):
+    """``worker --beat-thread``: the beat as a thread of the worker's main process.
+
+    ``-B`` forks the beat as a process of its own, a copy of the worker at rest; ``make run``'s one
+    worker on the embedded default saves that process. Like ``-B``, only for a single worker:
+    two would send every cron twice.
+    """
+
+    label = "BeatThread"
+    conditional = True
+    # After the pool: its processes are forked before the beat's thread exists.
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, parent: Any, beat_thread: bool = False, **kwargs: Any) -> None:
+        self.enabled = beat_thread
+        super().__init__(parent, **kwargs)
+
+    def create(self, parent: Any) -> Any:
+        return EmbeddedService(
+            parent.app, thread=True, schedule_filename=parent.schedule_filename, scheduler_cls=parent.scheduler
+        )
+
+
+app.steps["worker"].add(BeatThread)
+app.user_options["worker"].add(
+    click.Option(["--beat-thread"], is_flag=True, default=False, help="Run the beat as a thread of this worker.")
+)
 
 
 def prepare_filesystem_broker(celery_app: Celery) -> None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from mailcore import conf
 from mailcore.addresses import email_normalize
 from mailcore.models import AliasDomain
+
+# dkimpy (with dnspython) and cryptography are imported where a key is made or mail is signed:
+# every process imports this module, few of them ever sign.
 
 KEY_BITS = 2048
 # Not To: a mail row is signed once for all its recipients, and each recipient's own To line is
@@ -49,6 +48,9 @@ class DkimRecord:
 
 def dkim_generate_key(*, alias_domain: AliasDomain, selector: str | None = None) -> DkimRecord:
     """Give the domain a new key pair (replacing any previous one) and return the record to publish."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
@@ -65,6 +67,8 @@ def dkim_public_key(alias_domain: AliasDomain) -> str:
     """The base64 SubjectPublicKeyInfo of the domain's key (the ``p=`` of its record), or ''."""
     if not alias_domain.dkim_private_key:
         return ""
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_pem_private_key(alias_domain.dkim_private_key.encode("ascii"), password=None)
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -93,6 +97,8 @@ def dkim_signing_domain(from_address: str, domains: list[AliasDomain]) -> AliasD
 
 def dkim_sign(message: bytes, alias_domain: AliasDomain) -> bytes:
     """``message`` with a ``DKIM-Signature`` header first (relaxed/relaxed, rsa-sha256)."""
+    import dkim
+
     signature = dkim.sign(
         message,
         alias_domain.dkim_selector.encode("ascii"),

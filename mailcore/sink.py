@@ -202,6 +202,16 @@ class SinkHandler:
         return "250 2.0.0 OK: captured by the local sink"
 
 
+async def sink_listen(*, host: str, port: int, directory: Path) -> asyncio.Server:
+    """Start the sink's SMTP server on the running event loop (``close()`` it to stop)."""
+    handler = SinkHandler(directory)
+    return await asyncio.get_running_loop().create_server(
+        lambda: SMTP(handler, hostname="mailcore-sink", decode_data=False, data_size_limit=0),
+        host=host,
+        port=port,
+    )
+
+
 def sink_serve(*, host: str, port: int, directory: Path, ready: threading.Event | None = None) -> None:
     """Run the sink until SIGINT or SIGTERM (``make run`` stops it with Ctrl-C)."""
 
@@ -210,12 +220,7 @@ def sink_serve(*, host: str, port: int, directory: Path, ready: threading.Event 
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        handler = SinkHandler(directory)
-        server = await loop.create_server(
-            lambda: SMTP(handler, hostname="mailcore-sink", decode_data=False, data_size_limit=0),
-            host=host,
-            port=port,
-        )
+        server = await sink_listen(host=host, port=port, directory=directory)
         if ready is not None:
             ready.set()
         try:

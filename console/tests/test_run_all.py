@@ -46,6 +46,17 @@ def get(url: str) -> int:
         return int(exc.code)
 
 
+def greeting(port: int) -> bytes:
+    """The 220 banner of the SMTP server on ``port``."""
+    client = smtplib.SMTP(timeout=10)
+    try:
+        code, banner = client.connect("127.0.0.1", port)
+        assert code == 220, banner
+        return banner
+    finally:
+        client.quit()
+
+
 def wait_for_line(lines: list[str], pattern: str, supervisor: subprocess.Popen[str], after: int = 0) -> re.Match[str]:
     """The first output line from index ``after`` on matching ``pattern``; fails after 60 s."""
     deadline = time.monotonic() + 60
@@ -101,22 +112,27 @@ def test_run_all_serves_everything_restarts_a_killed_service_and_ctrl_c_stops_ev
         output = "".join(lines)
         assert "Press Ctrl-C to stop everything." in output, output
         children = {int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", output)}
-        assert len(children) == 4, output  # web, worker (+beat), sink, gateway
+        assert len(children) == 3, output  # web, worker (beat inside), smtp (sink and gateway)
+        assert re.search(r"started smtp \(pid \d+\): \S+ run_smtp", output), output
 
         assert get(f"http://127.0.0.1:{web_port}/login/") == 200
         assert get(f"http://127.0.0.1:{web_port}/static/admin/css/base.css") == 200  # WhiteNoise
         with smtplib.SMTP("127.0.0.1", sink_port, timeout=10) as client:
             client.sendmail("a@example.com", ["b@example.com"], b"Subject: hi\r\n\r\nhello\r\n")
         assert len(list((tmp_path / "var" / "sink").glob("*.eml"))) == 1
-        with smtplib.SMTP("127.0.0.1", gateway_port, timeout=10) as client:
-            assert client.noop()[0] == 250
-        # The worker's pool processes share the worker's group.
-        assert sum(1 for group in process_groups().values() if group in children) > len(children)
+        # One process answers both ports, each as itself.
+        assert b"mailcore-sink" in greeting(sink_port)
+        assert b"mailcore ESMTP" in greeting(gateway_port)
+        # The beat is a thread of the worker: its group is the main process and the two pool
+        # processes, no beat process.
+        wait_for_line(lines, r"^worker\s*\|.*beat: Starting", supervisor)
+        worker_group = started_pids(lines)["worker"]
+        assert sum(1 for group in process_groups().values() if group == worker_group) == 3
         every_child = set(children)
 
         # A service killed outright is announced and restarted, and answers again; the killed
-        # worker's pool and beat processes go with it (they would otherwise keep consuming).
-        for name in ("gateway", "worker"):
+        # worker's pool processes go with it (they would otherwise keep consuming).
+        for name in ("smtp", "worker"):
             old = started_pids(lines)[name]
             mark = len(lines)
             os.kill(old, signal.SIGKILL)
@@ -130,16 +146,17 @@ def test_run_all_serves_everything_restarts_a_killed_service_and_ctrl_c_stops_ev
             while old in process_groups().values():
                 assert time.monotonic() < deadline, f"the killed {name}'s group is still running"
                 time.sleep(0.1)
-            if name == "gateway":
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        with smtplib.SMTP("127.0.0.1", gateway_port, timeout=10) as client:
-                            assert client.noop()[0] == 250
-                        break
-                    except OSError:
-                        assert time.monotonic() < deadline, "".join(lines)
-                        time.sleep(0.2)
+            if name == "smtp":  # one process, both servers back
+                for port in (sink_port, gateway_port):
+                    deadline = time.monotonic() + 60
+                    while True:
+                        try:
+                            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                                assert client.noop()[0] == 250
+                            break
+                        except OSError:
+                            assert time.monotonic() < deadline, "".join(lines)
+                            time.sleep(0.2)
             else:
                 wait_for_line(lines, r"celery@\S+ ready", supervisor, mark)
         assert get(f"http://127.0.0.1:{web_port}/login/") == 200  # the others kept running

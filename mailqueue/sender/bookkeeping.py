@@ -11,7 +11,6 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -174,6 +173,10 @@ def _insert_logs(logs: list[DeliveryLog]) -> None:
     if connection.vendor != "postgresql":
         DeliveryLog.objects.bulk_create(logs)
         return
+    # Only PostgreSQL needs psycopg, and its backend has imported it already; SQLite processes
+    # (the embedded default) do not load it.
+    import psycopg
+
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None

@@ -6,7 +6,6 @@ import functools
 import logging
 import smtplib
 
-import psycopg
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
@@ -93,6 +92,10 @@ def _record_sent(outcome: Outcome) -> None:
     now = timezone.now()
     response = outcome.smtp_response[:2000]
     if connection.vendor == "postgresql":
+        # Only PostgreSQL needs psycopg, and its backend has imported it already; SQLite processes
+        # (the embedded default) do not load it.
+        import psycopg
+
         connection.ensure_connection()
         raw = connection.connection
         assert raw is not None
