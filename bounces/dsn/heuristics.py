@@ -174,20 +174,38 @@ _COMMAND_RES = (
     re.compile(r"did not like our (final data|rcpt|mail)", re.I),
     re.compile(r"smtp command\s*\n\s*(data|rcpt|mail)\b", re.I),
     re.compile(r"\((data|rcpt|mail)\)", re.I),
-    re.compile(r"(?m)^\s*>>>\s*(rcpt)\b[^\n]*\n\s*<<<\s*[45]", re.I),
+    re.compile(r"(?m)^\s*>>>\s*(rcpt|mail)\b[^\n]*\n\s*<<<\s*[45]", re.I),
+    # qmail: "Connected to 192.0.2.1 but my name was rejected." (HELO) / "... but sender was rejected."
+    re.compile(r"connected to \S+ but (my name|sender) was rejected", re.I),
 )
 
 
 def smtp_command(region: str) -> str:
-    """``"DATA"``, ``"RCPT"`` or ``"MAIL"``: the command a failure answered, when the notice says
+    """``"DATA"``, ``"RCPT"``, ``"MAIL"`` or ``"HELO"``: the command a failure answered, when the notice says
     so in words. (A Sendmail transcript's ``>>> DATA`` is not enough: with pipelining, refusals of
     RCPT TO are read after DATA is sent.)"""
     for pattern in _COMMAND_RES:
         match = pattern.search(region)
         if match:
             word = match.group(1).lower()
+            if word in ("my name", "sender"):
+                return "HELO" if word == "my name" else "MAIL"
             return "DATA" if "data" in word else word.upper()
     return ""
+
+
+_TALKING_TO = "while talking to "
+
+
+def _session_refusal(notice: str, low: str, position: int) -> str:
+    """``"MAIL"`` or ``"HELO"`` when the Sendmail transcript block this recipient is listed in
+    ("While talking to host: >>> MAIL From:... <<< 501 ...", then one line per recipient) shows
+    the session refused before any RCPT TO: every recipient of that block failed with it."""
+    start = low.rfind(_TALKING_TO, 0, position)
+    if start < 0:
+        return ""
+    command = smtp_command(notice[start:position])
+    return command if command in ("MAIL", "HELO") else ""
 
 
 def cut_returned(text: str) -> tuple[str, str]:
@@ -396,7 +414,13 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
             diag = _trim(notice[line_start : line_end if line_end >= 0 else len(notice)])
             if _only_labels(diag, email):
                 diag = _reason_above(notice[:line_start])
-        command = smtp_command(region)
+        # A Sendmail transcript's next "While talking to" block is another session, not this one.
+        session_end = low.find(_TALKING_TO, region_start, region_start + len(region))
+        own = region if session_end < 0 else notice[region_start:session_end]
+        command = smtp_command(own)
+        if not command and not BASIC_CODE_RE.search(diag):
+            # A line with no reply of its own ("554 <x>... Remote protocol error") failed with the session.
+            command = _session_refusal(notice, low, position)
         if email not in hits:
             hits[email] = TextHit(email, diag, sections.delayed_at(position), command)
         elif _score(diag) > _score(hits[email].diagnostic):

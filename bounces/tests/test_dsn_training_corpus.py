@@ -34,7 +34,7 @@ FLOORS = {
     "precision": 0.995,
     "recall": 0.99,
     "exact_sets": 0.99,
-    "category": 0.93,
+    "category": 0.95,
     "hard_soft": 0.95,
     "status": 0.97,
     "message_id": 0.99,
