@@ -29,6 +29,12 @@ code (``x.1.1``...), the RCPT TO it answered, or the reporting system's own word
 the end of DATA is a content filter's answer (the server had accepted the recipient), a bare
 remote reply under no or a generic code may be one too, and under ``x.2.0`` the mailbox exists:
 those are ``spam_blocked``, never hard.
+
+The SMTP command that was refused says more: a refusal of HELO or MAIL FROM is a refusal of our
+server or sender (``spam_blocked``), whatever the words; a permanent refusal of DATA with no
+reason we can read is a content filter's (``spam_blocked``); and a remote server's answer to RCPT
+TO in words only ("553 Invalid recipient") is read before the Status the reporting MTA summarised
+it with.
 """
 
 from __future__ import annotations
@@ -64,6 +70,9 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
     (OTHER, ci(r"grey ?list|gray ?list")),  # "come back later", not a verdict
     # Yahoo's "dd" answer names a mailbox that does not exist, even when it comes after DATA.
     (USER_UNKNOWN, ci(r"\bdd this user doesn't have an? \S+ account")),
+    # MessageLabs (Symantec Email Security.cloud) answers "542 <address> Rejected" for an address
+    # its customer's directory does not list, under a generic Status 5.0.0.
+    (USER_UNKNOWN, ci(r"(?<![\d.])542 <?[^\s@<>]+@[^\s@<>]+>? rejected")),
     (SPAM_BLOCKED, ci(r"reputation")),  # "rate limited due to IP reputation" is a verdict
     (
         OTHER,
@@ -269,6 +278,10 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
                 reason = category
                 break
     decisive = reason is not None
+    if reason is None and status and command == "RCPT" and not STATUS_RE.search(text):
+        # The remote server answered RCPT TO in words only; the Status is the reporting MTA's
+        # summary of that answer, so the answer's own words come first.
+        reason = _weak_text(low)
     if reason is None and status:
         reason = _by_status(status)
         evidence = "status"
@@ -284,6 +297,10 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
         evidence = "status" if status else "reply_code" if BASIC_CODE_RE.search(text) else "text"
     if reason == USER_UNKNOWN and not decisive:
         reason = _user_unknown_unless_refused(status, text, command)
+    if unexplained and command == "DATA" and is_permanent(status, text):
+        # Every recipient was accepted, then the message was refused for good with no reason we
+        # know: the receiving system refused the content (a 4xx "try later" is not a verdict).
+        return SPAM_BLOCKED, evidence
     if (
         command in ("HELO", "MAIL")
         and not decisive

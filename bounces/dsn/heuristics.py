@@ -95,6 +95,10 @@ _LINE_REASON_RES = [
     ci(rf"(?m)^[245]\d\d <({_ADDR})>\.\.\. (.+)$"),
     ci(rf"(?i)Address: <({_ADDR})>, (ResponseCode [^\]\n]*)"),
 ]
+# fml's refusals name the list that refused the post, and the line is the reason: "You are not a
+# member of this mailing list <list@x>.", "Duplicated Message-ID in <list@x>."
+_FML_NEEDLES = ("mailing list <", "duplicated message-id in <")
+_FML_LINE_RE = ci(rf"(?m)^(?=[^\n]*(?:not a member of this mailing list|duplicated message-id in) <({_ADDR})>)(.+)$")
 # (a word the sentence cannot do without, the sentence): the word is looked for first, since a
 # plain substring test is far cheaper than running the pattern over the notice.
 _SENTENCE_RES = [
@@ -195,6 +199,7 @@ def smtp_command(region: str) -> str:
 
 
 _TALKING_TO = "while talking to "
+_DATA_REFUSED_RE = re.compile(r"(?m)^\s*>>>\s*DATA\s*\n\s*<<<\s*5", re.I)
 
 
 def _session_refusal(notice: str, low: str, position: int) -> str:
@@ -205,7 +210,10 @@ def _session_refusal(notice: str, low: str, position: int) -> str:
     if start < 0:
         return ""
     command = smtp_command(notice[start:position])
-    return command if command in ("MAIL", "HELO") else ""
+    if command in ("MAIL", "HELO"):
+        return command
+    # Only in a recipient's own block: its line carries no reply, so the refused DATA is its failure.
+    return "DATA" if _DATA_REFUSED_RE.search(notice, start, position) else ""
 
 
 def cut_returned(text: str) -> tuple[str, str]:
@@ -389,6 +397,8 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
         found += [(m.start(), m.end(), m.group(1), original(m, 2) or original(m, 3)) for m in own_lines]
     for pattern in _LINE_REASON_RES:
         found += [(m.start(), m.end(), m.group(1), original(m, 2)) for m in pattern.finditer(low)]
+    if any(needle in low for needle in _FML_NEEDLES):
+        found += [(m.start(), m.end(), m.group(1), original(m, 2)) for m in _FML_LINE_RE.finditer(low)]
     for needle, pattern in _SENTENCE_RES:
         if needle in low:
             found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(low)]
@@ -416,7 +426,9 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
                 diag = _reason_above(notice[:line_start])
         # A Sendmail transcript's next "While talking to" block is another session, not this one.
         session_end = low.find(_TALKING_TO, region_start, region_start + len(region))
-        own = region if session_end < 0 else notice[region_start:session_end]
+        # From the start of the address's own line: ">>> RCPT To:<x>" then "<<< 553 ..." answers it.
+        own_start = notice.rfind("\n", 0, position) + 1
+        own = notice[own_start : region_start + len(region) if session_end < 0 else session_end]
         command = smtp_command(own)
         if not command and not BASIC_CODE_RE.search(diag):
             # A line with no reply of its own ("554 <x>... Remote protocol error") failed with the session.
