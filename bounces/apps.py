@@ -33,6 +33,12 @@ class BouncesConfig(AppConfig):
         register_vacuum("inbound_messages", lambda: services.inbound_vacuum())
         checks.register(check_gateway_tls, "bounces")
 
+        # "See Error Details" in the chatter reads the bounce notice that failed a notification.
+        from bounces.selectors import bounce_notice_for_notification
+        from chatter.registry import register_bounce_notice_reader
+
+        register_bounce_notice_reader(bounce_notice_for_notification)
+
         # The gateway caches aliases and alias domains; a change made in this process drops it.
         from django.db.models.signals import post_delete, post_save
 

@@ -19,6 +19,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from bounces import conf
+from bounces.dsn.types import UNREADABLE_DIAGNOSTIC
 from bounces.models import BounceAction, BounceEvent, BounceReason, InboundMessage
 from bounces.parsing import parse_headers
 from bounces.registry import BouncedDelivery, bounce_listeners_notify
@@ -167,7 +168,7 @@ def bounce_process(*, inbound: InboundMessage, raw: bytes, token_recipient_id: i
                 action="failed",
                 reason="other",
                 hard=False,
-                diagnostic="Undeliverable (unreadable delivery report).",
+                diagnostic=UNREADABLE_DIAGNOSTIC,
             )
         ]
     if not recipients:

@@ -21,8 +21,11 @@ from typing import Any
 from django.db import connection
 
 from bounces import conf
-from bounces.models import InboundDecision, InboundMessage
+from bounces.dsn import notice_excerpt
+from bounces.dsn.types import UNREADABLE_DIAGNOSTIC
+from bounces.models import BounceAction, BounceEvent, InboundDecision, InboundMessage
 from chatter.models import Message, MessageSubtype
+from chatter.registry import BounceNotice
 from mailcore.models import Alias, AliasDomain
 
 
@@ -237,3 +240,24 @@ def messages_lookup(*, ids: list[str], inbound_message_id: str, sender: str, loo
         ids=ids, inbound_message_ids=[inbound_message_id], senders=[sender], loop_minutes=loop_minutes
     )
     return batch.for_message(message_id=inbound_message_id, sender=sender)
+
+
+def bounce_notice_for_notification(*, notification_id: int) -> BounceNotice | None:
+    """The bounce notice that failed one notification (the latest), for its failure details:
+    whether a reason could be read from it, and its readable text. None when no bounce did."""
+    event = (
+        BounceEvent.objects.filter(notification_id=notification_id, action=BounceAction.FAILED)
+        .select_related("inbound")
+        .only("diagnostic", "inbound__raw")
+        .order_by("-date", "-id")
+        .first()
+    )
+    if event is None:
+        return None
+    diagnostic = event.diagnostic.strip()
+    raw = bytes(event.inbound.raw) if event.inbound is not None else b""
+    return BounceNotice(
+        explained=bool(diagnostic) and diagnostic != UNREADABLE_DIAGNOSTIC,
+        excerpt=notice_excerpt(raw) if raw else "",
+        inbound_id=event.inbound_id,
+    )

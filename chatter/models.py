@@ -9,7 +9,9 @@ from __future__ import annotations
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
+from chatter.registry import BounceNotice, bounce_notice_read
 from mailcore.models import AliasDomain, MailServer, Partner
 from mailcore.smtp_replies import summarize_delivery_failure
 
@@ -201,6 +203,13 @@ class Notification(models.Model):
     @property
     def is_failed(self) -> bool:
         return self.notification_status in FAILED_STATUSES
+
+    @cached_property
+    def bounce_notice(self) -> BounceNotice | None:
+        """The bounce notice that failed this notification, when a bounce did (one query)."""
+        if self.notification_status != NotificationStatus.BOUNCE:
+            return None
+        return bounce_notice_read(notification_id=self.pk)
 
     def format_failure_reason(self) -> str:
         """Odoo ``format_failure_reason``, led by the SMTP answer (see :func:`failure_summary`)."""

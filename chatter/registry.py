@@ -69,3 +69,32 @@ def get_email_canceller() -> EmailCanceller:
     if _email_canceller is None:
         raise RuntimeError("No e-mail canceller registered: is 'mailqueue' in INSTALLED_APPS?")
     return _email_canceller
+
+
+@dataclass(frozen=True)
+class BounceNotice:
+    """What the bounce notice of one failed e-mail notification says, for its failure details."""
+
+    explained: bool  # a reason could be read from it (False: "no error populated")
+    excerpt: str  # its human-readable text, bounded (shown escaped)
+    inbound_id: int | None  # the notice as received, for its .eml
+
+
+class BounceNoticeReader(Protocol):
+    def __call__(self, *, notification_id: int) -> BounceNotice | None: ...
+
+
+_bounce_notice_reader: BounceNoticeReader | None = None
+
+
+def register_bounce_notice_reader(reader: BounceNoticeReader) -> None:
+    """The bounce gateway's side of "See Error Details": the notice that failed a notification."""
+    global _bounce_notice_reader
+    _bounce_notice_reader = reader
+
+
+def bounce_notice_read(*, notification_id: int) -> BounceNotice | None:
+    """The bounce notice of a notification, or None (none arrived, or no bounce gateway installed)."""
+    if _bounce_notice_reader is None:
+        return None
+    return _bounce_notice_reader(notification_id=notification_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from email.errors import HeaderParseError
 from email.header import Header, decode_header
 from email.message import Message
 
@@ -166,7 +167,7 @@ def decode_header_value(value: object) -> str:
         return " ".join(text.split())
     try:
         chunks = decode_header(text)
-    except (ValueError, AssertionError, TypeError, binascii.Error):
+    except (ValueError, AssertionError, TypeError, binascii.Error, HeaderParseError):  # a damaged encoded word
         return " ".join(text.split())
     pieces: list[str] = []
     for data, charset in chunks:

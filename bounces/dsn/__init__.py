@@ -76,12 +76,16 @@ __all__ = [
     "BounceReport",
     "BouncedRecipient",
     "classify",
+    "notice_excerpt",
     "parse_bounce",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_DIAGNOSTIC = 1000
+MAX_EXCERPT = 2000
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BLANK_LINES_RE = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 # Headers of the returned message kept for matching it to what we sent.
 ORIGINAL_HEADERS = (
     "Message-ID",
@@ -357,3 +361,18 @@ def parse_bounce(raw: bytes) -> BounceReport:
     except Exception:  # a hostile or broken message must never stop the gateway
         logger.warning("bounce parsing failed; treating the message as not a bounce", exc_info=True)
         return BounceReport(is_bounce=False)
+
+
+def notice_excerpt(raw: bytes, limit: int = MAX_EXCERPT) -> str:
+    """The readable part of a notice for a person: its own text (not the returned message), as
+    plain text without control characters or runs of blank lines, at most ``limit`` characters.
+    Never raises; the caller escapes it when showing it (it is whatever the sender wrote)."""
+    try:
+        notice, _returned = cut_returned(human_text(message_from_raw(raw)))
+    except Exception:  # a message that cannot be read has no readable part
+        logger.warning("bounce notice unreadable for its excerpt", exc_info=True)
+        return ""
+    text = _BLANK_LINES_RE.sub("\n\n", _CONTROL_RE.sub("", notice.replace("\t", "    "))).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text

@@ -13,7 +13,8 @@ The rule (only hard bounces count against a contact):
 
 The best evidence decides, and the result says which (``evidence``):
 
-1. a few diagnostic phrases that no status code overrides, because servers send them with
+1. a provider's own numbered reason code (Spectrum's ``AUP#In-1310``), then a few diagnostic
+   phrases that no status code overrides, because servers send them with
    whatever code they like: spam / policy verdicts ("blocked using Spamhaus", "Refused due to
    recipient preferences", DMARC, a refused *sender* address), rate limits, relay refusals,
    suspended accounts, network errors, given-up deliveries, domains that take no mail;
@@ -28,6 +29,12 @@ code (``x.1.1``...), the RCPT TO it answered, or the reporting system's own word
 the end of DATA is a content filter's answer (the server had accepted the recipient), a bare
 remote reply under no or a generic code may be one too, and under ``x.2.0`` the mailbox exists:
 those are ``spam_blocked``, never hard.
+
+The SMTP command that was refused says more: a refusal of HELO or MAIL FROM is a refusal of our
+server or sender (``spam_blocked``), whatever the words; a permanent refusal of DATA with no
+reason we can read is a content filter's (``spam_blocked``); and a remote server's answer to RCPT
+TO in words only ("553 Invalid recipient") is read before the Status the reporting MTA summarised
+it with.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ _STRONG_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
     (OTHER, ci(r"grey ?list|gray ?list")),  # "come back later", not a verdict
     # Yahoo's "dd" answer names a mailbox that does not exist, even when it comes after DATA.
     (USER_UNKNOWN, ci(r"\bdd this user doesn't have an? \S+ account")),
+    # MessageLabs (Symantec Email Security.cloud) answers "542 <address> Rejected" for an address
+    # its customer's directory does not list, under a generic Status 5.0.0.
+    (USER_UNKNOWN, ci(r"(?<![\d.])542 <?[^\s@<>]+@[^\s@<>]+>? rejected")),
     (SPAM_BLOCKED, ci(r"reputation")),  # "rate limited due to IP reputation" is a verdict
     (
         OTHER,
@@ -161,6 +171,34 @@ _USER_WORDS = ci(
 )
 
 
+# Spectrum (Charter) states its reason as a numbered code, "AUP#In-1310" (incoming) or
+# "AUP#O-1000" (outgoing), under a reply text that often says something else ("sender rejected"
+# for a connection limit). The code ranges are Spectrum's published table.
+_SPECTRUM_RE = re.compile(r"aup#[a-z]*-?(\d{4})")
+_SPECTRUM_RANGES: tuple[tuple[int, int, str], ...] = (
+    (1000, 1000, SPAM_BLOCKED),  # the sending IP address is blocked
+    (1010, 1080, SPAM_BLOCKED),  # the sending account is blocked or limited
+    (1090, 1090, OTHER),  # the message cannot be processed now
+    (1100, 1250, SPAM_BLOCKED),  # DNS of the sending IP, Cloudmark, Spamhaus, domain policy
+    (1260, 1260, OTHER),  # IPv6 not accepted
+    (1300, 1490, OTHER),  # connection, message and recipient rate limits
+    (1500, 1520, SPAM_BLOCKED),  # sending as another address or domain
+    (1530, 1550, OTHER),  # message too big, too many messages or recipients in one session
+    (1560, 1560, SPAM_BLOCKED),  # too many invalid recipients: a policy refusal
+)
+
+
+def _by_provider_code(low: str) -> str | None:
+    """The category a provider's own numbered reason code means, or None."""
+    match = _SPECTRUM_RE.search(low)
+    if match:
+        number = int(match.group(1))
+        for first, last, category in _SPECTRUM_RANGES:
+            if first <= number <= last:
+                return category
+    return None
+
+
 def find_status(text: str) -> str | None:
     """The first enhanced status code in ``text`` (``"5.1.1"``), or None."""
     match = STATUS_RE.search(text or "")
@@ -233,11 +271,17 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
     low = lowered(text)
     reason: str | None = None
     evidence: Evidence = "text"
-    for category, pattern in _STRONG_TEXT:
-        if pattern.search(low):
-            reason = category
-            break
+    reason = _by_provider_code(low) if "aup#" in low else None
+    if reason is None:
+        for category, pattern in _STRONG_TEXT:
+            if pattern.search(low):
+                reason = category
+                break
     decisive = reason is not None
+    if reason is None and status and command == "RCPT" and not STATUS_RE.search(text):
+        # The remote server answered RCPT TO in words only; the Status is the reporting MTA's
+        # summary of that answer, so the answer's own words come first.
+        reason = _weak_text(low)
     if reason is None and status:
         reason = _by_status(status)
         evidence = "status"
@@ -247,11 +291,24 @@ def classify_reason(status: str | None, diagnostic: str, command: str = "") -> t
     if reason is None:
         reason = _by_reply_code(text)
         evidence = "reply_code"
+    unexplained = reason is None
     if reason is None:
         reason = OTHER
         evidence = "status" if status else "reply_code" if BASIC_CODE_RE.search(text) else "text"
     if reason == USER_UNKNOWN and not decisive:
         reason = _user_unknown_unless_refused(status, text, command)
+    if unexplained and command == "DATA" and is_permanent(status, text):
+        # Every recipient was accepted, then the message was refused for good with no reason we
+        # know: the receiving system refused the content (a 4xx "try later" is not a verdict).
+        return SPAM_BLOCKED, evidence
+    if (
+        command in ("HELO", "MAIL")
+        and not decisive
+        and (unexplained or reason in (USER_UNKNOWN, HOST_UNKNOWN, EXPIRED))
+    ):
+        # Refused before any recipient was named (RFC 5321 section 3.3): the refusal is of our
+        # server or our sender address, not of the recipient, whatever words came with it.
+        return SPAM_BLOCKED, "text"
     return reason, evidence
 
 

@@ -40,6 +40,8 @@ _SIGNATURE_RE = re.compile(
     r"unable to deliver your message to the following address|the following address\(es\) failed|"
     r"your mail sent on:|there was an error delivering your mail to|we had trouble delivering your message"
 )
+# The mailing list manager fml numbers its own notices "<200504292334.FMLxxxx.list@host>".
+_FML_MESSAGE_ID_RE = re.compile(r"\s*<\d+\.FML")
 REPLY_SUBJECT_RE = re.compile(r"(?i)^\s*(?:re|fwd?|aw|wg|tr|sv|vs|antw)\s*:")
 # Vacation subjects: these words leading the subject, or a few phrases no human subject uses.
 AUTO_SUBJECT_RE = re.compile(
@@ -107,6 +109,8 @@ def strong_bounce_signal(msg: Message, subject: str, has_delivery_status: bool) 
     )
     if daemon and not (reply and "mailer-daemon" not in from_value.lower()):
         return True  # a human answering from postmaster@ writes "Re: ..."; MAILER-DAEMON never does
+    if header(msg, "X-MLServer").lower().startswith("fml") and _FML_MESSAGE_ID_RE.match(header(msg, "Message-ID")):
+        return True  # fml's own notice to a poster (a refused post, a loop), not a forwarded list mail
     return bool(header(msg, "X-Failed-Recipients"))
 
 

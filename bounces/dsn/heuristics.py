@@ -95,6 +95,10 @@ _LINE_REASON_RES = [
     ci(rf"(?m)^[245]\d\d <({_ADDR})>\.\.\. (.+)$"),
     ci(rf"(?i)Address: <({_ADDR})>, (ResponseCode [^\]\n]*)"),
 ]
+# fml's refusals name the list that refused the post, and the line is the reason: "You are not a
+# member of this mailing list <list@x>.", "Duplicated Message-ID in <list@x>."
+_FML_NEEDLES = ("mailing list <", "duplicated message-id in <")
+_FML_LINE_RE = ci(rf"(?m)^(?=[^\n]*(?:not a member of this mailing list|duplicated message-id in) <({_ADDR})>)(.+)$")
 # (a word the sentence cannot do without, the sentence): the word is looked for first, since a
 # plain substring test is far cheaper than running the pattern over the notice.
 _SENTENCE_RES = [
@@ -174,20 +178,42 @@ _COMMAND_RES = (
     re.compile(r"did not like our (final data|rcpt|mail)", re.I),
     re.compile(r"smtp command\s*\n\s*(data|rcpt|mail)\b", re.I),
     re.compile(r"\((data|rcpt|mail)\)", re.I),
-    re.compile(r"(?m)^\s*>>>\s*(rcpt)\b[^\n]*\n\s*<<<\s*[45]", re.I),
+    re.compile(r"(?m)^\s*>>>\s*(rcpt|mail)\b[^\n]*\n\s*<<<\s*[45]", re.I),
+    # qmail: "Connected to 192.0.2.1 but my name was rejected." (HELO) / "... but sender was rejected."
+    re.compile(r"connected to \S+ but (my name|sender) was rejected", re.I),
 )
 
 
 def smtp_command(region: str) -> str:
-    """``"DATA"``, ``"RCPT"`` or ``"MAIL"``: the command a failure answered, when the notice says
+    """``"DATA"``, ``"RCPT"``, ``"MAIL"`` or ``"HELO"``: the command a failure answered, when the notice says
     so in words. (A Sendmail transcript's ``>>> DATA`` is not enough: with pipelining, refusals of
     RCPT TO are read after DATA is sent.)"""
     for pattern in _COMMAND_RES:
         match = pattern.search(region)
         if match:
             word = match.group(1).lower()
+            if word in ("my name", "sender"):
+                return "HELO" if word == "my name" else "MAIL"
             return "DATA" if "data" in word else word.upper()
     return ""
+
+
+_TALKING_TO = "while talking to "
+_DATA_REFUSED_RE = re.compile(r"(?m)^\s*>>>\s*DATA\s*\n\s*<<<\s*5", re.I)
+
+
+def _session_refusal(notice: str, low: str, position: int) -> str:
+    """``"MAIL"`` or ``"HELO"`` when the Sendmail transcript block this recipient is listed in
+    ("While talking to host: >>> MAIL From:... <<< 501 ...", then one line per recipient) shows
+    the session refused before any RCPT TO: every recipient of that block failed with it."""
+    start = low.rfind(_TALKING_TO, 0, position)
+    if start < 0:
+        return ""
+    command = smtp_command(notice[start:position])
+    if command in ("MAIL", "HELO"):
+        return command
+    # Only in a recipient's own block: its line carries no reply, so the refused DATA is its failure.
+    return "DATA" if _DATA_REFUSED_RE.search(notice, start, position) else ""
 
 
 def cut_returned(text: str) -> tuple[str, str]:
@@ -371,6 +397,8 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
         found += [(m.start(), m.end(), m.group(1), original(m, 2) or original(m, 3)) for m in own_lines]
     for pattern in _LINE_REASON_RES:
         found += [(m.start(), m.end(), m.group(1), original(m, 2)) for m in pattern.finditer(low)]
+    if any(needle in low for needle in _FML_NEEDLES):
+        found += [(m.start(), m.end(), m.group(1), original(m, 2)) for m in _FML_LINE_RE.finditer(low)]
     for needle, pattern in _SENTENCE_RES:
         if needle in low:
             found += [(m.start(), m.end(), m.group(1), "") for m in pattern.finditer(low)]
@@ -396,7 +424,15 @@ def parse_text(notice: str, *, exclude: set[str] | None = None) -> list[TextHit]
             diag = _trim(notice[line_start : line_end if line_end >= 0 else len(notice)])
             if _only_labels(diag, email):
                 diag = _reason_above(notice[:line_start])
-        command = smtp_command(region)
+        # A Sendmail transcript's next "While talking to" block is another session, not this one.
+        session_end = low.find(_TALKING_TO, region_start, region_start + len(region))
+        # From the start of the address's own line: ">>> RCPT To:<x>" then "<<< 553 ..." answers it.
+        own_start = notice.rfind("\n", 0, position) + 1
+        own = notice[own_start : region_start + len(region) if session_end < 0 else session_end]
+        command = smtp_command(own)
+        if not command and not BASIC_CODE_RE.search(diag):
+            # A line with no reply of its own ("554 <x>... Remote protocol error") failed with the session.
+            command = _session_refusal(notice, low, position)
         if email not in hits:
             hits[email] = TextHit(email, diag, sections.delayed_at(position), command)
         elif _score(diag) > _score(hits[email].diagnostic):

@@ -16,6 +16,10 @@ EXPIRED = "expired"
 OTHER = "other"
 REASONS = (USER_UNKNOWN, MAILBOX_FULL, HOST_UNKNOWN, SPAM_BLOCKED, EXPIRED, OTHER)
 
+# The diagnostic recorded when a notice is known to be a bounce (by its Return-Path token) but
+# names no recipient and no reason we can read: the failure details say so in plain words.
+UNREADABLE_DIAGNOSTIC = "Undeliverable (unreadable delivery report)."
+
 
 @dataclass(frozen=True)
 class BouncedRecipient:

@@ -121,3 +121,11 @@ def test_message_reader_tolerates_broken_structure() -> None:
     assert never.get_payload() == "the boundary never comes\n" and not never.is_multipart()
     not_headers = message_from_raw(b"this is not a header\nSubject: x\n\nbody\n")
     assert not_headers.keys() == [] and "this is not a header" in str(not_headers.get_payload())
+
+
+def test_a_damaged_encoded_subject_does_not_stop_the_parse() -> None:
+    """An encoded word that is not base64 at all is kept as written; the bounce is still read."""
+    raw = (DATA / "qmail-no-mailbox.eml").read_bytes().replace(b"Subject: failure notice", b"Subject: =?utf-8?b?S?=")
+    report = parse_bounce(raw)
+    assert report.is_bounce
+    assert [r.email for r in report.bounced] == ["old.user@oldisp.example"]
