@@ -59,7 +59,7 @@ class Mail(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a temporary failure retries.")
     first_failure_at = models.DateTimeField(
-        null=True, blank=True, help_text="The first temporary failure of this run of retries (the retry window's start)."
+        null=True, blank=True, help_text="First temporary failure of this run of retries (the retry window's start)."
     )
     # Claim lease: a worker owns the row until this time (SELECT … FOR UPDATE SKIP LOCKED + lease).
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -179,16 +179,12 @@ class DeliveryLog(models.Model):
     """A compact record of each delivery that outlives auto-delete."""
 
     mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
-    chatter_message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    chatter_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     message_id = models.CharField("Message-Id", max_length=998, db_index=True)
     # The delivery the bounce token names (MailRecipient id) and its notification: a bounce that
     # arrives after the row was auto-deleted still finds whom it is about.
     recipient_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
-    notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     recipient = models.CharField(max_length=512)
     server = models.CharField(max_length=255, blank=True)
     smtp_response = models.TextField(blank=True)

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='mail',
             name='first_failure_at',
-            field=models.DateTimeField(blank=True, help_text="The first temporary failure of this run of retries (the retry window's start).", null=True),
+            field=models.DateTimeField(blank=True, help_text="First temporary failure of this run of retries (the retry window's start).", null=True),
         ),
     ]
