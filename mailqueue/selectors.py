@@ -32,7 +32,7 @@ def mail_retries_for_notifications(*, notification_ids: list[int]) -> dict[int, 
     retries: dict[int, EmailRetry] = {}
     for notification_id, next_attempt_at, attempt_count, first_failure_at in rows:
         gives_up_at = retry_gives_up_at(first_failure_at)
-        if notification_id is not None and gives_up_at is not None:
+        if notification_id is not None and next_attempt_at is not None and gives_up_at is not None:
             retries[notification_id] = EmailRetry(
                 next_attempt_at=next_attempt_at, attempt=attempt_count + 1, gives_up_at=gives_up_at
             )

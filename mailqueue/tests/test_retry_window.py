@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from chatter.models import FailureType, NotificationStatus
@@ -16,6 +17,7 @@ from mailqueue.models import Mail, MailState
 from mailqueue.sender import send_mails
 from mailqueue.sender.bookkeeping import retry_delay_seconds
 from mailqueue.tests.test_sender import make_due, notification, post, row_of
+from tests.api_helpers import client_for, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +113,47 @@ def test_delivery_ends_the_run_of_retries(smtp_sink: SmtpSink) -> None:
     assert send_mails().sent == 1
     row.refresh_from_db()
     assert (row.state, row.first_failure_at, row.next_attempt_at) == (MailState.SENT, None, None)
+
+
+def test_a_retrying_mail_says_when_it_tries_again_everywhere_and_is_not_red(settings: Any) -> None:
+    settings.MAILQUEUE_RETRY_BASE_SECONDS = 60
+    settings.MAILQUEUE_RETRY_WINDOW_SECONDS = 86400
+    MailServer.objects.create(name="Down", smtp_host="127.0.0.1", smtp_port=free_port())
+    bob = PartnerFactory(name="Bob")
+    message = post(bob, mail_auto_delete=False)
+    assert send_mails().retried == 1
+    make_due(row_of(message))
+    assert send_mails().retried == 1  # a second temporary failure: attempt 3 comes next
+    row = row_of(message)
+    assert row.next_attempt_at is not None and row.retry_gives_up_at is not None
+    next_at = f"{row.next_attempt_at:%b} {row.next_attempt_at.day}, {row.next_attempt_at:%H:%M:%S}"
+    gives_up = f"{row.retry_gives_up_at:%b} {row.retry_gives_up_at.day}, {row.retry_gives_up_at:%H:%M}"
+    expected = f"next attempt at {next_at} UTC (attempt 3, gives up at {gives_up} UTC)"
+    user = make_user("root", staff=True)
+    client = client_for(user)
+
+    envelope = client.get(reverse("chatter:envelope", args=[message.pk])).content.decode()
+    assert 'data-state="pending"' in envelope and "Resend or ignore" not in envelope  # not red
+    assert f"Retrying — {expected}" in envelope
+    assert "ConnectionRefusedError" in envelope  # the last temporary reason
+
+    listing = client.get(reverse("mailqueue:list")).content.decode()
+    assert f"{next_at} (attempt 3, gives up at {gives_up})" in listing
+    assert "Last temporary failure:" in listing and "badge-danger" not in listing
+
+    detail = client.get(reverse("mailqueue:detail", args=[row.pk])).content.decode()
+    assert f"Retrying — {expected}" in detail and "callout-danger" not in detail
+
+    api = client.get(f"/api/queue/{row.pk}/").json()
+    assert (api["state"], api["retrying"], api["attempt_count"]) == ("outgoing", True, 2)
+    assert api["retry_gives_up_at"] is not None and api["first_failure_at"] is not None
+    assert "ConnectionRefusedError" in api["failure_reason"]
+
+    # At the window's end it fails, and only then turns red.
+    Mail.objects.filter(pk=row.pk).update(first_failure_at=timezone.now() - dt.timedelta(days=1))
+    make_due(row)
+    assert send_mails().failed == 1
+    envelope = client.get(reverse("chatter:envelope", args=[message.pk])).content.decode()
+    assert 'data-state="failed"' in envelope and "Retrying" not in envelope
+    api = client.get(f"/api/queue/{row.pk}/").json()
+    assert (api["state"], api["retrying"], api["retry_gives_up_at"]) == ("exception", False, None)
