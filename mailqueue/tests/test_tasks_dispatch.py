@@ -177,7 +177,9 @@ def _row(*, urgent: bool = True, age: int = 300, **fields: Any) -> Mail:
     )
 
 
-def test_the_sweep_rings_again_only_for_rows_left_behind(broker: Callable[[], list[Published]], settings: Any) -> None:
+def test_the_sweep_rings_again_only_for_rows_left_behind(
+    broker: Callable[[], list[Published]], settings: Any
+) -> None:
     settings.MAILQUEUE_SWEEP_GRACE_SECONDS = 60
     now = timezone.now()
     lost = _row()
