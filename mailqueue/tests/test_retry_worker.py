@@ -22,7 +22,7 @@ from tests.celery_fixtures import LiveWorker, wait_until
 
 TIMEOUT = 30.0
 # How late a retry may run: the worker's poll and the SMTP dialogue, not a beat tick.
-LATENESS = dt.timedelta(seconds=3)
+LATENESS = dt.timedelta(seconds=5)
 
 
 def _post() -> Message:
