@@ -40,8 +40,22 @@ class EmailCanceller(Protocol):
     def __call__(self, *, notification_ids: list[int]) -> object: ...
 
 
+@dataclass(frozen=True)
+class EmailRetry:
+    """A notification waiting after a temporary failure: its next attempt, which one, and the last one."""
+
+    next_attempt_at: datetime
+    attempt: int
+    gives_up_at: datetime
+
+
+class EmailRetryLookup(Protocol):
+    def __call__(self, *, notification_ids: list[int]) -> dict[int, EmailRetry]: ...
+
+
 _email_notifier: EmailNotifier | None = None
 _email_canceller: EmailCanceller | None = None
+_email_retry_lookup: EmailRetryLookup | None = None
 
 
 def register_email_notifier(notifier: EmailNotifier) -> None:
@@ -98,3 +112,15 @@ def bounce_notice_read(*, notification_id: int) -> BounceNotice | None:
     if _bounce_notice_reader is None:
         return None
     return _bounce_notice_reader(notification_id=notification_id)
+
+
+def register_email_retry_lookup(lookup: EmailRetryLookup) -> None:
+    """The queue's side of the envelope: when a notification that failed temporarily is tried again."""
+    global _email_retry_lookup
+    _email_retry_lookup = lookup
+
+
+def get_email_retry_lookup() -> EmailRetryLookup:
+    if _email_retry_lookup is None:
+        raise RuntimeError("No e-mail retry lookup registered: is 'mailqueue' in INSTALLED_APPS?")
+    return _email_retry_lookup

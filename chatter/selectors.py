@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from chatter.models import (
     FAILED_STATUSES,
@@ -30,6 +31,7 @@ from chatter.models import (
     NotificationKind,
     NotificationStatus,
 )
+from chatter.registry import EmailRetry, get_email_retry_lookup
 from chatter.sanitize import html_to_plaintext
 from chatter.thread import MailThread
 from mailcore.models import Partner
@@ -153,6 +155,8 @@ class Envelope:
 
     state: str
     notifications: list[Notification] = field(default_factory=list)
+    # Notifications waiting for a retry after a temporary failure, by id (see ``with_envelopes``).
+    retries: dict[int, EmailRetry] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[Notification]:
@@ -174,6 +178,8 @@ class Envelope:
 
     @property
     def label(self) -> str:
+        if self.state == "pending" and self.retries:
+            return gettext("Retrying")
         return {"failed": "Delivery failed", "pending": "Sending", "sent": "Sent by e-mail"}[self.state]
 
 
@@ -200,8 +206,27 @@ def _email_notifications_prefetch() -> Prefetch:
 
 
 def with_envelopes(messages: list[Message]) -> list[Message]:
+    """Attach each message's envelope; a notification waiting for a retry gets its ``retry``.
+
+    The retry times live on the queue rows: one lookup for the whole page, and only when some
+    notification waits with a temporary failure's reason (the quota wait has its own label).
+    """
+    waiting = [
+        n
+        for message in messages
+        for n in message.email_notifications  # type: ignore[attr-defined]
+        if n.notification_status == NotificationStatus.READY
+        and n.failure_reason
+        and n.failure_type != FailureType.MAIL_QUOTA
+    ]
+    retries = get_email_retry_lookup()(notification_ids=[n.pk for n in waiting]) if waiting else {}
     for message in messages:
-        message.envelope = envelope_for(message.email_notifications)  # type: ignore[attr-defined]
+        for n in message.email_notifications:  # type: ignore[attr-defined]
+            n.retry = retries.get(n.pk)  # type: ignore[attr-defined]
+        envelope = envelope_for(message.email_notifications)  # type: ignore[attr-defined]
+        if envelope is not None:
+            envelope.retries = {n.pk: retries[n.pk] for n in envelope.notifications if n.pk in retries}
+        message.envelope = envelope  # type: ignore[attr-defined]
     return messages
 
 

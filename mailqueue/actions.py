@@ -80,6 +80,7 @@ def mail_retry(*, mail_ids: Iterable[int]) -> int:
         failure_reason="",
         attempt_count=0,
         next_attempt_at=None,
+        first_failure_at=None,  # a Retry starts a new retry window
         lease_until=None,
         lease_owner="",
     )
@@ -102,7 +103,10 @@ def mail_send_now(*, mail_ids: Iterable[int]) -> SendReport:
     (Odoo: put a failed row back with Retry first); rows a worker is sending now are skipped.
     The daily quota still applies.
     """
-    return send_mails_now(mail_ids=list(mail_ids))
+    report = send_mails_now(mail_ids=list(mail_ids))
+    if report.retried:
+        dispatch.queue_trigger_next_due()  # the temporary failures retry at their next attempt time
+    return report
 
 
 @transaction.atomic

@@ -70,6 +70,16 @@ class MailSerializer(serializers.ModelSerializer[Mail]):
         read_only=True,
         help_text="One line from the SMTP answer (stage, code, enhanced status, text), else the failure type.",
     )
+    retrying = serializers.BooleanField(
+        read_only=True,
+        help_text="Outgoing and waiting for its next attempt after a temporary failure (failure_reason says "
+        "which); not failed: it fails only if the retry window ends first.",
+    )
+    retry_gives_up_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the retry window ends: a temporary failure after it fails the row.",
+    )
 
     class Meta:
         model = Mail
@@ -91,6 +101,9 @@ class MailSerializer(serializers.ModelSerializer[Mail]):
             "auto_delete",
             "attempt_count",
             "next_attempt_at",
+            "retrying",
+            "first_failure_at",
+            "retry_gives_up_at",
             "server_used",
             "recipient_count",
         ]

@@ -25,14 +25,23 @@ def lease_seconds() -> int:
     return int(getattr(settings, "MAILQUEUE_LEASE_SECONDS", 300))
 
 
-def max_attempts() -> int:
-    """Temporary failures are retried this many times in all before the row fails."""
-    return int(getattr(settings, "MAILQUEUE_MAX_ATTEMPTS", 5))
+def retry_window_seconds() -> int:
+    """Temporary failures are retried for this long, counted from the first one, before the row fails.
+
+    A real MTA keeps trying for days (Postfix: 5 days); a day lets an outage of several hours
+    lose nothing and need nobody, while a sender still learns the same day that mail is stuck.
+    """
+    return int(getattr(settings, "MAILQUEUE_RETRY_WINDOW_SECONDS", 86400))
 
 
 def retry_base_seconds() -> int:
-    """First retry delay; each later one doubles it (exponential backoff)."""
+    """First retry delay; each later one doubles it, up to :func:`retry_max_delay_seconds`."""
     return int(getattr(settings, "MAILQUEUE_RETRY_BASE_SECONDS", 60))
+
+
+def retry_max_delay_seconds() -> int:
+    """The longest wait between two attempts (the backoff's cap), so a server back up is used soon."""
+    return int(getattr(settings, "MAILQUEUE_RETRY_MAX_DELAY_SECONDS", 1800))
 
 
 def cron_time_budget_seconds() -> int:

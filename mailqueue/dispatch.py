@@ -20,8 +20,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from mailqueue import conf
-from mailqueue.crons import QUEUE_CRON, QUEUE_TASK, registered_crons
+from mailqueue.crons import QUEUE_CRON, QUEUE_TASK, SWEEP_CRON, registered_crons
 from mailqueue.models import CronState, Mail, MailState
+from mailqueue.sender import next_due_at
 from mailqueue.sender.claim import lease_free_q
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ MAIL_SEND_TASK = "mailqueue.tasks.mail_send"
 
 # A web request that posts a message must not hang on a dead broker: try briefly, then leave the
 # row to the sweep.
+# The sweep rings a booked run due before its next tick (it runs every minute by default).
+SWEEP_LOOKAHEAD = next(spec.interval for spec in registered_crons() if spec.name == SWEEP_CRON)
+
 _PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -96,6 +100,17 @@ def queue_trigger(at: dt.datetime | None = None) -> None:
     cron_trigger(QUEUE_CRON, QUEUE_TASK, at)
 
 
+def queue_trigger_next_due() -> None:
+    """Book the queue cron for the next outgoing row that falls due (a retry after a temporary failure).
+
+    Called after a send that left rows waiting for a retry: the run is rung at their next attempt
+    time instead of waiting for the sweep (which gives rows a minute's grace).
+    """
+    due = next_due_at()
+    if due is not None:
+        queue_trigger(at=due)
+
+
 def queue_trigger_consumed(*, now: dt.datetime) -> None:
     """A queue-cron run that started at ``now`` serves every booking due by then: forget them."""
     cron_trigger_consumed(QUEUE_CRON, now=now)
@@ -146,11 +161,29 @@ def queue_sweep() -> dict[str, int]:
         if _publish(MAIL_SEND_TASK, args=[ids[start : start + chunk]]):
             rung += len(ids[start : start + chunk])
     queue_rung = queue_cron_overdue(now=now) and _publish(QUEUE_TASK)
+    if not queue_rung:
+        queue_rung = _ring_booked_before_next_sweep(now=now)
     others = 0
     for spec in registered_crons():
         if spec.name != QUEUE_CRON and booked_run_overdue(spec.name, now=now) and _publish(spec.task):
             others += 1
     return {"urgent_rows": rung, "queue_cron": int(queue_rung), "other_crons": others}
+
+
+def _ring_booked_before_next_sweep(*, now: dt.datetime) -> bool:
+    """Ring a queue-cron booking due before the next sweep, with a countdown to its exact time.
+
+    A booking beyond the trigger horizon got no message when it was made; were it rung only once
+    overdue, a retry would run up to a sweep period late. A booking inside the horizon may get a
+    second message this way: two runs at once are impossible (the cron lease), so that is harmless.
+    """
+    state = CronState.objects.filter(name=QUEUE_CRON).first()
+    if state is None or state.next_trigger_at is None:
+        return False
+    delay = (state.next_trigger_at - now).total_seconds()
+    if not 0 < delay <= SWEEP_LOOKAHEAD.total_seconds():
+        return False
+    return _publish(QUEUE_TASK, countdown=delay)
 
 
 def booked_run_overdue(name: str, *, now: dt.datetime) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
 
 from django.db import models
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from chatter.models import FailureType, Message, Notification, failure_summary
 from mailcore.models import MailServer, Partner
+from mailqueue import conf
 
 
 class MailState(models.TextChoices):
@@ -56,6 +58,9 @@ class Mail(models.Model):
     server_used = models.CharField(max_length=255, blank=True, help_text="Host the last attempt went through.")
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a temporary failure retries.")
+    first_failure_at = models.DateTimeField(
+        null=True, blank=True, help_text="First temporary failure of this run of retries (the retry window's start)."
+    )
     # Claim lease: a worker owns the row until this time (SELECT … FOR UPDATE SKIP LOCKED + lease).
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=128, blank=True)
@@ -81,6 +86,32 @@ class Mail(models.Model):
         if not (self.failure_type or self.failure_reason):
             return ""
         return failure_summary(self.failure_type, self.failure_reason)
+
+    @property
+    def retrying(self) -> bool:
+        """Outgoing and waiting to try again after a temporary failure (not for the quota reset)."""
+        return (
+            self.state == MailState.OUTGOING
+            and self.first_failure_at is not None
+            and self.next_attempt_at is not None
+            and self.failure_type != FailureType.MAIL_QUOTA
+        )
+
+    @property
+    def retry_gives_up_at(self) -> dt.datetime | None:
+        """When the retry window ends and a further temporary failure fails the row for good."""
+        return retry_gives_up_at(self.first_failure_at)
+
+    @property
+    def next_attempt_number(self) -> int:
+        return self.attempt_count + 1
+
+
+def retry_gives_up_at(first_failure_at: dt.datetime | None) -> dt.datetime | None:
+    """The end of the retry window of a row whose temporary failures began at ``first_failure_at``."""
+    if first_failure_at is None:
+        return None
+    return first_failure_at + dt.timedelta(seconds=conf.retry_window_seconds())
 
 
 class RecipientState(models.TextChoices):
@@ -148,16 +179,12 @@ class DeliveryLog(models.Model):
     """A compact record of each delivery that outlives auto-delete."""
 
     mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
-    chatter_message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    chatter_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     message_id = models.CharField("Message-Id", max_length=998, db_index=True)
     # The delivery the bounce token names (MailRecipient id) and its notification: a bounce that
     # arrives after the row was auto-deleted still finds whom it is about.
     recipient_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
-    notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     recipient = models.CharField(max_length=512)
     server = models.CharField(max_length=255, blank=True)
     smtp_response = models.TextField(blank=True)

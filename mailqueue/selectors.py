@@ -8,7 +8,8 @@ from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from chatter.models import FailureType
-from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState
+from chatter.registry import EmailRetry
+from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, retry_gives_up_at
 
 # The queue screen's filters, in Odoo's order and with its labels.
 STATE_FILTERS: tuple[tuple[str, str], ...] = (
@@ -17,6 +18,25 @@ STATE_FILTERS: tuple[tuple[str, str], ...] = (
     (MailState.EXCEPTION, "Delivery Failed"),
     (MailState.CANCEL, "Cancelled"),
 )
+
+
+def mail_retries_for_notifications(*, notification_ids: list[int]) -> dict[int, EmailRetry]:
+    """For the envelope: the notifications still waiting on a row that retries after a temporary failure."""
+    rows = MailRecipient.objects.filter(
+        notification_id__in=notification_ids,
+        state=RecipientState.PENDING,
+        mail__state=MailState.OUTGOING,
+        mail__first_failure_at__isnull=False,
+        mail__next_attempt_at__isnull=False,
+    ).values_list("notification_id", "mail__next_attempt_at", "mail__attempt_count", "mail__first_failure_at")
+    retries: dict[int, EmailRetry] = {}
+    for notification_id, next_attempt_at, attempt_count, first_failure_at in rows:
+        gives_up_at = retry_gives_up_at(first_failure_at)
+        if notification_id is not None and next_attempt_at is not None and gives_up_at is not None:
+            retries[notification_id] = EmailRetry(
+                next_attempt_at=next_attempt_at, attempt=attempt_count + 1, gives_up_at=gives_up_at
+            )
+    return retries
 
 
 def mail_quota_held_count() -> int:

@@ -81,7 +81,12 @@ def mail_settle(*, mail_ids: list[int]) -> int:
     ).exclude(recipients__state__in=[RecipientState.PENDING, RecipientState.EXCEPTION])
     _total, per_model = settled.filter(auto_delete=True).delete()
     count = per_model.get(Mail._meta.label, 0)
-    cleared: dict[str, object] = {"failure_type": "", "failure_reason": "", "next_attempt_at": None}
+    cleared: dict[str, object] = {
+        "failure_type": "",
+        "failure_reason": "",
+        "next_attempt_at": None,
+        "first_failure_at": None,
+    }
     served = Exists(MailRecipient.objects.filter(mail=OuterRef("pk"), state=RecipientState.SENT))
     count += settled.filter(served).update(state=MailState.SENT, **cleared)
     count += settled.update(state=MailState.CANCEL, **cleared)

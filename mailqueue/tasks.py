@@ -50,6 +50,9 @@ def mail_send(self: Any, mail_ids: list[int]) -> dict[str, Any]:
     worker, and never resends to a recipient already served.
     """
     report = sender.send_mails(mail_ids=[int(i) for i in mail_ids], worker=_owner(self))
+    if report.retried:
+        # A temporary failure: the queue cron sends the row again at its next attempt time.
+        dispatch.queue_trigger_next_due()
     return _as_dict(report)
 
 

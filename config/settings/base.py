@@ -260,6 +260,12 @@ MAILCORE_SINK_ENABLED = True
 # Defaults live in mailqueue/conf.py; this only lets the environment override it. "0"/"false"
 # make the sender's "sent" marks wait for the disk (synchronous commits).
 MAILQUEUE_ASYNCHRONOUS_COMMIT = env_bool("MAILQUEUE_ASYNCHRONOUS_COMMIT", True)
+# Temporary failures (4xx, refused connections, timeouts) retry with a doubling delay from
+# MAILQUEUE_RETRY_BASE_SECONDS up to MAILQUEUE_RETRY_MAX_DELAY_SECONDS, for
+# MAILQUEUE_RETRY_WINDOW_SECONDS after the first one; then the mail fails.
+MAILQUEUE_RETRY_BASE_SECONDS = env_int("MAILQUEUE_RETRY_BASE_SECONDS", 60)
+MAILQUEUE_RETRY_MAX_DELAY_SECONDS = env_int("MAILQUEUE_RETRY_MAX_DELAY_SECONDS", 1800)
+MAILQUEUE_RETRY_WINDOW_SECONDS = env_int("MAILQUEUE_RETRY_WINDOW_SECONDS", 86400)
 
 # Daily files under var/log rotating at 05:00 UTC (mailcore.log, .1, then dated .gz, so support can
 # zgrep them all). MAILCORE_LOG_FILE="" turns the file off (console only).

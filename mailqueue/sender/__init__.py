@@ -13,9 +13,10 @@ many workers:
 * Rows are grouped by (server, envelope sender); one SMTP session per group is reused across
   messages and quit at the end. With a server offering PIPELINING (RFC 2920) a message costs
   one round trip, and its "sent" mark is written while the server reads the next one.
-* Failures are classified first: 4xx, lost or refused connections and timeouts retry with
-  exponential backoff (``attempt_count``, ``next_attempt_at``) and fail as ``mail_smtp`` after
-  the last attempt; 5xx replies fail at once with the code, enhanced status and server name.
+* Failures are classified first: 4xx, lost or refused connections and timeouts retry with a
+  capped exponential backoff (``attempt_count``, ``next_attempt_at``) for the retry window from
+  the first one (``first_failure_at``), and fail as ``mail_smtp`` when it ends; 5xx replies fail
+  at once with the code, enhanced status and server name.
 * Mail leaving through the built-in server counts against the daily quota; over the quota it
   waits for the reset with "Daily limit reached" instead of failing.
 

@@ -18,7 +18,15 @@ from chatter.models import FailureType, Message, NotificationStatus
 from chatter.notification_status import notification_set_status
 from mailcore.quota import quota_window
 from mailqueue import conf
-from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, SentContent
+from mailqueue.models import (
+    DeliveryLog,
+    Mail,
+    MailRecipient,
+    MailState,
+    RecipientState,
+    SentContent,
+    retry_gives_up_at,
+)
 from mailqueue.registry import DeliveryOutcome, delivery_listeners_notify
 from mailqueue.sender.build import NO_VALID_RECIPIENT, recipient_label
 from mailqueue.sender.records import Job, Kind, Run
@@ -48,11 +56,15 @@ def _settle(job: Job, run: Run) -> _RowUpdate:
     # quota reset is not an attempt.
     attempted = any(o.kind != Kind.QUOTA for o in job.outcomes)
     attempt = mail.attempt_count + (1 if attempted else 0)
-    if retries and attempt >= conf.max_attempts():
-        # Last attempt used: the temporary failure becomes final (Odoo's mail_smtp).
+    # The retry window counts from the first temporary failure of this run of retries.
+    first_failure_at = (mail.first_failure_at or now) if retries else None
+    gives_up_at = retry_gives_up_at(first_failure_at)
+    if retries and gives_up_at is not None and now >= gives_up_at:
+        # The retry window is over: the temporary failure becomes final (Odoo's mail_smtp).
         for outcome in retries:
             outcome.kind = Kind.FAILED
             outcome.failure_type = outcome.final_type or FailureType.MAIL_SMTP
+        retries = []
     states = {r.pk: r.state for r in job.recipients}
     for outcome in job.outcomes:
         states[outcome.recipient.pk] = {
@@ -77,15 +89,15 @@ def _settle(job: Job, run: Run) -> _RowUpdate:
     base: dict[str, object] = {"lease_until": None, "lease_owner": "", "server_used": job.host[:255]}
     if any(state == RecipientState.PENDING for state in states.values()):
         quota_waits = [o for o in job.outcomes if o.kind == Kind.QUOTA]
-        if retries:
-            delay = conf.retry_base_seconds() * 2 ** max(attempt - 1, 0)
-            next_at = now + dt.timedelta(seconds=delay)
+        if retries and gives_up_at is not None:
+            next_at = min(now + dt.timedelta(seconds=retry_delay_seconds(attempt)), gives_up_at)
             last = retries[-1]
             return _RowUpdate(
                 values={
                     **base,
                     "attempt_count": attempt,
                     "next_attempt_at": next_at,
+                    "first_failure_at": first_failure_at,
                     "failure_type": "",
                     "failure_reason": last.reason,
                 }
@@ -118,6 +130,7 @@ def _settle(job: Job, run: Run) -> _RowUpdate:
             "failure_type": failure_type,
             "failure_reason": failure_reason,
             "next_attempt_at": None,
+            "first_failure_at": None,
             "attempt_count": attempt,
         }
         delete = mail.auto_delete and all(ftype in _DELETABLE_FAILURES for ftype, _ in failures)
@@ -128,10 +141,19 @@ def _settle(job: Job, run: Run) -> _RowUpdate:
             "failure_type": "",
             "failure_reason": "",
             "next_attempt_at": None,
+            "first_failure_at": None,
             "attempt_count": attempt,
         }
         delete = mail.auto_delete
     return _RowUpdate(delete=delete, values=values)
+
+
+def retry_delay_seconds(attempt: int) -> int:
+    """The wait after the ``attempt``-th temporary failure: the base delay doubling each time, capped."""
+    cap = conf.retry_max_delay_seconds()
+    base = conf.retry_base_seconds()
+    # 2**n past the cap is never needed: stop doubling once it is reached (no huge integers).
+    return min(base * 2 ** min(max(attempt - 1, 0), 32), cap)
 
 
 def _row_failures(job: Job) -> list[tuple[str, str]]:

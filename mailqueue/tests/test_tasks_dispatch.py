@@ -211,3 +211,24 @@ def test_the_sweep_rings_the_queue_cron_for_bulk_rows_left_behind_unless_a_run_i
     assert crons.cron_lease_release(crons.QUEUE_CRON, owner="running")
     assert dispatch.queue_sweep() == {"urgent_rows": 0, "queue_cron": 1, "other_crons": 0}
     assert broker() == [Published(task=crons.QUEUE_TASK, args=[], eta=None)]
+
+
+def test_the_sweep_rings_a_far_booking_with_a_countdown_once_it_is_due_before_the_next_tick(
+    broker: Callable[[], list[Published]], settings: Any
+) -> None:
+    """A retry booked beyond the horizon (the backoff's cap is 30 minutes) runs at its time, not a tick late."""
+    settings.MAILQUEUE_TRIGGER_ETA_HORIZON_SECONDS = 600
+    now = timezone.now()
+    CronState.objects.update_or_create(
+        name=crons.QUEUE_CRON, defaults={"next_trigger_at": now + dt.timedelta(minutes=25)}
+    )
+    assert dispatch.queue_sweep()["queue_cron"] == 0  # not before the next tick: nothing yet
+    assert broker() == []
+
+    soon = now + dt.timedelta(seconds=40)
+    CronState.objects.filter(name=crons.QUEUE_CRON).update(next_trigger_at=soon)
+    assert dispatch.queue_sweep()["queue_cron"] == 1
+
+    (published,) = broker()
+    assert published.task == crons.QUEUE_TASK
+    assert published.eta is not None and abs((published.eta - soon).total_seconds()) < 2
