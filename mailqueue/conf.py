@@ -20,6 +20,11 @@ def claim_batch_size() -> int:
     return int(getattr(settings, "MAILQUEUE_CLAIM_BATCH_SIZE", 100))
 
 
+def sender_tasks() -> int:
+    """A queue-cron run sends with up to this many tasks at once (itself included), one per free process."""
+    return int(getattr(settings, "MAILQUEUE_SENDER_TASKS", 4))
+
+
 def lease_seconds() -> int:
     """How long a claimed row belongs to its worker before another may take it over."""
     return int(getattr(settings, "MAILQUEUE_LEASE_SECONDS", 300))

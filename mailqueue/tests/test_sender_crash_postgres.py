@@ -106,7 +106,9 @@ def test_a_killed_sender_never_resends_to_a_served_recipient(smtp_sink: SmtpSink
     assert all(log.success and log.content_id for log in logs)
     leased = Mail.objects.get(pk=row.pk)
     assert leased.lease_owner.startswith("crash-test")
-    assert leased.lease_until is not None and leased.lease_until <= timezone.now() + dt.timedelta(seconds=LEASE_SECONDS + 1)
+    assert leased.lease_until is not None and leased.lease_until <= timezone.now() + dt.timedelta(
+        seconds=LEASE_SECONDS + 1
+    )
 
     time.sleep(max((leased.lease_until - timezone.now()).total_seconds(), 0) + 0.2)
     again = _run_sender()
@@ -119,4 +121,3 @@ def test_a_killed_sender_never_resends_to_a_served_recipient(smtp_sink: SmtpSink
     assert sorted(DeliveryLog.objects.filter(mail_id_ref=row.pk).values_list("recipient", flat=True)) == sorted(
         addresses
     )
-
