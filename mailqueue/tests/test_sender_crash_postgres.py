@@ -46,10 +46,10 @@ _SCRIPT = textwrap.dedent(
     original = deliver._record_sent
     marks = []
 
-    def record_sent(job, outcome):
+    def record_sent(job, outcome, *args):
         if len(marks) == 2 and kill_at == "before_mark":
             os.kill(os.getpid(), signal.SIGKILL)  # the server said 250; the mark is not written
-        original(job, outcome)
+        original(job, outcome, *args)
         marks.append(outcome.recipient.pk)
         if len(marks) == 3 and kill_at == "after_mark":
             os.kill(os.getpid(), signal.SIGKILL)  # marked, then dead before any bookkeeping flush
