@@ -47,7 +47,6 @@ from mailqueue.sender.bookkeeping import flush
 from mailqueue.sender.build import NO_VALID_RECIPIENT, load_jobs, prepare_jobs
 from mailqueue.sender.claim import asynchronous_commits, claim_rows, due_mails, lease_owner_for
 from mailqueue.sender.deliver import fail_untouched, queue_flush, send_group
-from mailqueue.sender.marks import mark_writer
 from mailqueue.sender.records import Job, QueueRunResult, Run, SendReport
 from mailqueue.sender.smtp import classify
 
@@ -75,7 +74,7 @@ def _send(*, mail_ids: Sequence[int] | None, limit: int | None, worker: str, ign
         return report
     run = Run(owner=owner, report=report, unfinished=set(ids))
     try:
-        with asynchronous_commits(), mark_writer() as run.marks:
+        with asynchronous_commits():
             jobs = load_jobs(ids, owner)
             prepare_jobs(jobs)
             groups: dict[tuple[int | None, str], list[Job]] = {}

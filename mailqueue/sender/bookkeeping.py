@@ -22,7 +22,6 @@ from mailqueue import conf
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, SentContent
 from mailqueue.registry import DeliveryOutcome, delivery_listeners_notify
 from mailqueue.sender.build import NO_VALID_RECIPIENT, recipient_label
-from mailqueue.sender.marks import LOG_FIELDS
 from mailqueue.sender.records import Job, Kind, Run
 
 # Failure types that do not keep an auto-delete row (Odoo ``_postprocess_sent_message``):
@@ -148,6 +147,22 @@ def _row_failures(job: Job) -> list[tuple[str, str]]:
         elif recipient.state == RecipientState.EXCEPTION:
             failures.append((recipient.failure_type, recipient.failure_reason))
     return failures
+
+
+LOG_FIELDS = (
+    "mail_id_ref",
+    "recipient_ref",
+    "notification",
+    "chatter_message",
+    "message_id",
+    "recipient",
+    "server",
+    "smtp_response",
+    "success",
+    "date",
+    "content",
+    "recipient_lines",
+)
 
 
 def _insert_logs(logs: list[DeliveryLog]) -> None:

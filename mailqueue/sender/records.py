@@ -13,7 +13,6 @@ from mailqueue import conf
 from mailqueue.exceptions import MailDeliveryError
 from mailqueue.models import Mail, MailRecipient
 from mailqueue.sender.claim import renew_leases
-from mailqueue.sender.marks import MarkWriter
 
 
 # --- public results -----------------------------------------------------------------------------
@@ -113,8 +112,6 @@ class Run:
     renew_every: float = field(default_factory=lambda: conf.lease_seconds() / 3)
     # Rows whose lease another worker took over (we stalled past it): we send nothing more of them.
     lost: set[int] = field(default_factory=set)
-    # The connection writing "sent" marks without waiting for each commit (None: Django's, waiting).
-    marks: MarkWriter | None = None
 
     def keep_lease(self) -> None:
         """Renew our leases well before they expire, so a long batch is never taken over."""

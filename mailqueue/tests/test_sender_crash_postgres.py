@@ -46,10 +46,10 @@ _SCRIPT = textwrap.dedent(
     original = deliver._record_sent
     marks = []
 
-    def record_sent(job, outcome, *args):
+    def record_sent(job, outcome):
         if len(marks) == 2 and kill_at == "before_mark":
             os.kill(os.getpid(), signal.SIGKILL)  # the server said 250; the mark is not written
-        original(job, outcome, *args)
+        original(job, outcome)
         marks.append(outcome.recipient.pk)
         if len(marks) == 3 and kill_at == "after_mark":
             os.kill(os.getpid(), signal.SIGKILL)  # marked, then dead before any bookkeeping flush
