@@ -26,8 +26,12 @@ def sender_tasks() -> int:
 
 
 def lease_seconds() -> int:
-    """How long a claimed row belongs to its worker before another may take it over."""
-    return int(getattr(settings, "MAILQUEUE_LEASE_SECONDS", 300))
+    """How long a claimed row belongs to its worker before another may take it over.
+
+    The worker renews its leases every third of this while it sends (between messages), so a
+    slow row is never taken over, and a killed worker's unsent recipients go out within a minute.
+    """
+    return int(getattr(settings, "MAILQUEUE_LEASE_SECONDS", 60))
 
 
 def max_attempts() -> int:

@@ -39,7 +39,8 @@ _SCRIPT = textwrap.dedent(
     import django
     django.setup()
     from django.conf import settings
-    settings.MAILQUEUE_LEASE_SECONDS = int(os.environ["LEASE_SECONDS"])
+    if os.environ["LEASE_SECONDS"]:
+        settings.MAILQUEUE_LEASE_SECONDS = int(os.environ["LEASE_SECONDS"])
     from mailqueue.sender import deliver, send_mails
 
     kill_at = os.environ.get("KILL_AT", "")
@@ -61,13 +62,13 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _run_sender(kill_at: str = "") -> subprocess.CompletedProcess[str]:
+def _run_sender(kill_at: str = "", lease_seconds: int | None = LEASE_SECONDS) -> subprocess.CompletedProcess[str]:
     db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "LEASE_SECONDS": str(LEASE_SECONDS),
+        "LEASE_SECONDS": "" if lease_seconds is None else str(lease_seconds),
         "KILL_AT": kill_at,
     }
     return subprocess.run(
@@ -121,3 +122,20 @@ def test_a_killed_sender_never_resends_to_a_served_recipient(smtp_sink: SmtpSink
     assert sorted(DeliveryLog.objects.filter(mail_id_ref=row.pk).values_list("recipient", flat=True)) == sorted(
         addresses
     )
+
+
+def test_a_killed_senders_rows_come_back_within_a_minute_by_default(smtp_sink: SmtpSink) -> None:
+    # The default lease is short because it is renewed while the worker sends: a killed worker's
+    # unsent recipients wait at most a minute, not the five minutes of the old lease.
+    require_postgres()
+    sink_server(smtp_sink)
+    partners = [PartnerFactory(name=f"D{i}", email=f"d{i}@example.com") for i in range(4)]
+    row = row_of(post(*partners))
+    before = timezone.now()
+
+    dead = _run_sender("before_mark", lease_seconds=None)
+
+    assert dead.returncode == -signal.SIGKILL, dead.stderr
+    leased = Mail.objects.get(pk=row.pk)
+    assert leased.lease_until is not None
+    assert before + dt.timedelta(seconds=30) < leased.lease_until <= timezone.now() + dt.timedelta(seconds=60)
