@@ -20,9 +20,18 @@ def claim_batch_size() -> int:
     return int(getattr(settings, "MAILQUEUE_CLAIM_BATCH_SIZE", 100))
 
 
+def sender_tasks() -> int:
+    """A queue-cron run sends with up to this many tasks at once (itself included), one per free process."""
+    return int(getattr(settings, "MAILQUEUE_SENDER_TASKS", 4))
+
+
 def lease_seconds() -> int:
-    """How long a claimed row belongs to its worker before another may take it over."""
-    return int(getattr(settings, "MAILQUEUE_LEASE_SECONDS", 300))
+    """How long a claimed row belongs to its worker before another may take it over.
+
+    The worker renews its leases every third of this while it sends (between messages), so a
+    slow row is never taken over, and a killed worker's unsent recipients go out within a minute.
+    """
+    return int(getattr(settings, "MAILQUEUE_LEASE_SECONDS", 60))
 
 
 def retry_window_seconds() -> int:

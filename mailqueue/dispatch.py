@@ -23,11 +23,12 @@ from mailqueue import conf
 from mailqueue.crons import QUEUE_CRON, QUEUE_TASK, SWEEP_CRON, registered_crons
 from mailqueue.models import CronState, Mail, MailState
 from mailqueue.sender import next_due_at
-from mailqueue.sender.claim import lease_free_q
+from mailqueue.sender.claim import due_mails, lease_free_q
 
 logger = logging.getLogger(__name__)
 
 MAIL_SEND_TASK = "mailqueue.tasks.mail_send"
+QUEUE_SEND_TASK = "mailqueue.tasks.mail_queue_send"
 
 # A web request that posts a message must not hang on a dead broker: try briefly, then leave the
 # row to the sweep.
@@ -109,6 +110,19 @@ def queue_trigger_next_due() -> None:
     due = next_due_at()
     if due is not None:
         queue_trigger(at=due)
+
+
+def queue_senders_start(*, time_budget: float) -> int:
+    """Ask other worker processes to help the Email Queue Manager run that is starting; returns how many.
+
+    One task per batch of due rows beyond the first, up to ``MAILQUEUE_SENDER_TASKS`` senders in
+    all (the run itself is one): idle pool processes, on this worker or another, then claim
+    batches alongside it, and the claiming keeps them apart.
+    """
+    due = due_mails().count()
+    batches = -(-due // max(conf.claim_batch_size(), 1))
+    helpers = max(min(conf.sender_tasks(), batches) - 1, 0)
+    return sum(_publish(QUEUE_SEND_TASK, args=[time_budget]) for _ in range(helpers))
 
 
 def queue_trigger_consumed(*, now: dt.datetime) -> None:

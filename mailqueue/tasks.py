@@ -80,14 +80,17 @@ def _queue_retrigger(*, done: int, remaining: int) -> None:
 def process_email_queue_task(self: Any) -> dict[str, Any]:
     """Odoo "Mail: Email Queue Manager": send due outgoing rows in batches within a time budget.
 
-    Takes the cron's lease (a second run, on any worker, returns at once), works until the queue
-    is empty or the budget is spent, records the run, and re-triggers itself at once while rows
+    Takes the cron's lease (a second run, on any worker, returns at once), asks other pool
+    processes to help (:func:`~mailqueue.dispatch.queue_senders_start`), works until the queue is
+    empty or the budget is spent, records the run, and re-triggers itself at once while rows
     remain, or for the next row that falls due (scheduled mail, retries, quota reset).
     """
     budget = conf.cron_time_budget_seconds()
 
     def job() -> Any:
         dispatch.queue_trigger_consumed(now=timezone.now())
+        # One task would keep one pool process busy while the others idle: fan out first.
+        dispatch.queue_senders_start(time_budget=budget)
         return sender.process_email_queue(time_budget=budget)
 
     outcome = crons.cron_run(
@@ -113,6 +116,16 @@ def process_email_queue_task(self: Any) -> dict[str, Any]:
         "started_at": outcome.started_at.isoformat() if outcome.started_at else None,
         "finished_at": outcome.finished_at.isoformat() if outcome.finished_at else None,
     }
+
+
+@shared_task(bind=True, name=dispatch.QUEUE_SEND_TASK, ignore_result=True)
+def mail_queue_send(self: Any, time_budget: float) -> dict[str, Any]:
+    """A helper of the Email Queue Manager run that enqueued it: send due rows in batches, as it does.
+
+    Idempotent: rows are claimed with ``SKIP LOCKED`` and a lease, so it and the run never take the
+    same row, and a helper that starts late (or twice) finds nothing left and returns.
+    """
+    return _as_dict(sender.process_email_queue(time_budget=float(time_budget)))
 
 
 @shared_task(bind=True, name=crons.AUTOVACUUM_TASK, ignore_result=True)

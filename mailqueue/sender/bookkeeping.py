@@ -170,7 +170,7 @@ def _row_failures(job: Job) -> list[tuple[str, str]]:
     return failures
 
 
-_LOG_FIELDS = (
+LOG_FIELDS = (
     "mail_id_ref",
     "recipient_ref",
     "notification",
@@ -203,8 +203,8 @@ def _insert_logs(logs: list[DeliveryLog]) -> None:
     raw = connection.connection
     assert raw is not None
     quote = connection.ops.quote_name
-    attnames = [DeliveryLog._meta.get_field(name).attname for name in _LOG_FIELDS]  # type: ignore[union-attr]
-    columns = ", ".join(quote(str(DeliveryLog._meta.get_field(name).column)) for name in _LOG_FIELDS)  # type: ignore[union-attr]
+    attnames = [DeliveryLog._meta.get_field(name).attname for name in LOG_FIELDS]  # type: ignore[union-attr]
+    columns = ", ".join(quote(str(DeliveryLog._meta.get_field(name).column)) for name in LOG_FIELDS)  # type: ignore[union-attr]
     with (
         psycopg.Cursor(raw) as cursor,
         cursor.copy(f"COPY {quote(DeliveryLog._meta.db_table)} ({columns}) FROM STDIN") as copy,
@@ -213,20 +213,17 @@ def _insert_logs(logs: list[DeliveryLog]) -> None:
             copy.write_row([getattr(log, attname) for attname in attnames])
 
 
-def _keep_contents(jobs: list[Job]) -> dict[int, SentContent]:
-    """The shared part of each row's message handed to the server in this run, compressed, by row id.
+def keep_content(job: Job) -> int:
+    """The id of the kept copy of the row's shared content, stored on first use (one INSERT per row).
 
-    One INSERT for the whole flush, never one per recipient: each delivery log then points at
-    its row's content and keeps only its own first lines.
+    Each delivery log points at it and keeps only its recipient's own first lines.
     """
-    contents = {
-        job.mail.pk: SentContent.compressed(mail_id=job.mail.pk, content=job.content)
-        for job in jobs
-        if any(o.recipient_lines and o.kind in (Kind.SENT, Kind.FAILED) for o in job.outcomes)
-    }
-    if contents:
-        SentContent.objects.bulk_create(contents.values())
-    return contents
+    if job.content_id is None:
+        kept = SentContent.compressed(mail_id=job.mail.pk, content=job.content)
+        kept.save()
+        job.content_id = kept.pk
+    assert job.content_id is not None
+    return job.content_id
 
 
 def _forget_detached_failures(jobs: list[Job]) -> None:
@@ -259,7 +256,6 @@ def flush(run: Run) -> None:
     notification_groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     sent_notifications: list[int] = []
     logs: list[DeliveryLog] = []
-    contents = _keep_contents(jobs)
     for job in jobs:
         latest = {o.recipient.pk: o for o in job.outcomes}
         for recipient in job.recipients:
@@ -289,7 +285,8 @@ def flush(run: Run) -> None:
                 if o.kind in _MASS_STATUS
             )
         for outcome in job.outcomes:
-            if outcome.kind in (Kind.SENT, Kind.FAILED):
+            # A sent message's log entry was written with its "sent" mark (deliver.record_sent).
+            if outcome.kind == Kind.FAILED:
                 logs.append(
                     DeliveryLog(
                         mail_id_ref=job.mail.pk,
@@ -299,10 +296,10 @@ def flush(run: Run) -> None:
                         message_id=job.message_id,
                         recipient=(outcome.address or recipient_label(outcome.recipient))[:512],
                         server=job.host[:255],
-                        smtp_response=outcome.smtp_response if outcome.kind == Kind.SENT else outcome.reason,
-                        success=outcome.kind == Kind.SENT,
+                        smtp_response=outcome.reason,
+                        success=False,
                         date=now,
-                        content=contents.get(job.mail.pk) if outcome.recipient_lines else None,
+                        content_id=keep_content(job) if outcome.recipient_lines else None,
                         recipient_lines=outcome.recipient_lines,
                     )
                 )

@@ -6,7 +6,7 @@ import functools
 import logging
 import smtplib
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from chatter.models import FailureType
@@ -14,8 +14,8 @@ from mailcore import conf as mailcore_conf
 from mailcore.quota import quota_consume, quota_deferral_reason, quota_release, quota_window
 from mailqueue import conf
 from mailqueue.exceptions import MailDeliveryError, TemporaryDeliveryError
-from mailqueue.models import MailRecipient, RecipientState
-from mailqueue.sender.bookkeeping import flush
+from mailqueue.models import DeliveryLog, MailRecipient, RecipientState
+from mailqueue.sender.bookkeeping import LOG_FIELDS, flush, keep_content
 from mailqueue.sender.build import bounce_envelope, recipient_label, recipient_lines
 from mailqueue.sender.records import Job, Kind, Outcome, Run, Target
 from mailqueue.sender.smtp import Session, classify
@@ -72,25 +72,58 @@ class QuotaBudget:
 
 
 @functools.cache
-def _mark_sent_sql(vendor: str) -> str:
+def _mark_sent_sql(vendor: str) -> tuple[str, str]:
+    """(mark, log): the recipient's "sent" mark and its delivery-log entry.
+
+    On PostgreSQL both are one statement (the INSERT reads the UPDATE's result), so the mark and
+    its log entry are committed together in one round trip; elsewhere the log is the second
+    statement of the same transaction.
+    """
     quote = connection.ops.quote_name
     columns = ", ".join(
         f"{quote(name)} = {value}"
         for name, value in [("state", "%s"), ("smtp_response", "%s"), ("sent_at", "%s"), ("failure_type", "''"),
                             ("failure_reason", "''")]
     )  # fmt: skip
-    return f"UPDATE {quote(MailRecipient._meta.db_table)} SET {columns} WHERE {quote('id')} = %s"
+    mark = f"UPDATE {quote(MailRecipient._meta.db_table)} SET {columns} WHERE {quote('id')} = %s"
+    fields = [DeliveryLog._meta.get_field(name) for name in LOG_FIELDS]
+    log_columns = ", ".join(quote(str(f.column)) for f in fields)  # type: ignore[union-attr]
+    log_table = quote(DeliveryLog._meta.db_table)
+    if vendor == "postgresql":
+        # Typed placeholders: in INSERT … SELECT an untyped parameter would be taken for text.
+        values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)  # type: ignore[union-attr]
+        insert = f"INSERT INTO {log_table} ({log_columns}) SELECT {values} FROM marked"
+        return f"WITH marked AS ({mark} RETURNING 1) {insert}", ""
+    values = ", ".join("%s" for _ in fields)
+    return mark, f"INSERT INTO {log_table} ({log_columns}) VALUES ({values})"
 
 
-def _record_sent(outcome: Outcome) -> None:
+def _record_sent(job: Job, outcome: Outcome) -> None:
     """Written the moment the server said 250: this is what prevents a resend after a crash.
 
-    The hottest write of the sender, so plain SQL rather than a queryset compiled again for every
-    recipient; on PostgreSQL a server-side prepared statement on the raw psycopg connection
-    (Django's cursors bind parameters client-side, which costs as much CPU as the SMTP work).
+    The recipient's "sent" mark and its delivery-log entry are one commit, so a worker killed
+    right after never leaves a served recipient without its log. The hottest write of the sender,
+    so plain SQL rather than a queryset compiled again for every recipient; on PostgreSQL a
+    server-side prepared statement on the raw psycopg connection.
     """
     now = timezone.now()
     response = outcome.smtp_response[:2000]
+    recipient = outcome.recipient
+    log = [
+        job.mail.pk,
+        recipient.pk,
+        recipient.notification_id,
+        job.mail.message_id,
+        job.message_id,
+        (outcome.address or recipient_label(recipient))[:512],
+        job.host[:255],
+        response,
+        True,
+        now,
+        keep_content(job) if outcome.recipient_lines else None,
+        outcome.recipient_lines,
+    ]
+    mark_sql, log_sql = _mark_sent_sql(connection.vendor)
     if connection.vendor == "postgresql":
         # Only PostgreSQL needs psycopg, and its backend has imported it already; SQLite processes
         # (the embedded default) do not load it.
@@ -99,16 +132,13 @@ def _record_sent(outcome: Outcome) -> None:
         connection.ensure_connection()
         raw = connection.connection
         assert raw is not None
-        psycopg.Cursor(raw).execute(
-            _mark_sent_sql(connection.vendor), [RecipientState.SENT, response, now, outcome.recipient.pk], prepare=True
-        )
+        psycopg.Cursor(raw).execute(mark_sql, [RecipientState.SENT, response, now, recipient.pk, *log], prepare=True)
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _mark_sent_sql(connection.vendor),
-                [RecipientState.SENT, response, connection.ops.adapt_datetimefield_value(now), outcome.recipient.pk],
-            )
-    outcome.recipient.state = RecipientState.SENT
+        log[9] = connection.ops.adapt_datetimefield_value(now)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(mark_sql, [RecipientState.SENT, response, log[9], recipient.pk])
+            cursor.execute(log_sql, log)
+    recipient.state = RecipientState.SENT
 
 
 def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None:
@@ -125,7 +155,7 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
 
     def write_marks() -> None:
         while unmarked:
-            _record_sent(unmarked.pop())
+            _record_sent(job, unmarked.pop())
 
     targets = job.targets
     try:

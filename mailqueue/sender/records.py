@@ -91,6 +91,8 @@ class Job:
     message_id: str = ""
     # The message as handed to the server, minus each recipient's own first lines (build.recipient_lines).
     content: bytes = b""
+    # The kept copy of ``content`` (a SentContent row), made before the row's first delivery log.
+    content_id: int | None = None
     targets: list[Target] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
