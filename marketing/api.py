@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -400,5 +401,5 @@ class MailingViewSet(
         except MailingNotReady as exc:
             return Response({"detail": " ".join(exc.errors)}, status=409)
         if not removed:
-            return Response({"detail": "No such attachment on this campaign."}, status=404)
+            return Response({"detail": _("No such attachment on this campaign.")}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
