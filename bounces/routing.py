@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from bounces import conf
 from bounces.models import InboundDecision
 from bounces.parsing import HeaderFacts
+from bounces.registry import reply_known_elsewhere
 from bounces.replies import Policy, Reply, policy_reply
 from bounces.selectors import CacheView, KnownMessage, Lookup, alias_cache, messages_lookup
 from chatter.models import Follower
@@ -417,7 +418,12 @@ def _route_decide(*, mail_from: str, rcpt_tos: list[str], facts: HeaderFacts, lo
     if refusals:
         return _refusal(refusals[0][0], refusals[0][1])
 
-    # 5. Written to the catchall without any reference: refused with Odoo's explanation.
+    # 5. A reply to mail the chatter does not know but an app above sent (a campaign): accepted,
+    # so the app records the reply; there is no thread to post it on. One query, only here.
+    if facts.reference_ids and reply_known_elsewhere(facts.reference_ids):
+        return Decision(InboundDecision.ACCEPTED, "Reply to a campaign mail.")
+
+    # 6. Written to the catchall without any reference: refused with Odoo's explanation.
     catchall = next((i for i in infos if i.kind == AddressKind.CATCHALL), None)
     if catchall is not None:
         contact = _contact_email(catchall.domain)

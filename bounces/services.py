@@ -27,6 +27,7 @@ from bounces import conf
 from bounces.effects import bounce_process
 from bounces.models import InboundDecision, InboundMessage, InboundRefusal, InboundState
 from bounces.parsing import HeaderFacts, ParsedMessage, parse_headers, parse_message
+from bounces.registry import InboundReply, reply_listeners_notify
 from bounces.replies import Reply
 from bounces.routing import Decision, Route, lookup_ids, route_decide, route_sender
 from bounces.selectors import messages_lookup_many
@@ -473,7 +474,13 @@ def _process(row: InboundMessage, raw: bytes, parsed: ParsedMessage | None) -> d
             continue
         message = _route_post(Route.from_json(data), parsed, row)
         first = first or message
+    # Odoo mass mailing's ``_message_route_process``: a reply marks the mail it answers replied.
+    replied = reply_listeners_notify(
+        InboundReply(message_ids=tuple(parse_headers(raw).reference_ids), email=row.sender_email)
+    )
     if first is None:
+        if replied:
+            return {"reason": f"{row.reason} {' '.join(replied)}".strip()}
         return {"decision": InboundDecision.IGNORED, "reason": f"{row.reason} No route left to post on."}
     return {"chatter_message": first, "routed_model_id": first.model_id, "routed_res_id": first.res_id}
 

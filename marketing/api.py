@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,10 +18,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from chatter.api import AttachmentSerializer
 from mailcore.contacts import contact_email_clean
 from mailcore.exceptions import InvalidEmailError
 from marketing import selectors, services
-from marketing.exceptions import ContactImportError, MailingNotReady
+from marketing.attachments import UploadedFile, mailing_attachments, mailing_attachments_add, mailing_attachments_remove
+from marketing.exceptions import AttachmentsTooLarge, ContactImportError, MailingNotReady
 from marketing.models import Mailing, MailingList, MailingState, MailingSubscription
 from marketing.queue import mailing_resume
 
@@ -188,6 +191,10 @@ class MailingListViewSet(
         return Response(asdict(result), status=status.HTTP_201_CREATED)
 
 
+class AttachmentUploadSerializer(serializers.Serializer[Any]):
+    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+
+
 class MailingSerializer(serializers.ModelSerializer[Mailing]):
     mailing_lists = serializers.PrimaryKeyRelatedField(
         many=True, queryset=MailingList.objects.filter(active=True), required=False
@@ -200,6 +207,7 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
         help_text="The model name of records with a chatter, e.g. 'lead'; the contacts of its records are mailed.",
     )
     problems = serializers.SerializerMethodField(help_text="Every reason the campaign cannot be sent as it is.")
+    attachments = serializers.SerializerMethodField(help_text="Files every mail of the campaign carries.")
 
     class Meta:
         model = Mailing
@@ -224,11 +232,16 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
             "sent_date",
             "created_at",
             "problems",
+            "attachments",
         ]
         read_only_fields = ["state", "state_reason", "schedule_type", "schedule_date", "sent_date", "created_at"]
 
     def get_problems(self, obj: Mailing) -> list[str]:
         return services.mailing_errors(obj)
+
+    @extend_schema_field(AttachmentSerializer(many=True))
+    def get_attachments(self, obj: Mailing) -> list[dict[str, Any]]:
+        return [dict(AttachmentSerializer(a).data) for a in mailing_attachments(obj)]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None and self.instance.state != MailingState.DRAFT:
@@ -355,3 +368,38 @@ class MailingViewSet(
         stats = selectors.mailing_statistics(self.get_object())
         data = {name: getattr(stats, name) for name in (*STATISTICS_COUNTS, *STATISTICS_RATIOS, "excluded")}
         return Response(data)
+
+    @extend_schema(
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        responses={201: AttachmentSerializer(many=True)},
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def attachments(self, request: Request, pk: int | None = None) -> Response:
+        """Attach files (``files``, one part each) to a draft campaign: all or none, 400 past the
+        size limit of the campaign's attachments together."""
+        mailing = self.get_object()
+        incoming = AttachmentUploadSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        uploads = [
+            UploadedFile(name=f.name or "", content=f.read(), mimetype=f.content_type or "")
+            for f in incoming.validated_data["files"]
+        ]
+        try:
+            added = mailing_attachments_add(mailing=mailing, files=uploads)
+        except AttachmentsTooLarge as exc:
+            return Response({"files": [str(exc)]}, status=400)
+        except MailingNotReady as exc:
+            return Response({"detail": " ".join(exc.errors)}, status=409)
+        return Response(AttachmentSerializer(added, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path="attachments/<int:attachment_id>")
+    def attachment_remove(self, request: Request, pk: int | None = None, attachment_id: int = 0) -> Response:
+        """Take a file off a draft campaign; 404 when the campaign has no such attachment."""
+        try:
+            removed = mailing_attachments_remove(mailing=self.get_object(), attachment_ids=[attachment_id])
+        except MailingNotReady as exc:
+            return Response({"detail": " ".join(exc.errors)}, status=409)
+        if not removed:
+            return Response({"detail": _("No such attachment on this campaign.")}, status=404)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -10,10 +10,11 @@ class MarketingConfig(AppConfig):
     def ready(self) -> None:
         from django_celery_beat.models import IntervalSchedule
 
-        from bounces.registry import register_bounce_listener
+        from bounces.registry import register_bounce_listener, register_reply_listener
         from mailqueue.crons import CronSpec, register_cron
         from mailqueue.registry import register_delivery_listener
         from marketing.queue import MARKETING_CRON, MARKETING_TASK, traces_record_bounce, traces_record_outcomes
+        from marketing.replies import campaign_replies
 
         # Daily, as in Odoo; sending or scheduling a campaign triggers it early.
         register_cron(
@@ -28,3 +29,4 @@ class MarketingConfig(AppConfig):
         )
         register_delivery_listener(traces_record_outcomes)
         register_bounce_listener(traces_record_bounce)
+        register_reply_listener(campaign_replies)

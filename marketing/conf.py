@@ -28,3 +28,8 @@ def pause_hard_bounce_rate() -> float:
 def pause_min_sent() -> int:
     """...but only once this many of its mails were sent, so a few early bounces do not stop it."""
     return int(getattr(settings, "MARKETING_PAUSE_MIN_SENT", 100))
+
+
+def attachments_max_bytes() -> int:
+    """The attachments of one campaign together: each recipient's mail carries them all."""
+    return int(getattr(settings, "MARKETING_ATTACHMENTS_MAX_BYTES", 10 * 1024 * 1024))

@@ -31,3 +31,7 @@ class MailingNotReady(MarketingError, ValueError):
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
         super().__init__(" ".join(errors))
+
+
+class AttachmentsTooLarge(MarketingError, ValueError):
+    """Attachments refused because the campaign's would pass the size limit; none was added."""

@@ -21,6 +21,7 @@ from mailcore.contacts import contact_blacklist_add, contact_email_clean, contac
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailState
 from marketing import conf
+from marketing.attachments import mailing_attachments_copy
 from marketing.exceptions import ContactImportError, ImportLineError, MailingNotReady
 from marketing.models import (
     Mailing,
@@ -375,6 +376,7 @@ def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
         user=user or mailing.user,
     )
     copy.mailing_lists.set(mailing.mailing_lists.all())
+    mailing_attachments_copy(source=mailing, target=copy)
     return copy
 
 

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -25,7 +26,13 @@ from mailcore.exceptions import InvalidEmailError
 from mailcore.models import Partner
 from mailcore.registry import alias_target_models
 from marketing import selectors, services
-from marketing.exceptions import ContactImportError, MailingNotReady
+from marketing.attachments import (
+    UploadedFile,
+    mailing_attachments,
+    mailing_attachments_add,
+    mailing_attachments_remove,
+)
+from marketing.exceptions import AttachmentsTooLarge, ContactImportError, MailingNotReady
 from marketing.forecast import sending_forecast
 from marketing.models import Mailing, MailingList, MailingState, MailingSubscription, TraceFailure, TraceStatus
 from marketing.queue import mailing_resume
@@ -244,14 +251,29 @@ def mailing_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespon
     initial = {"email_from": getattr(request.user, "email", "")} if mailing is None else {}
     form = MailingForm(request.POST or None, instance=mailing, initial=initial)
     if request.method == "POST" and form.is_valid():
-        saved = form.save(commit=False)
-        if saved.user_id is None:
-            saved.user = request.user  # type: ignore[assignment]
-        saved.save()
-        form.save_m2m()
-        messages.success(request, f"Campaign “{saved.subject}” saved.")
-        return redirect("marketing:mailing_detail", pk=saved.pk)
-    return render(request, "marketing/mailing_form.html", {"form": form, "mailing": mailing})
+        uploads = [
+            UploadedFile(name=f.name or "", content=f.read(), mimetype=f.content_type or "")
+            for f in request.FILES.getlist("attachments")
+        ]
+        try:
+            # The campaign and its new files are saved together, or neither is.
+            with transaction.atomic():
+                saved = form.save(commit=False)
+                if saved.user_id is None:
+                    saved.user = request.user  # type: ignore[assignment]
+                saved.save()
+                form.save_m2m()
+                removed = [int(i) for i in request.POST.getlist("remove_attachment") if i.isascii() and i.isdigit()]
+                mailing_attachments_remove(mailing=saved, attachment_ids=removed)
+                mailing_attachments_add(mailing=saved, files=uploads)
+        except AttachmentsTooLarge as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Campaign “{saved.subject}” saved.")
+            return redirect("marketing:mailing_detail", pk=saved.pk)
+    attachments = list(mailing_attachments(mailing)) if mailing is not None else []
+    context = {"form": form, "mailing": mailing, "attachments": attachments}
+    return render(request, "marketing/mailing_form.html", context)
 
 
 @marketing_required
@@ -265,6 +287,7 @@ def mailing_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "lists": list(mailing.mailing_lists.all()),
         "quota_resumes_at": selectors.mailing_waiting_for_quota(mailing),
         "queue_message_id": selectors.mailing_message_id(mailing),
+        "attachments": list(mailing_attachments(mailing)),
     }
     if mailing.state in {MailingState.DRAFT, MailingState.IN_QUEUE, MailingState.PAUSED} and not context["errors"]:
         context["forecast"] = recipient_forecast(mailing)
