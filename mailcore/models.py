@@ -42,6 +42,8 @@ class Partner(models.Model):
     lang = models.CharField(
         _("language"), max_length=16, choices=conf.language_choices, default=conf.default_language
     )
+    # Odoo's ``tz``: dates and times shown to this contact's user; empty means the server's (UTC).
+    tz = models.CharField(_("time zone"), max_length=64, blank=True, default="")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
