@@ -4,7 +4,7 @@
    and every catalogue of a translated part must then have a translation for every string, none
    fuzzy, placeholders and plural forms consistent (``msgfmt --check``).
 2. Every template of a translated part is parsed: a text node or a user-visible attribute
-   (title, aria-label, placeholder, alt) with letters outside ``{% translate %}`` /
+   (title, aria-label, placeholder, alt, data-confirm) with letters outside ``{% translate %}`` /
    ``{% blocktranslate %}`` fails, except the few words in ALLOWED_TEXT (brand, symbols).
 
 TRANSLATED lists the parts done so far; each part is a directory holding ``templates/`` and, for an
@@ -32,13 +32,19 @@ LOCALES = ["fr", "ja", "ro", "zh_Hans"]
 
 # Directory (relative to ROOT) -> the catalogue directory its strings go to.
 # e.g. "templates": "locale", "config": "locale", "chatter": "chatter/locale", "bounces": "bounces/locale"
-TRANSLATED: dict[str, str] = {}
+TRANSLATED: dict[str, str] = {
+    "templates": "locale",
+    "config": "locale",
+    "mailcore": "mailcore/locale",
+    "chatter": "chatter/locale",
+    "console": "console/locale",
+}
 # Single templates translated ahead of their app (the notification e-mail layout).
-TRANSLATED_TEMPLATES: list[str] = []
+TRANSLATED_TEMPLATES: list[str] = ["mailqueue/templates/mailqueue/mail/notification_body.html"]
 
 # Words that are the same in every language: the product's name, symbols, units.
 ALLOWED_TEXT = {"mailcore", "Odoo", "SMTP", "DKIM", "SPF", "DMARC", "MX", "UTC", "ID", "URL", "API", "×", "·", "…"}
-VISIBLE_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt"}
+VISIBLE_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "data-confirm"}
 # Applications of the project: makemessages' copy needs them, their tests and data do not matter.
 COPIED = ["config", "templates", "locale", "mailcore", "chatter", "mailqueue", "bounces", "marketing", "demo"]
 COPIED += ["console"]
@@ -107,6 +113,8 @@ def test_committed_catalogues_are_up_to_date(regenerated: Path) -> None:
 # Stands for a tag or variable: valid wherever HTML allows an attribute name, and holds no letter.
 PLACEHOLDER = "_0_"
 LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+# A block holding a CSS class (``{% block page_class %}page-narrow{% endblock %}``) is not text.
+CSS_CLASS = re.compile(r"^[a-z]+(-[a-z]+)+$")
 
 
 def _template_files() -> list[Path]:
@@ -142,7 +150,7 @@ def _without_translated_parts(source: str) -> str:
 
 def _is_untranslated(text: str) -> bool:
     words = [w for w in re.split(r"\s+|" + PLACEHOLDER, text) if w]
-    leftover = [w for w in words if w.strip(".,:;!?()[]\"'") not in ALLOWED_TEXT]
+    leftover = [w for w in words if w.strip(".,:;!?()[]\"'") not in ALLOWED_TEXT and not CSS_CLASS.match(w)]
     return any(LETTERS.search(w) for w in leftover)
 
 
@@ -168,11 +176,16 @@ class _VisibleText(HTMLParser):
             self.found.append(data.strip().replace(PLACEHOLDER, "…"))
 
 
+# A filter's literal text is shown too: ``|default:"None"`` must be ``|default:_("None")``.
+FILTER_LITERAL = re.compile(r"\|default(?:_if_none)?:(\"[^\"]*[^\W\d_][^\"]*\"|'[^']*[^\W\d_][^']*')")
+
+
 def untranslated_text(source: str) -> list[str]:
     parser = _VisibleText()
     parser.feed(_without_translated_parts(source))
     parser.close()
-    return parser.found
+    literals = [m for m in FILTER_LITERAL.findall(source) if not re.fullmatch(r"[a-z_-]+", m[1:-1])]  # CSS classes
+    return parser.found + [f"default:{m}" for m in literals]
 
 
 @pytest.mark.parametrize("template", _template_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -188,3 +201,4 @@ def test_untranslated_text_is_found() -> None:
     assert untranslated_text("{% blocktranslate %}Sent {{ n }} mails{% endblocktranslate %}") == []
     assert untranslated_text("<style>.a { color: red }</style><script>let a;</script>") == []
     assert untranslated_text("<p>{{ n }} mails</p>") == ["… mails"]
+    assert untranslated_text('<p>{{ a|default:"None" }}{{ b|default:_("None") }}</p>') == ['default:"None"']
