@@ -74,7 +74,7 @@ compilemessages: $(VENV)/.installed-dev
 
 messages: $(VENV)/.installed-dev
 	$(need_gettext)
-	$(PY) manage.py makemessages --no-obsolete --no-location $(addprefix -l ,$(LOCALES)) $(MAKEMESSAGES_IGNORE)
+	$(PY) manage.py makemessages --no-obsolete --no-location --no-wrap $(addprefix -l ,$(LOCALES)) $(MAKEMESSAGES_IGNORE)
 	$(MAKE) compilemessages
 
 # Debian packages the suite needs: chromium (browser tests), fonts-noto-cjk (Japanese and Chinese

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatter import selectors, services
@@ -76,7 +77,11 @@ def inbox_mark_read_view(request: HttpRequest, notification_id: int) -> HttpResp
 @require_POST
 def inbox_mark_all_read_view(request: HttpRequest) -> HttpResponse:
     count = services.notification_mark_read(partner=request.partner)  # type: ignore[attr-defined]
-    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
+    messages.success(
+        request,
+        ngettext("%(count)d notification marked as read.", "%(count)d notifications marked as read.", count)
+        % {"count": count},
+    )
     return redirect("chatter:inbox")
 
 

@@ -18,8 +18,8 @@ from mailcore.addresses import email_normalize
 class NotificationType(models.TextChoices):
     """How a user is notified (Odoo ``res.users.notification_type``)."""
 
-    EMAIL = "email", "Handle by e-mails"
-    INBOX = "inbox", "Handle in the app"
+    EMAIL = "email", _("Handle by e-mails")
+    INBOX = "inbox", _("Handle in the app")
 
 
 class Partner(models.Model):
@@ -69,9 +69,9 @@ class Partner(models.Model):
 
 
 class SmtpEncryption(models.TextChoices):
-    NONE = "none", "None"
-    STARTTLS = "starttls", "TLS (STARTTLS)"
-    SSL = "ssl", "SSL/TLS"
+    NONE = "none", _("None")
+    STARTTLS = "starttls", _("TLS (STARTTLS)")
+    SSL = "ssl", _("SSL/TLS")
 
 
 class MailServer(models.Model):
@@ -139,9 +139,9 @@ class AliasDomain(models.Model):
 class AliasContact(models.TextChoices):
     """Who may write to an alias (Odoo ``alias_contact``)."""
 
-    EVERYONE = "everyone", "Everyone"
-    PARTNERS = "partners", "Authenticated contacts"
-    FOLLOWERS = "followers", "Followers only"
+    EVERYONE = "everyone", _("Everyone")
+    PARTNERS = "partners", _("Authenticated contacts")
+    FOLLOWERS = "followers", _("Followers only")
 
 
 class Alias(models.Model):

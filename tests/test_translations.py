@@ -75,6 +75,7 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 locale=LOCALES,
                 no_obsolete=True,
                 no_location=True,
+                no_wrap=True,
                 ignore_patterns=["tests", "*/tests/*"],
                 verbosity=0,
             )

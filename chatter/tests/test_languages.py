@@ -46,7 +46,7 @@ def test_preferences_language_and_time_zone_apply_to_every_page() -> None:
     partner.refresh_from_db()
     assert (partner.lang, partner.tz) == ("ja", "Asia/Tokyo")
     page = client.get(reverse("chatter:preferences"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    assert '<html lang="ja">' in page
+    assert '<html lang="ja">' in page and "設定" in page and "タイムゾーン" in page
     assert '<option value="Asia/Tokyo" selected>' in page
 
 
