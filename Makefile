@@ -154,5 +154,5 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 # Every benchmark under bench/, then a table of their figures (one line each, with the command
 # that printed it), also written to docs/benchmarks.md with the date. About 15 minutes on 2 cores.
-bench: $(BENCH_VENV)/.installed system-deps
+bench: $(BENCH_VENV)/.installed system-deps compilemessages
 	$(BENCH_VENV)/bin/python bench/report.py --write docs/benchmarks.md
