@@ -183,6 +183,42 @@ def run(sizes: list[int], request_count: int, scratch: Path, database_url: str, 
     if len(sizes) > 1:
         ratio = medians[sizes[-1]] / medians[sizes[0]]
         print(f"chatter_growth: db={connection.vendor} sizes={sizes[0]}->{sizes[-1]} ratio={ratio:.2f} target=1.20")
+    print(language_line(urls[sizes[0]], sizes[0], request_count, user, connection.vendor))
+
+
+def language_line(url: str, size: int, request_count: int, english_user: Any, vendor: str) -> str:
+    """The same page for an English and a Japanese user, requests alternated in one run.
+
+    Translation should cost nothing measurable: the catalogues are loaded once per process, and
+    the page renders the same templates with other strings.
+    """
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from chatter.ui_services import partner_for_user
+
+    japanese_user = get_user_model().objects.create_user("bench-ja", email="ja@example.com", password="x")
+    partner = partner_for_user(japanese_user)
+    partner.lang = "ja"
+    partner.save(update_fields=["lang"])
+    clients = {"en": Client(), "ja": Client()}
+    clients["en"].force_login(english_user)
+    clients["ja"].force_login(japanese_user)
+    for lang, client in clients.items():
+        for _ in range(3):
+            response = client.get(url)
+            assert response.status_code == 200 and response["Content-Language"] == lang
+    timings: dict[str, list[float]] = {"en": [], "ja": []}
+    for _ in range(request_count):
+        for lang, client in clients.items():
+            started = time.perf_counter()
+            client.get(url)
+            timings[lang].append((time.perf_counter() - started) * 1000)
+    en, ja = statistics.median(timings["en"]), statistics.median(timings["ja"])
+    return (
+        f"chatter_languages: messages={size} en_median_ms={en:.1f} ja_median_ms={ja:.1f} "
+        f"ratio_ja_en={ja / en:.2f} requests={request_count} db={vendor}"
+    )
 
 
 if __name__ == "__main__":

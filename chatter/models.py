@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 
 from chatter.registry import BounceNotice, bounce_notice_read
 from mailcore.models import AliasDomain, MailServer, Partner
@@ -17,12 +18,12 @@ from mailcore.smtp_replies import summarize_delivery_failure
 
 
 class MessageType(models.TextChoices):
-    EMAIL = "email", "Incoming e-mail"
-    COMMENT = "comment", "Comment"
-    EMAIL_OUTGOING = "email_outgoing", "Outgoing e-mail"
-    NOTIFICATION = "notification", "System notification"
-    AUTO_COMMENT = "auto_comment", "Automated targeted notification"
-    USER_NOTIFICATION = "user_notification", "User specific notification"
+    EMAIL = "email", _("Incoming e-mail")
+    COMMENT = "comment", _("Comment")
+    EMAIL_OUTGOING = "email_outgoing", _("Outgoing e-mail")
+    NOTIFICATION = "notification", _("System notification")
+    AUTO_COMMENT = "auto_comment", _("Automated targeted notification")
+    USER_NOTIFICATION = "user_notification", _("User specific notification")
 
 
 class MessageSubtype(models.Model):
@@ -115,11 +116,11 @@ class Follower(models.Model):
 
 
 class NotificationStatus(models.TextChoices):
-    READY = "ready", "Ready to Send"
-    SENT = "sent", "Sent"
-    BOUNCE = "bounce", "Bounced"
-    EXCEPTION = "exception", "Exception"
-    CANCELED = "canceled", "Cancelled"
+    READY = "ready", _("Ready to Send")
+    SENT = "sent", _("Sent")
+    BOUNCE = "bounce", _("Bounced")
+    EXCEPTION = "exception", _("Exception")
+    CANCELED = "canceled", _("Cancelled")
 
 
 # The statuses that turn the envelope red (Odoo ``has_error``).
@@ -129,19 +130,19 @@ FAILED_STATUSES = (NotificationStatus.BOUNCE, NotificationStatus.EXCEPTION)
 class FailureType(models.TextChoices):
     """Odoo's failure types (``mail.notification`` / ``mail.mail``)."""
 
-    UNKNOWN = "unknown", "Unknown error"
-    MAIL_BOUNCE = "mail_bounce", "Bounce"
-    MAIL_EMAIL_INVALID = "mail_email_invalid", "Invalid email address"
-    MAIL_EMAIL_MISSING = "mail_email_missing", "Missing email address"
-    MAIL_FROM_INVALID = "mail_from_invalid", "Invalid from address"
-    MAIL_FROM_MISSING = "mail_from_missing", "Missing from address"
-    MAIL_SMTP = "mail_smtp", "Connection failed (outgoing mail server problem)"
-    MAIL_BL = "mail_bl", "Blacklisted Address"
-    MAIL_OPTOUT = "mail_optout", "Opted Out"
-    MAIL_DUP = "mail_dup", "Duplicated Email"
-    MAIL_SPAM = "mail_spam", "Detected As Spam"
+    UNKNOWN = "unknown", _("Unknown error")
+    MAIL_BOUNCE = "mail_bounce", _("Bounce")
+    MAIL_EMAIL_INVALID = "mail_email_invalid", _("Invalid email address")
+    MAIL_EMAIL_MISSING = "mail_email_missing", _("Missing email address")
+    MAIL_FROM_INVALID = "mail_from_invalid", _("Invalid from address")
+    MAIL_FROM_MISSING = "mail_from_missing", _("Missing from address")
+    MAIL_SMTP = "mail_smtp", _("Connection failed (outgoing mail server problem)")
+    MAIL_BL = "mail_bl", _("Blacklisted Address")
+    MAIL_OPTOUT = "mail_optout", _("Opted Out")
+    MAIL_DUP = "mail_dup", _("Duplicated Email")
+    MAIL_SPAM = "mail_spam", _("Detected As Spam")
     # Ours (Odoo has none): held back by the daily quota of the built-in server.
-    MAIL_QUOTA = "mail_quota", "Daily limit reached"
+    MAIL_QUOTA = "mail_quota", _("Daily limit reached")
 
 
 def failure_summary(failure_type: str, failure_reason: str) -> str:
@@ -162,8 +163,8 @@ def failure_summary(failure_type: str, failure_reason: str) -> str:
 
 
 class NotificationKind(models.TextChoices):
-    INBOX = "inbox", "Inbox"
-    EMAIL = "email", "Email"
+    INBOX = "inbox", _("Inbox")
+    EMAIL = "email", _("Email")
 
 
 class Notification(models.Model):

@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EmailRecipient:
-    """One recipient to reach by e-mail: its contact and its ``email`` notification."""
+    """One recipient to reach by e-mail: its contact, its ``email`` notification and its language.
+
+    ``lang`` is the contact's (Odoo's ``partner.lang``): the notification layout is rendered in it;
+    empty means the company's language.
+    """
 
     partner_id: int
     notification_id: int
+    lang: str = ""
 
 
 class EmailNotifier(Protocol):

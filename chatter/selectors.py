@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from chatter.models import (
     FAILED_STATUSES,
@@ -179,8 +179,8 @@ class Envelope:
     @property
     def label(self) -> str:
         if self.state == "pending" and self.retries:
-            return gettext("Retrying")
-        return {"failed": "Delivery failed", "pending": "Sending", "sent": "Sent by e-mail"}[self.state]
+            return _("Retrying")
+        return str({"failed": _("Delivery Failed"), "pending": _("Sending"), "sent": _("Sent by e-mail")}[self.state])
 
 
 def envelope_for(notifications: list[Notification]) -> Envelope | None:

@@ -212,21 +212,24 @@ def notify_thread(
     query and notifications are created in bulk.
     """
     recipients: dict[int, str] = {}  # partner id -> "inbox" | "email"
+    langs: dict[int, str] = {}  # partner id -> language of its mail, read by the same queries
     if message.model_id is not None and message.res_id is not None and message.subtype_id is not None:
         rows = Follower.objects.filter(
             model_id=message.model_id,
             res_id=message.res_id,
             subtypes=message.subtype_id,
             partner__active=True,
-        ).values_list("partner_id", "partner__user_id", "partner__notification_type")
-        for partner_id, user_id, notification_type in rows:
+        ).values_list("partner_id", "partner__user_id", "partner__notification_type", "partner__lang")
+        for partner_id, user_id, notification_type, lang in rows:
             recipients[partner_id] = _notification_kind(user_id, notification_type)
+            langs[partner_id] = lang
     if partner_ids:
         partner_rows = Partner.objects.filter(id__in=partner_ids, active=True).values_list(
-            "id", "user_id", "notification_type"
+            "id", "user_id", "notification_type", "lang"
         )
-        for partner_id, user_id, notification_type in partner_rows:
+        for partner_id, user_id, notification_type, lang in partner_rows:
             recipients[partner_id] = _notification_kind(user_id, notification_type)
+            langs[partner_id] = lang
     if author is not None and not notify_author:
         recipients.pop(author.pk, None)
     if not recipients:
@@ -248,7 +251,7 @@ def notify_thread(
         for partner_id, kind in recipients.items()
     )
     email_recipients = [
-        EmailRecipient(partner_id=n.res_partner_id, notification_id=n.pk)
+        EmailRecipient(partner_id=n.res_partner_id, notification_id=n.pk, lang=langs.get(n.res_partner_id, ""))
         for n in notifications
         if n.notification_type == NotificationKind.EMAIL
     ]
@@ -469,12 +472,17 @@ def message_resend(
     notification_set_status(notifications=to_retry, status=NotificationStatus.READY, only_from=FAILED_STATUSES)
     # Only those this call moved to ready: one changed meanwhile by someone else is theirs.
     resent = list(
-        Notification.objects.filter(pk__in=to_retry, notification_status=NotificationStatus.READY).order_by("pk")
+        Notification.objects.filter(pk__in=to_retry, notification_status=NotificationStatus.READY)
+        .select_related("res_partner")
+        .order_by("pk")
     )
     if resent:
         get_email_notifier()(
             message=message,
-            recipients=[EmailRecipient(partner_id=n.res_partner_id, notification_id=n.pk) for n in resent],
+            recipients=[
+                EmailRecipient(partner_id=n.res_partner_id, notification_id=n.pk, lang=n.res_partner.lang)
+                for n in resent
+            ],
             urgent=True,
             auto_delete=True,
             scheduled_date=None,

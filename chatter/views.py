@@ -17,6 +17,7 @@ from django.db import models
 from django.forms import modelform_factory
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chatter import selectors
@@ -112,7 +113,7 @@ def record_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         record = form.save()
-        messages.success(request, f"{record_type.label} created.")
+        messages.success(request, _("%(type)s created.") % {"type": record_type.label})
         return redirect(record_detail_url(record_type, record.pk))
     return render(request, "chatter/record_form.html", {"record_type": record_type, "form": form})
 
@@ -129,9 +130,9 @@ def record_detail_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse
         if form.is_valid():
             if form.has_changed():
                 form.save()
-                messages.success(request, f"{record_type.label} saved.")
+                messages.success(request, _("%(type)s saved.") % {"type": record_type.label})
             return redirect(record_detail_url(record_type, record.pk))
-        messages.error(request, "Please correct the errors below.")
+        messages.error(request, _("Please correct the errors below."))
     status_field = _status_field(record_type)
     context = {
         "record_type": record_type,

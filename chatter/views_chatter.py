@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
 
@@ -98,7 +99,7 @@ def message_post_view(request: HttpRequest, content_type_id: int, pk: int) -> Ht
     record_type, record = _record_from_ids(content_type_id, pk)
     mode = request.POST.get("mode", "message")
     if mode not in {"message", "note"}:
-        return HttpResponseBadRequest("Unknown composer mode.")
+        return HttpResponseBadRequest(_("Unknown composer mode."))
     body = request.POST.get("body", "").strip()
     files = request.FILES.getlist("attachments")
     if any(f.size is not None and f.size > MAX_ATTACHMENT_BYTES for f in files):
@@ -124,7 +125,7 @@ def message_page_view(request: HttpRequest, content_type_id: int, pk: int) -> Ht
     try:
         before = int(request.GET["before"]) if request.GET.get("before") else None
     except ValueError:
-        return HttpResponseBadRequest("Invalid 'before'.")
+        return HttpResponseBadRequest(_("Invalid 'before'."))
     page = selectors.message_page(content_type=record_type.content_type, res_id=record.pk, before=before)
     return render(
         request,
@@ -208,7 +209,7 @@ def resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
             return reswap(retarget(response, "#modal-content"), "innerHTML")
         services.message_resend(message=message, retry_partner_ids=retry_ids, email_updates=email_updates)
     else:
-        return HttpResponseBadRequest("Unknown action.")
+        return HttpResponseBadRequest(_("Unknown action."))
 
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect(request.POST.get("next") or reverse("chatter:failures"))
@@ -233,11 +234,11 @@ def followers_view(request: HttpRequest, content_type_id: int, pk: int) -> HttpR
         try:
             new = contact_find_or_create(text=request.POST.get("partner", ""))
         except InvalidEmailError:
-            error = "Pick a contact or type an address like: Jane Doe <jane@example.com>"
+            error = _("Pick a contact or type an address like: Jane Doe <jane@example.com>")
         else:
             services.message_subscribe(record=record, partners=[new])
     else:
-        return HttpResponseBadRequest("Unknown action.")
+        return HttpResponseBadRequest(_("Unknown action."))
     return _chatter_response(request, record_type, record, followers_open=action == "add", error=error)
 
 
@@ -267,8 +268,8 @@ def follower_subtypes_view(request: HttpRequest, content_type_id: int, pk: int, 
     try:
         chosen = {int(v) for v in request.POST.getlist("subtypes")}
     except ValueError:
-        return HttpResponseBadRequest("Invalid subtype.")
+        return HttpResponseBadRequest(_("Invalid subtype."))
     if not chosen <= allowed:
-        return HttpResponseBadRequest("Invalid subtype.")
+        return HttpResponseBadRequest(_("Invalid subtype."))
     services.follower_set_subtypes(follower=follower, subtype_ids=sorted(chosen))
     return _chatter_response(request, record_type, record, followers_open=True)

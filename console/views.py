@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from console.context_processors import DEVELOPER_MODE_SESSION_KEY
@@ -44,11 +45,14 @@ logger = logging.getLogger(__name__)
 def developer_mode_view(request: HttpRequest) -> HttpResponse:
     """Turn Odoo's developer mode on or off for this session (staff only)."""
     if not request.user.is_staff:
-        messages.error(request, "Only administrators can use the developer mode.")
+        messages.error(request, _("Only administrators can use the developer mode."))
     else:
         enabled = request.POST.get("enable") == "1"
         request.session[DEVELOPER_MODE_SESSION_KEY] = enabled
-        messages.info(request, "Developer mode on: the Technical menu is shown." if enabled else "Developer mode off.")
+        if enabled:
+            messages.info(request, _("Developer mode on: the Technical menu is shown."))
+        else:
+            messages.info(request, _("Developer mode off."))
     target = request.POST.get("next", "/")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/"
@@ -100,6 +104,6 @@ def support_bundle_lookup(request: HttpRequest) -> HttpResponse:
     """The form on the page: an e-mail number typed by the operator."""
     raw = request.GET.get("mail_id", "").strip().lstrip("#")
     if not (raw.isascii() and raw.isdigit()):
-        messages.error(request, "Enter the number of an outgoing e-mail (as shown in the e-mail queue).")
+        messages.error(request, _("Enter the number of an outgoing e-mail (as shown in the e-mail queue)."))
         return redirect("console:diagnostics")
     return redirect("mailqueue:support_bundle", mail_id=int(raw))

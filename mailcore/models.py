@@ -9,15 +9,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from mailcore import conf
 from mailcore.addresses import email_normalize
 
 
 class NotificationType(models.TextChoices):
     """How a user is notified (Odoo ``res.users.notification_type``)."""
 
-    EMAIL = "email", "Handle by e-mails"
-    INBOX = "inbox", "Handle in the app"
+    EMAIL = "email", _("Handle by e-mails")
+    INBOX = "inbox", _("Handle in the app")
 
 
 class Partner(models.Model):
@@ -36,6 +38,12 @@ class Partner(models.Model):
     notification_type = models.CharField(
         max_length=16, choices=NotificationType.choices, default=NotificationType.EMAIL
     )
+    # Odoo's ``lang``: the language of the mail this contact receives (notification layout, campaigns).
+    lang = models.CharField(
+        _("language"), max_length=16, choices=conf.language_choices, default=conf.default_language
+    )
+    # Odoo's ``tz``: dates and times shown to this contact's user; empty means the server's (UTC).
+    tz = models.CharField(_("time zone"), max_length=64, blank=True, default="")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -61,9 +69,9 @@ class Partner(models.Model):
 
 
 class SmtpEncryption(models.TextChoices):
-    NONE = "none", "None"
-    STARTTLS = "starttls", "TLS (STARTTLS)"
-    SSL = "ssl", "SSL/TLS"
+    NONE = "none", _("None")
+    STARTTLS = "starttls", _("TLS (STARTTLS)")
+    SSL = "ssl", _("SSL/TLS")
 
 
 class MailServer(models.Model):
@@ -131,9 +139,9 @@ class AliasDomain(models.Model):
 class AliasContact(models.TextChoices):
     """Who may write to an alias (Odoo ``alias_contact``)."""
 
-    EVERYONE = "everyone", "Everyone"
-    PARTNERS = "partners", "Authenticated contacts"
-    FOLLOWERS = "followers", "Followers only"
+    EVERYONE = "everyone", _("Everyone")
+    PARTNERS = "partners", _("Authenticated contacts")
+    FOLLOWERS = "followers", _("Followers only")
 
 
 class Alias(models.Model):

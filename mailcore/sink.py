@@ -30,6 +30,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from mailcore import conf
@@ -272,5 +273,9 @@ def sink_raw_view(request: HttpRequest, name: str) -> FileResponse:
 @staff_required
 def sink_clear_view(request: HttpRequest) -> HttpResponse:
     count = sink_clear()
-    messages.success(request, f"Deleted {count} captured message{'s' if count != 1 else ''}.")
+    messages.success(
+        request,
+        ngettext("Deleted %(count)d captured message.", "Deleted %(count)d captured messages.", count)
+        % {"count": count},
+    )
     return HttpResponseRedirect(reverse("sink:list"))

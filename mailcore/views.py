@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailcore import conf
@@ -29,10 +30,10 @@ DKIM_SELECTOR_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9
 # --- outgoing mail servers ----------------------------------------------------------------------
 class MailServerForm(forms.ModelForm):  # type: ignore[type-arg]
     smtp_pass = forms.CharField(
-        label="Password",
+        label=_("Password"),
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current password.",
+        help_text=_("Leave empty to keep the current password."),
     )
 
     class Meta:
@@ -82,7 +83,7 @@ def server_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespons
     form = MailServerForm(request.POST or None, instance=server)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
-        messages.success(request, f"Outgoing mail server “{saved.name}” saved.")
+        messages.success(request, _("Outgoing mail server “%(name)s” saved.") % {"name": saved.name})
         return redirect("mailcore:servers")
     return render(request, "mailcore/server_form.html", {"form": form, "server": server})
 
@@ -92,7 +93,7 @@ def server_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespons
 def server_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     server = get_object_or_404(MailServer, pk=pk)
     server.delete()
-    messages.success(request, f"Outgoing mail server “{server.name}” deleted.")
+    messages.success(request, _("Outgoing mail server “%(name)s” deleted.") % {"name": server.name})
     return redirect("mailcore:servers")
 
 
@@ -128,7 +129,7 @@ def alias_domain_edit_view(request: HttpRequest, pk: int | None = None) -> HttpR
     form = AliasDomainForm(request.POST or None, instance=domain)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
-        messages.success(request, f"Alias domain “{saved.name}” saved.")
+        messages.success(request, _("Alias domain “%(name)s” saved.") % {"name": saved.name})
         return redirect("mailcore:alias_domains")
     return render(
         request,
@@ -154,12 +155,12 @@ def alias_domain_dkim_view(request: HttpRequest, pk: int) -> HttpResponse:
     replacing = bool(domain.dkim_private_key)
     selector = request.POST.get("selector", "").strip().lower()
     if selector and not DKIM_SELECTOR_RE.fullmatch(selector):
-        messages.error(request, "A selector is letters, digits and hyphens (e.g. mailcore2026).")
+        messages.error(request, _("A selector is letters, digits and hyphens (e.g. mailcore2026)."))
         return redirect("mailcore:alias_domain_edit", pk=domain.pk)
     dkim_generate_key(alias_domain=domain, selector=selector or None)
-    text = "New DKIM key generated: publish the record below, then check it on the diagnostics page."
+    text = _("New DKIM key generated: publish the record below, then check it on the diagnostics page.")
     if replacing:
-        text += " Mail is signed with the new key from now on: until the record is published, signatures fail."
+        text += " " + _("Mail is signed with the new key from now on: until the record is published, signatures fail.")
     messages.success(request, text)
     return redirect("mailcore:alias_domain_edit", pk=domain.pk)
 
@@ -169,7 +170,7 @@ def alias_domain_dkim_view(request: HttpRequest, pk: int) -> HttpResponse:
 def alias_domain_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     domain = get_object_or_404(AliasDomain, pk=pk)
     domain.delete()
-    messages.success(request, f"Alias domain “{domain.name}” and its aliases deleted.")
+    messages.success(request, _("Alias domain “%(name)s” and its aliases deleted.") % {"name": domain.name})
     return redirect("mailcore:alias_domains")
 
 
@@ -216,13 +217,13 @@ class AliasForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_alias_name(self) -> str:
         name: str = self.cleaned_data["alias_name"].strip().lower()
         if not name or "@" in name or any(c.isspace() for c in name):
-            raise forms.ValidationError("Use the part before the @ only, without spaces.")
+            raise forms.ValidationError(_("Use the part before the @ only, without spaces."))
         return name
 
     def clean_alias_defaults(self) -> dict[str, Any]:
         value = self.cleaned_data.get("alias_defaults") or {}
         if not isinstance(value, dict):
-            raise forms.ValidationError('Write an object, e.g. {"stage": "new"}.')
+            raise forms.ValidationError(_('Write an object, e.g. {"stage": "new"}.'))
         return value
 
 
@@ -240,7 +241,7 @@ def alias_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse
     form = AliasForm(request.POST or None, instance=alias)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
-        messages.success(request, f"Alias {saved.display_email} saved.")
+        messages.success(request, _("Alias %(address)s saved.") % {"address": saved.display_email})
         return redirect("mailcore:aliases")
     return render(
         request,
@@ -263,5 +264,5 @@ def alias_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse
 def alias_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     alias = get_object_or_404(Alias.objects.select_related("alias_domain"), pk=pk)
     alias.delete()
-    messages.success(request, f"Alias {alias.display_email} deleted.")
+    messages.success(request, _("Alias %(address)s deleted.") % {"address": alias.display_email})
     return redirect("mailcore:aliases")

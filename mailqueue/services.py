@@ -11,9 +11,10 @@ import datetime as dt
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from chatter.models import FAILED_STATUSES, Message
+from chatter.models import FAILED_STATUSES, Message, TrackingValue
 from chatter.registry import EmailRecipient
 from mailcore import conf as mailcore_conf
 from mailqueue import conf
@@ -32,24 +33,35 @@ def _references(message: Message) -> tuple[str, str]:
     return parent_id, references
 
 
-def render_notification_body(message: Message) -> str:
+def render_notification_body(
+    message: Message, *, lang: str | None = None, tracking_values: list[TrackingValue] | None = None
+) -> str:
     """The HTML sent by e-mail: the message body, its tracked changes (old → new), a link to its record.
 
     As Odoo's notification layout: a tracked change is shown in the e-mail, not only in the
-    chatter. The text part is derived from this HTML when the message is built.
+    chatter. The text part is derived from this HTML when the message is built. The layout is
+    rendered in ``lang`` (the recipients' language; the active one when None); pass the message's
+    ``tracking_values`` when rendering it in several languages, so they are read once.
     """
     url = ""
     if message.model_id and message.res_id:
         url = f"{mailcore_conf.base_url()}/records/{message.model_id}/{message.res_id}/"
-    return render_to_string(
-        "mailqueue/mail/notification_body.html",
-        {
-            "body": message.body,
-            "tracking_values": list(message.tracking_values.all()),
-            "url": url,
-            "record_name": message.record_name,
-        },
-    ).strip()
+    if tracking_values is None:
+        tracking_values = list(message.tracking_values.all())
+    with translation.override(lang or translation.get_language()):
+        return render_to_string(
+            "mailqueue/mail/notification_body.html",
+            {"body": message.body, "tracking_values": tracking_values, "url": url, "record_name": message.record_name},
+        ).strip()
+
+
+def _by_language(recipients: list[EmailRecipient]) -> dict[str, list[EmailRecipient]]:
+    """Recipients grouped by the language of their mail (empty: the company's), in first-seen order."""
+    default = mailcore_conf.default_language()
+    groups: dict[str, list[EmailRecipient]] = {}
+    for recipient in recipients:
+        groups.setdefault(recipient.lang or default, []).append(recipient)
+    return groups
 
 
 def _detach_deliveries(deliveries: QuerySet[MailRecipient]) -> None:
@@ -120,6 +132,8 @@ def mail_create_for_notifications(
 ) -> list[Mail]:
     """Odoo ``_notify_thread_by_email``: rows of up to 50 recipients, each its own SMTP message.
 
+    As Odoo does, the layout is rendered once per recipient language and each row holds recipients
+    of one language, so mixed-language followers cost one render per language, not per recipient.
     Urgent rows are sent by a Celery task right after commit; the others (and any scheduled in
     the future) wait for the Email Queue Manager, which is triggered for their time.
     """
@@ -132,35 +146,43 @@ def mail_create_for_notifications(
             )
         )
     in_reply_to, references = _references(message)
-    subject = message.subject or message.record_name or "Notification"
-    body_html = render_notification_body(message)
     headers = {}
     if message.model_id and message.res_id:
         headers["X-Mailcore-Objects"] = f"{message.model_id}-{message.res_id}"
     batch = conf.recipients_per_mail()
     now = timezone.now()
-    mails = Mail.objects.bulk_create(
-        Mail(
-            message=message,
-            is_notification=True,
-            subject=subject.replace("\r", " ").replace("\n", " "),
-            email_from=message.email_from,
-            reply_to=message.reply_to,
-            body_html=body_html,
-            headers=headers,
-            references=references,
-            in_reply_to=in_reply_to,
-            scheduled_date=scheduled_date,
-            auto_delete=auto_delete,
-            urgent=urgent,
-            mail_server=message.mail_server,
-            created_at=now,
-        )
-        for _ in range(0, len(recipients), batch)
-    )
+    tracking_values = list(message.tracking_values.all())
+    rows: list[Mail] = []
+    row_recipients: list[list[EmailRecipient]] = []
+    for lang, group in _by_language(recipients).items():
+        with translation.override(lang):
+            subject = message.subject or message.record_name or gettext("Notification")
+        body_html = render_notification_body(message, lang=lang, tracking_values=tracking_values)
+        for start in range(0, len(group), batch):
+            rows.append(
+                Mail(
+                    message=message,
+                    is_notification=True,
+                    subject=subject.replace("\r", " ").replace("\n", " "),
+                    email_from=message.email_from,
+                    reply_to=message.reply_to,
+                    body_html=body_html,
+                    headers=headers,
+                    references=references,
+                    in_reply_to=in_reply_to,
+                    scheduled_date=scheduled_date,
+                    auto_delete=auto_delete,
+                    urgent=urgent,
+                    mail_server=message.mail_server,
+                    created_at=now,
+                )
+            )
+            row_recipients.append(group[start : start + batch])
+    mails = Mail.objects.bulk_create(rows)
     MailRecipient.objects.bulk_create(
-        MailRecipient(mail=mails[index // batch], partner_id=r.partner_id, notification_id=r.notification_id)
-        for index, r in enumerate(recipients)
+        MailRecipient(mail=mail, partner_id=r.partner_id, notification_id=r.notification_id)
+        for mail, members in zip(mails, row_recipients, strict=True)
+        for r in members
     )
     mail_ids = [m.pk for m in mails]
     from mailqueue import dispatch
