@@ -6,17 +6,18 @@ import zlib
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chatter.models import FailureType, Message, Notification, failure_summary
 from mailcore.models import MailServer, Partner
 
 
 class MailState(models.TextChoices):
-    OUTGOING = "outgoing", "Outgoing"
-    SENT = "sent", "Sent"
-    RECEIVED = "received", "Received"
-    EXCEPTION = "exception", "Delivery Failed"
-    CANCEL = "cancel", "Cancelled"
+    OUTGOING = "outgoing", _("Outgoing")
+    SENT = "sent", _("Sent")
+    RECEIVED = "received", _("Received")
+    EXCEPTION = "exception", _("Delivery Failed")
+    CANCEL = "cancel", _("Cancelled")
 
 
 class Mail(models.Model):
@@ -84,10 +85,10 @@ class Mail(models.Model):
 
 
 class RecipientState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    EXCEPTION = "exception", "Failed"
-    CANCEL = "cancel", "Cancelled"
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    EXCEPTION = "exception", _("Failed")
+    CANCEL = "cancel", _("Cancelled")
 
 
 class MailRecipient(models.Model):
