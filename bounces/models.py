@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from chatter.models import Message, Notification
 from mailcore.models import Alias, Partner
@@ -19,20 +21,20 @@ from mailcore.models import Alias, Partner
 class InboundDecision(models.TextChoices):
     """What the gateway decided at the end of DATA (ours: Odoo decides after the fact)."""
 
-    ACCEPTED = "accepted", "Accepted"
-    REJECTED = "rejected", "Rejected"
-    IGNORED = "ignored", "Ignored"
-    BOUNCE = "bounce", "Bounce"
-    LOOP = "loop", "Loop"
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    IGNORED = "ignored", _("Ignored")
+    BOUNCE = "bounce", pgettext_lazy("inbound decision", "Bounce")
+    LOOP = "loop", pgettext_lazy("inbound decision", "Loop")
 
 
 class InboundState(models.TextChoices):
     """Where the heavy processing (parsing, posting, bounce effects) stands."""
 
-    RECEIVED = "received", "Received"
-    PROCESSING = "processing", "Processing"
-    DONE = "done", "Done"
-    ERROR = "error", "Error"
+    RECEIVED = "received", _("Received")
+    PROCESSING = "processing", _("Processing")
+    DONE = "done", _("Done")
+    ERROR = "error", _("Error")
 
 
 class InboundMessage(models.Model):
@@ -158,23 +160,23 @@ class InboundRefusal(models.Model):
 
 
 class BounceAction(models.TextChoices):
-    FAILED = "failed", "Failed"
-    DELAYED = "delayed", "Delayed"
+    FAILED = "failed", _("Failed")
+    DELAYED = "delayed", _("Delayed")
     # Ours (Odoo has none): a feedback-loop (abuse) report about the address.
-    COMPLAINT = "complaint", "Complaint"
+    COMPLAINT = "complaint", _("Complaint")
 
 
 class BounceReason(models.TextChoices):
     """Why a delivery failed, in six categories a person can act on (only ``user_unknown`` and
     ``host_unknown`` may be hard: the address itself is dead)."""
 
-    USER_UNKNOWN = "user_unknown", "Unknown user"
-    MAILBOX_FULL = "mailbox_full", "Mailbox full"
-    HOST_UNKNOWN = "host_unknown", "Unknown host"
-    SPAM_BLOCKED = "spam_blocked", "Blocked as spam"
-    EXPIRED = "expired", "Expired"
-    OTHER = "other", "Other"
-    ABUSE = "abuse", "Abuse report"
+    USER_UNKNOWN = "user_unknown", _("Unknown user")
+    MAILBOX_FULL = "mailbox_full", _("Mailbox full")
+    HOST_UNKNOWN = "host_unknown", _("Unknown host")
+    SPAM_BLOCKED = "spam_blocked", _("Blocked as spam")
+    EXPIRED = "expired", _("Expired")
+    OTHER = "other", _("Other")
+    ABUSE = "abuse", _("Abuse report")
 
 
 class BounceEvent(models.Model):

@@ -8,8 +8,9 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy as _
 
-from bounces.models import InboundDecision, InboundMessage, InboundRefusal
+from bounces.models import InboundDecision, InboundMessage, InboundRefusal, InboundState
 from bounces.parsing import parse_message
 from mailcore.params import query_text
 from mailcore.permissions import staff_required
@@ -24,7 +25,14 @@ FILTERS = {
 }
 # Commands refused in the SMTP dialogue: no message was stored, so they are another table.
 REFUSED = "refused"
-TABS = [(name, name.capitalize()) for name in FILTERS] + [(REFUSED, "Refused in SMTP")]
+TABS = [
+    ("accepted", InboundDecision.ACCEPTED.label),
+    ("rejected", InboundDecision.REJECTED.label),
+    ("bounce", InboundDecision.BOUNCE.label),
+    ("ignored", InboundDecision.IGNORED.label),
+    ("error", InboundState.ERROR.label),
+    (REFUSED, _("Refused in SMTP")),
+]
 
 
 @staff_required

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext, gettext_lazy
 from django_celery_beat.admin import IntervalScheduleAdmin, PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -34,7 +35,7 @@ class CronPeriodicTaskForm(PeriodicTaskForm):
         super().__init__(*args, **kwargs)
         for name in ("interval", "crontab"):
             if name in self.fields:
-                self.fields[name].help_text = INTERVAL_HELP_TEXT
+                self.fields[name].help_text = gettext(INTERVAL_HELP_TEXT)
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean()
@@ -44,7 +45,7 @@ class CronPeriodicTaskForm(PeriodicTaskForm):
         try:
             validate_cron_schedule(task=task, interval=interval, crontab=crontab)
         except CronIntervalError as exc:
-            self.add_error("interval" if interval is not None else "crontab", str(exc))
+            self.add_error("interval" if interval is not None else "crontab", gettext(str(exc)))
         return data
 
 
@@ -54,7 +55,7 @@ class CronIntervalScheduleForm(forms.ModelForm):
     class Meta:
         model = IntervalSchedule
         fields = ("every", "period")
-        help_texts = {"every": INTERVAL_HELP_TEXT}
+        help_texts = {"every": gettext_lazy(INTERVAL_HELP_TEXT)}
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -66,7 +67,9 @@ class CronIntervalScheduleForm(forms.ModelForm):
             users = PeriodicTask.objects.filter(interval=self.instance).exclude(task__in=internal_tasks())
             if users.exists():
                 names = ", ".join(sorted(users.values_list("name", flat=True)))
-                raise forms.ValidationError(f"{MIN_INTERVAL_ERROR} (used by: {names})")
+                raise forms.ValidationError(
+                    gettext("%(error)s (used by: %(names)s)") % {"error": gettext(MIN_INTERVAL_ERROR), "names": names}
+                )
         return data
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, permissions, serializers, viewsets
@@ -195,13 +196,20 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if state:
             if state not in MailState.values:
                 raise serializers.ValidationError(
-                    {"state": [f"Unknown state {state!r}; expected one of {', '.join(MailState.values)}."]}
+                    {
+                        "state": [
+                            _("Unknown state %(state)r; expected one of %(states)s.")
+                            % {"state": state, "states": ", ".join(MailState.values)}
+                        ]
+                    }
                 )
             queryset = queryset.filter(state=state)
         failure_type = params.get("failure_type")
         if failure_type:
             if failure_type not in FailureType.values:
-                raise serializers.ValidationError({"failure_type": [f"Unknown failure type {failure_type!r}."]})
+                raise serializers.ValidationError(
+                    {"failure_type": [_("Unknown failure type %(type)r.") % {"type": failure_type}]}
+                )
             queryset = queryset.filter(failure_type=failure_type)
         search = query_text_param(params, "search")
         if search:
@@ -209,20 +217,31 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return queryset
 
     # --- per-row buttons ------------------------------------------------------------------------
-    def _refused(self, verb: str, allowed: str) -> InvalidRequest:
+    def _refused(self, verb: str, allowed: str, *, retry: bool = False) -> InvalidRequest:
         """The 400 for a button clicked on a row in a state it does not apply to (Odoo hides it)."""
         pk = self.kwargs["pk"]
         mail = Mail.objects.filter(pk=pk).first()
         if mail is None:
-            return InvalidRequest(f"Mail {pk} cannot be {verb}: it no longer exists (sent and auto-deleted?).")
-        if mail.state == MailState.OUTGOING and mail.lease_until is not None and mail.lease_until > timezone.now():
-            return InvalidRequest(f"Mail {pk} cannot be {verb}: a worker is sending it right now.")
-        if verb == "retried" and mail.state in (MailState.EXCEPTION, MailState.CANCEL):
             return InvalidRequest(
-                f"Mail {pk} cannot be retried: it has no recipient left to send to "
-                "(its failures were ignored or resent from the Delivery failure dialog)."
+                _("Mail %(id)s cannot be %(verb)s: it no longer exists (sent and auto-deleted?).")
+                % {"id": pk, "verb": verb}
             )
-        return InvalidRequest(f"Mail {pk} cannot be {verb}: it is {MailState(mail.state).label}; {allowed}.")
+        if mail.state == MailState.OUTGOING and mail.lease_until is not None and mail.lease_until > timezone.now():
+            return InvalidRequest(
+                _("Mail %(id)s cannot be %(verb)s: a worker is sending it right now.") % {"id": pk, "verb": verb}
+            )
+        if retry and mail.state in (MailState.EXCEPTION, MailState.CANCEL):
+            return InvalidRequest(
+                _(
+                    "Mail %(id)s cannot be retried: it has no recipient left to send to "
+                    "(its failures were ignored or resent from the Delivery failure dialog)."
+                )
+                % {"id": pk}
+            )
+        return InvalidRequest(
+            _("Mail %(id)s cannot be %(verb)s: it is %(state)s; %(allowed)s.")
+            % {"id": pk, "verb": verb, "state": MailState(mail.state).label, "allowed": allowed}
+        )
 
     @extend_schema(
         summary="Retry: put a failed or cancelled row back in the queue", request=None, responses=ActionResultSerializer
@@ -231,7 +250,9 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def retry(self, request: Request, pk: int | None = None) -> Response:
         mail = self.get_object()
         if not actions.mail_retry(mail_ids=[mail.pk]):
-            raise self._refused("retried", "only failed or cancelled mail, or mail waiting to retry, can be")
+            raise self._refused(
+                _("retried"), _("only failed or cancelled mail, or mail waiting to retry, can be"), retry=True
+            )
         return Response({"count": 1})
 
     @extend_schema(
@@ -241,7 +262,7 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def cancel(self, request: Request, pk: int | None = None) -> Response:
         mail = self.get_object()
         if not actions.mail_cancel(mail_ids=[mail.pk]):
-            raise self._refused("cancelled", "only outgoing mail can be")
+            raise self._refused(_("cancelled"), _("only outgoing mail can be"))
         return Response({"count": 1})
 
     @extend_schema(summary="Send Now: send an outgoing row at once", request=None, responses=SendReportSerializer)
@@ -250,7 +271,7 @@ class MailViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         mail = self.get_object()
         report = actions.mail_send_now(mail_ids=[mail.pk])
         if not report.claimed:
-            raise self._refused("sent now", "only outgoing mail can be (Retry a failed one first)")
+            raise self._refused(_("sent now"), _("only outgoing mail can be (Retry a failed one first)"))
         return Response(SendReportSerializer(report).data)
 
     # --- bulk buttons (a selection of rows) ------------------------------------------------------

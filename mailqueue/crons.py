@@ -31,6 +31,7 @@ from django.apps.registry import Apps
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from mailqueue.exceptions import MailQueueError
@@ -49,9 +50,10 @@ AUTOVACUUM_TASK = "mailqueue.tasks.autovacuum_task"
 SWEEP_TASK = "mailqueue.tasks.queue_sweep_task"
 
 MIN_INTERVAL = dt.timedelta(minutes=5)
-# Odoo's FAQ wording.
-MIN_INTERVAL_ERROR = "The lowest running interval for a cron is 5 minutes; 15 minutes is recommended."
-INTERVAL_HELP_TEXT = (
+# Odoo's FAQ wording. Marked for translation here, translated where shown (views, admin form):
+# the exception's message stays English for logs.
+MIN_INTERVAL_ERROR = gettext_noop("The lowest running interval for a cron is 5 minutes; 15 minutes is recommended.")
+INTERVAL_HELP_TEXT = gettext_noop(
     "The lowest running interval for a cron is 5 minutes; 15 minutes is recommended. "
     "The Email Queue Manager runs every 60 minutes by default (as in Odoo) and is also triggered "
     "whenever bulk or scheduled mail is queued."

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils.translation import gettext as _
 
 from mailqueue import conf
 from mailqueue.exceptions import EmlNotAvailable
@@ -61,8 +62,8 @@ def _mails() -> models.QuerySet[Mail]:
 
 def _not_kept(what: str) -> EmlNotAvailable:
     return EmlNotAvailable(
-        f"{what} is no longer kept: sent messages are kept {conf.sent_eml_retention_days()} days "
-        "(MAILQUEUE_SENT_EML_RETENTION_DAYS)."
+        _("%(what)s is no longer kept: sent messages are kept %(days)d days (MAILQUEUE_SENT_EML_RETENTION_DAYS).")
+        % {"what": what, "days": conf.sent_eml_retention_days()}
     )
 
 
@@ -74,8 +75,8 @@ def eml_for_mail(mail_id: int) -> Eml:
     mail = _mails().filter(pk=mail_id).first()
     if mail is None:
         if DeliveryLog.objects.filter(mail_id_ref=mail_id).exists():
-            raise _not_kept(f"E-mail #{mail_id} was deleted after sending and its message")
-        raise EmlNotAvailable(f"No outgoing e-mail #{mail_id}, and no delivery log of it.")
+            raise _not_kept(_("E-mail #%(id)s was deleted after sending and its message") % {"id": mail_id})
+        raise EmlNotAvailable(_("No outgoing e-mail #%(id)s, and no delivery log of it.") % {"id": mail_id})
     return Eml(render_unsent(mail), f"mail-{mail_id}.eml")
 
 
@@ -92,8 +93,8 @@ def eml_for_notification(notification_id: int) -> Eml:
     )
     if recipient is None:
         if DeliveryLog.objects.filter(notification_id=notification_id).exists():
-            raise _not_kept("The e-mail of this notification")
-        raise EmlNotAvailable("No e-mail was queued for this notification.")
+            raise _not_kept(_("The e-mail of this notification"))
+        raise EmlNotAvailable(_("No e-mail was queued for this notification."))
     return Eml(render_unsent(recipient.mail, recipient), f"mail-{recipient.mail_id}-{recipient.pk}.eml")
 
 
@@ -102,8 +103,8 @@ def eml_for_delivery(log_id: int) -> Eml:
     kept = _kept(DeliveryLog.objects.filter(pk=log_id))
     if kept is None:
         if DeliveryLog.objects.filter(pk=log_id).exists():
-            raise _not_kept("The message of this delivery")
-        raise EmlNotAvailable("No such delivery.")
+            raise _not_kept(_("The message of this delivery"))
+        raise EmlNotAvailable(_("No such delivery."))
     return kept
 
 
@@ -119,5 +120,5 @@ def mail_id_for_notification(notification_id: int) -> int:
             .values_list("mail_id_ref", flat=True)
         ).first()
     if mail_id is None:
-        raise EmlNotAvailable("No e-mail was queued for this notification.")
+        raise EmlNotAvailable(_("No e-mail was queued for this notification."))
     return int(mail_id)

@@ -7,6 +7,7 @@ import zlib
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chatter.models import FailureType, Message, Notification, failure_summary
 from mailcore.models import MailServer, Partner
@@ -14,11 +15,11 @@ from mailqueue import conf
 
 
 class MailState(models.TextChoices):
-    OUTGOING = "outgoing", "Outgoing"
-    SENT = "sent", "Sent"
-    RECEIVED = "received", "Received"
-    EXCEPTION = "exception", "Delivery Failed"
-    CANCEL = "cancel", "Cancelled"
+    OUTGOING = "outgoing", _("Outgoing")
+    SENT = "sent", _("Sent")
+    RECEIVED = "received", _("Received")
+    EXCEPTION = "exception", _("Delivery Failed")
+    CANCEL = "cancel", _("Cancelled")
 
 
 class Mail(models.Model):
@@ -115,10 +116,10 @@ def retry_gives_up_at(first_failure_at: dt.datetime | None) -> dt.datetime | Non
 
 
 class RecipientState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    EXCEPTION = "exception", "Failed"
-    CANCEL = "cancel", "Cancelled"
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    EXCEPTION = "exception", _("Failed")
+    CANCEL = "cancel", _("Cancelled")
 
 
 class MailRecipient(models.Model):

@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.utils.functional import Promise
 
 from chatter.models import FailureType
 from chatter.registry import EmailRetry
 from mailqueue.models import DeliveryLog, Mail, MailRecipient, MailState, RecipientState, retry_gives_up_at
 
 # The queue screen's filters, in Odoo's order and with its labels.
-STATE_FILTERS: tuple[tuple[str, str], ...] = (
-    (MailState.OUTGOING, "Outgoing"),
-    (MailState.SENT, "Sent"),
-    (MailState.EXCEPTION, "Delivery Failed"),
-    (MailState.CANCEL, "Cancelled"),
+STATE_FILTERS: tuple[tuple[str, str | Promise], ...] = (
+    (MailState.OUTGOING, MailState.OUTGOING.label),
+    (MailState.SENT, MailState.SENT.label),
+    (MailState.EXCEPTION, MailState.EXCEPTION.label),
+    (MailState.CANCEL, MailState.CANCEL.label),
 )
 
 

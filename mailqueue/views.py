@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from mailcore.params import query_text
@@ -43,7 +45,9 @@ def mail_list_view(request: HttpRequest) -> HttpResponse:
     search = query_text(request.GET, "q")
     message = query_text(request.GET, "message")
     if message and not message.isdecimal():
-        return HttpResponseBadRequest("message: expected the number of a chatter message.", content_type="text/plain")
+        return HttpResponseBadRequest(
+            _("message: expected the number of a chatter message."), content_type="text/plain"
+        )
     rows = selectors.mail_list(state=state, search=search, message_id=int(message) if message else None)
     page = Paginator(rows, MAILS_PER_PAGE).get_page(request.GET.get("page"))
     counts = selectors.mail_state_counts()
@@ -77,18 +81,24 @@ def mail_action_view(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action")
     ids = _mail_ids(request)
     if not ids:
-        messages.warning(request, "Select at least one e-mail first.")
+        messages.warning(request, _("Select at least one e-mail first."))
         return _back(request, reverse("mailqueue:list"))
     if action == "retry":
         count = actions.mail_retry(mail_ids=ids)
         if count:
-            messages.success(request, f"{count} e-mail{'s' if count != 1 else ''} put back in the queue.")
+            messages.success(
+                request,
+                ngettext("%(count)d e-mail put back in the queue.", "%(count)d e-mails put back in the queue.", count)
+                % {"count": count},
+            )
         else:
             messages.warning(
                 request,
-                "Nothing was put back in the queue: the e-mail is not failed or cancelled, a worker is sending "
-                "it, or it has no recipient left to send to (its failures were settled in the Delivery failure "
-                "dialog).",
+                _(
+                    "Nothing was put back in the queue: the e-mail is not failed or cancelled, a worker is sending "
+                    "it, or it has no recipient left to send to (its failures were settled in the Delivery failure "
+                    "dialog)."
+                ),
             )
     elif action == "send_now":
         report = actions.mail_send_now(mail_ids=ids)
@@ -98,41 +108,54 @@ def mail_action_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, _deleted_message(trace))
             return redirect("mailqueue:list")
         if report.sent and not (report.failed or report.retried or report.deferred_quota):
-            messages.success(request, f"Sent to {report.sent} recipient{'s' if report.sent != 1 else ''}.")
+            messages.success(
+                request,
+                ngettext("Sent to %(count)d recipient.", "Sent to %(count)d recipients.", report.sent)
+                % {"count": report.sent},
+            )
         elif report.claimed == 0:
-            messages.warning(request, "Nothing was sent: the e-mail is not outgoing, or a worker is sending it.")
+            messages.warning(request, _("Nothing was sent: the e-mail is not outgoing, or a worker is sending it."))
         else:
+            # One plural-aware phrase per outcome: the number leads, as in "2 sent, 1 failed".
             parts = [
-                f"{n} {label}"
-                for n, label in (
-                    (report.sent, "sent"),
-                    (report.failed, "failed"),
-                    (report.retried, "will be retried"),
-                    (report.deferred_quota, "wait for the daily limit reset"),
+                ngettext(singular, plural, n) % {"count": n}
+                for n, singular, plural in (
+                    (report.sent, "%(count)d sent", "%(count)d sent"),
+                    (report.failed, "%(count)d failed", "%(count)d failed"),
+                    (report.retried, "%(count)d will be retried", "%(count)d will be retried"),
+                    (
+                        report.deferred_quota,
+                        "%(count)d waits for the daily limit reset",
+                        "%(count)d wait for the daily limit reset",
+                    ),
                 )
                 if n
             ]
-            messages.warning(request, "Recipients: " + ", ".join(parts) + ".")
+            messages.warning(request, _("Recipients: %(outcomes)s.") % {"outcomes": _(", ").join(parts)})
     elif action == "cancel":
         count = actions.mail_cancel(mail_ids=ids)
-        messages.success(request, f"{count} e-mail{'s' if count != 1 else ''} cancelled.")
+        messages.success(
+            request, ngettext("%(count)d e-mail cancelled.", "%(count)d e-mails cancelled.", count) % {"count": count}
+        )
     else:
-        return HttpResponseBadRequest("Unknown action.")
+        return HttpResponseBadRequest(_("Unknown action."))
     return _back(request, reverse("mailqueue:list"))
 
 
 def _deleted_message(trace: selectors.DeletedMailTrace) -> str:
-    """"E-mail 12 was sent to 3 recipients and then deleted …", with a link to its delivery log."""
+    """ "E-mail 12 was sent to 3 recipients and then deleted …", with a link to its delivery log."""
     url = f"{reverse('mailqueue:log')}?{urlencode({'message_id': trace.message_id})}"
-    failed = f"{trace.failed} failed attempt{'s' if trace.failed != 1 else ''}"
+    failed = ngettext("%(count)d failed attempt", "%(count)d failed attempts", trace.failed) % {"count": trace.failed}
     if trace.sent:
-        what = f"was sent to {trace.sent} recipient{'s' if trace.sent != 1 else ''}"
+        what = ngettext("was sent to %(count)d recipient", "was sent to %(count)d recipients", trace.sent) % {
+            "count": trace.sent
+        }
         if trace.failed:
-            what += f" ({failed} before)"
+            what += " " + _("(%(failed)s before)") % {"failed": failed}
     else:
-        what = f"was not sent ({failed})"
+        what = _("was not sent (%(failed)s)") % {"failed": failed}
     return format_html(
-        'E-mail {} {} and then deleted from the queue (auto-delete). <a href="{}">See its delivery log</a>.',
+        _('E-mail {} {} and then deleted from the queue (auto-delete). <a href="{}">See its delivery log</a>.'),
         trace.mail_id,
         what,
         url,
@@ -143,7 +166,7 @@ def _mail_or_404(mail_id: int) -> Mail:
     try:
         return selectors.mail_get(mail_id)
     except Mail.DoesNotExist as exc:
-        raise Http404("No such e-mail: it may have been sent and deleted (see the delivery log).") from exc
+        raise Http404(_("No such e-mail: it may have been sent and deleted (see the delivery log).")) from exc
 
 
 @staff_required
@@ -155,7 +178,7 @@ def mail_detail_view(request: HttpRequest, mail_id: int) -> HttpResponse:
     except Mail.DoesNotExist:
         trace = selectors.deleted_mail_trace(mail_id)
         if trace is None:
-            raise Http404("No such e-mail.") from None
+            raise Http404(_("No such e-mail.")) from None
         # Sent and auto-deleted (by Send Now, or by a worker after Retry): its trace is the log.
         messages.info(request, _deleted_message(trace))
         return redirect("mailqueue:list")
@@ -249,7 +272,7 @@ def delivery_log_view(request: HttpRequest) -> HttpResponse:
     """The delivery log of one Message-ID: every attempt, kept after the row was auto-deleted."""
     message_id = request.GET.get("message_id", "").strip()
     if not message_id:
-        return HttpResponseBadRequest("Give the Message-ID to show: ?message_id=<…>.")
+        return HttpResponseBadRequest(_("Give the Message-ID to show: ?message_id=<…>."))
     page = Paginator(selectors.delivery_log_list(message_id=message_id), MAILS_PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -261,7 +284,9 @@ def delivery_log_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def cron_list_view(request: HttpRequest) -> HttpResponse:
     """Scheduled actions: interval (5 minutes at least, 15 recommended), next and last run."""
-    return render(request, "mailqueue/crons.html", {"crons": crons.cron_list(), "help_text": crons.INTERVAL_HELP_TEXT})
+    return render(
+        request, "mailqueue/crons.html", {"crons": crons.cron_list(), "help_text": _(crons.INTERVAL_HELP_TEXT)}
+    )
 
 
 @staff_required
@@ -271,16 +296,22 @@ def cron_interval_view(request: HttpRequest) -> HttpResponse:
     try:
         minutes = int(request.POST.get("minutes", ""))
     except ValueError:
-        messages.error(request, "Write the interval as a number of minutes.")
+        messages.error(request, _("Write the interval as a number of minutes."))
         return redirect("mailqueue:crons")
     try:
         crons.cron_set_interval(name, minutes)
     except crons.CronNotFoundError:
-        raise Http404("No such scheduled action.") from None
+        raise Http404(_("No such scheduled action.")) from None
     except crons.CronIntervalError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _(str(exc)))
     else:
-        messages.success(request, f"“{name}” now runs every {minutes} minute{'s' if minutes != 1 else ''}.")
+        messages.success(
+            request,
+            ngettext(
+                "“%(name)s” now runs every %(count)d minute.", "“%(name)s” now runs every %(count)d minutes.", minutes
+            )
+            % {"name": name, "count": minutes},
+        )
     return redirect("mailqueue:crons")
 
 
@@ -292,8 +323,8 @@ def cron_run_view(request: HttpRequest) -> HttpResponse:
     try:
         crons.cron_run_now(name)
     except crons.CronNotFoundError:
-        raise Http404("No such scheduled action.") from None
-    messages.success(request, f"“{name}” was asked to run now; a worker picks it up in a moment.")
+        raise Http404(_("No such scheduled action.")) from None
+    messages.success(request, _("“%(name)s” was asked to run now; a worker picks it up in a moment.") % {"name": name})
     return redirect("mailqueue:crons")
 
 

@@ -38,12 +38,17 @@ TRANSLATED: dict[str, str] = {
     "mailcore": "mailcore/locale",
     "chatter": "chatter/locale",
     "console": "console/locale",
+    "mailqueue": "mailqueue/locale",
+    "bounces": "bounces/locale",
 }
 # Single templates translated ahead of their app (the notification e-mail layout).
 TRANSLATED_TEMPLATES: list[str] = ["mailqueue/templates/mailqueue/mail/notification_body.html"]
 
 # Words that are the same in every language: the product's name, symbols, units.
 ALLOWED_TEXT = {"mailcore", "Odoo", "SMTP", "DKIM", "SPF", "DMARC", "MX", "UTC", "ID", "URL", "API", "×", "·", "…"}
+# Protocol names shown as they appear on the wire: SMTP commands and header fields, the .eml extension.
+ALLOWED_TEXT |= {"MAIL", "FROM", "RCPT", "TO", "HELO", "Message-Id", "Message-ID", "Reply-To", "In-Reply-To"}
+ALLOWED_TEXT |= {"References", "Auto-Submitted", "eml"}
 VISIBLE_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "data-confirm"}
 # Applications of the project: makemessages' copy needs them, their tests and data do not matter.
 COPIED = ["config", "templates", "locale", "mailcore", "chatter", "mailqueue", "bounces", "marketing", "demo"]
@@ -141,7 +146,9 @@ def _without_translated_parts(source: str) -> str:
             continue
         if token.token_type == TokenType.BLOCK:
             word = token.contents.split()[0] if token.contents else ""
-            if word in {"blocktranslate", "blocktrans"}:
+            if token.contents.split()[:2] == ["block", "page_class"]:
+                skipping = "endblock"  # a CSS class name, not text
+            elif word in {"blocktranslate", "blocktrans"}:
                 skipping = "endblocktranslate" if word == "blocktranslate" else "endblocktrans"
             elif word == "comment":
                 skipping = "endcomment"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import django
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chatter.models import FailureType, Message, Notification, NotificationStatus
 from mailcore import conf as mailcore_conf
@@ -142,7 +143,7 @@ def support_bundle(mail_id: int, *, notification_id: int | None = None, now: dt.
     )
     logs = list(DeliveryLog.objects.filter(mail_id_ref=mail_id).order_by("date", "id"))
     if mail is None and not logs:
-        raise SupportBundleNotFound(f"No outgoing e-mail #{mail_id}, and no delivery log of it.")
+        raise SupportBundleNotFound(_("No outgoing e-mail #%(id)s, and no delivery log of it.") % {"id": mail_id})
     message = (
         mail.message if mail is not None else next((log.chatter_message for log in logs if log.chatter_message), None)
     )
