@@ -10,6 +10,8 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -26,7 +28,7 @@ from marketing.queue import mailing_resume
 
 
 class CanManageLists(permissions.BasePermission):
-    message = "Managing mailing lists needs the Email Marketing permission."
+    message = gettext_lazy("Managing mailing lists needs the Email Marketing permission.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.has_perm("marketing.change_mailinglist"))
@@ -180,7 +182,7 @@ class MailingListViewSet(
         except ContactImportError as exc:
             return Response(
                 {
-                    "detail": "Nothing was imported: correct these lines and import the file again.",
+                    "detail": _("Nothing was imported: correct these lines and import the file again."),
                     "errors": [asdict(error) for error in exc.errors],
                 },
                 status=status.HTTP_400_BAD_REQUEST,
@@ -232,7 +234,7 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None and self.instance.state != MailingState.DRAFT:
-            raise serializers.ValidationError("Only a draft can be changed: cancel the campaign first.")
+            raise serializers.ValidationError(_("Only a draft can be changed: cancel the campaign first."))
         return attrs
 
 
@@ -295,7 +297,7 @@ class MailingViewSet(
         try:
             services.mailing_put_in_queue(mailing=mailing, when=incoming.validated_data.get("schedule_date"))
         except MailingNotReady as exc:
-            return Response({"detail": "The campaign cannot be sent.", "errors": exc.errors}, status=400)
+            return Response({"detail": _("The campaign cannot be sent."), "errors": exc.errors}, status=400)
         return Response(MailingSerializer(mailing).data)
 
     @extend_schema(request=None, responses={200: MailingSerializer})
@@ -304,9 +306,8 @@ class MailingViewSet(
         """Back to draft (from in queue, paused or failed); 409 when the campaign is not in one of those."""
         mailing = self.get_object()
         if not services.mailing_cancel(mailing=mailing):
-            return Response(
-                {"detail": f"A campaign that is {mailing.get_state_display()} cannot be cancelled."}, status=409
-            )
+            detail = _("A campaign that is %(state)s cannot be cancelled.") % {"state": mailing.get_state_display()}
+            return Response({"detail": detail}, status=409)
         return Response(MailingSerializer(mailing).data)
 
     @extend_schema(
@@ -321,7 +322,7 @@ class MailingViewSet(
         except InvalidEmailError as exc:
             return Response({"email": [str(exc)]}, status=400)
         except MailingNotReady as exc:
-            return Response({"detail": "The campaign cannot be sent.", "errors": exc.errors}, status=400)
+            return Response({"detail": _("The campaign cannot be sent."), "errors": exc.errors}, status=400)
         return Response({"mail_id": mail.pk}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -338,7 +339,7 @@ class MailingViewSet(
         """A campaign paused for its bounces goes back in the queue; 409 when it is not paused."""
         mailing = self.get_object()
         if not mailing_resume(mailing=mailing):
-            detail = f"A campaign that is {mailing.get_state_display()} cannot be resumed."
+            detail = _("A campaign that is %(state)s cannot be resumed.") % {"state": mailing.get_state_display()}
             return Response({"detail": detail}, status=409)
         return Response(MailingSerializer(mailing).data)
 

@@ -24,6 +24,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bounces.registry import BouncedDelivery
 from chatter.models import Message, MessageType
@@ -54,9 +56,10 @@ logger = logging.getLogger(__name__)
 MARKETING_CRON = "Mail Marketing: Process queue"
 MARKETING_TASK = "marketing.tasks.process_marketing_queue_task"
 
-FOOTER = (
-    '<p style="font-size:12px;color:#6b7280;margin-top:24px">'
-    '<a href="{unsubscribe}">Unsubscribe</a> · <a href="{preferences}">Manage my subscriptions</a></p>'
+# Translated when each mail is rendered, in the language active then.
+FOOTER = '<p style="font-size:12px;color:#6b7280;margin-top:24px">{links}</p>'
+FOOTER_LINKS = gettext_lazy(
+    '<a href="%(unsubscribe)s">Unsubscribe</a> · <a href="%(preferences)s">Manage my subscriptions</a>'
 )
 
 
@@ -258,7 +261,9 @@ def render_for(
     }
     body = rendering.render(mailing.body_html, values, as_html=True)
     if not rendering.uses(mailing.body_html, "unsubscribe", "url"):
-        body += FOOTER.format(unsubscribe=urls["unsubscribe"], preferences=urls["preferences"])
+        body += FOOTER.format(
+            links=FOOTER_LINKS % {"unsubscribe": urls["unsubscribe"], "preferences": urls["preferences"]}
+        )
     if mailing.preview:
         preview = rendering.render(mailing.preview, values, as_html=True)
         # Shown by mail programs after the subject, hidden in the message itself.
@@ -409,11 +414,11 @@ def mailing_pause_if_bouncing(mailing_id: int) -> bool:
     rate = conf.pause_hard_bounce_rate()
     if sent < conf.pause_min_sent() or hard <= rate * sent:
         return False
-    reason = (
-        f"Paused: {hard} of the {sent} mails sent bounced hard ({100 * hard / sent:.1f}%, more than "
-        f"{100 * rate:g}%). Receivers judge a sender by its bounces: check the list for dead addresses "
+    reason = _(
+        "Paused: %(hard)d of the %(sent)d mails sent bounced hard (%(ratio)s%%, more than %(limit)s%%). "
+        "Receivers judge a sender by its bounces: check the list for dead addresses "
         "(the bounced recipients are listed under Bounced), then Resume."
-    )
+    ) % {"hard": hard, "sent": sent, "ratio": f"{100 * hard / sent:.1f}", "limit": f"{100 * rate:g}"}
     with transaction.atomic():
         # "Sent" (every recipient queued) still pauses while some of its mail waits in the queue.
         going_out = Q(state__in=[MailingState.IN_QUEUE, MailingState.SENDING]) | Q(

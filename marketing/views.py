@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from mailcore.contacts import contact_email_clean
@@ -45,15 +47,18 @@ class MailingListForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = MailingList
         fields = ["name", "is_public"]
-        labels = {"name": "List name", "is_public": "Show in the subscription preferences page"}
+        labels = {
+            "name": gettext_lazy("List name"),
+            "is_public": gettext_lazy("Show in the subscription preferences page"),
+        }
 
     def clean_name(self) -> str:
         return str(self.cleaned_data["name"]).strip()
 
 
 class AddMemberForm(forms.Form):
-    email = forms.CharField(label="E-mail", max_length=255)
-    name = forms.CharField(label="Name", max_length=255, required=False)
+    email = forms.CharField(label=gettext_lazy("E-mail"), max_length=255)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=255, required=False)
 
     def clean_email(self) -> str:
         try:
@@ -64,13 +69,14 @@ class AddMemberForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file", help_text="UTF-8, with a first line naming the columns: name, email, list."
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("UTF-8, with a first line naming the columns: name, email, list."),
     )
     mailing_list = forms.ModelChoiceField(
-        label="Add to list",
+        label=gettext_lazy("Add to list"),
         queryset=MailingList.objects.filter(active=True),
         required=False,
-        help_text="For lines whose 'list' column is empty, or when the file has no such column.",
+        help_text=gettext_lazy("For lines whose 'list' column is empty, or when the file has no such column."),
     )
 
 
@@ -80,7 +86,7 @@ def mailing_list_index_view(request: HttpRequest) -> HttpResponse:
     form = MailingListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         created = services.mailing_list_create(name=form.cleaned_data["name"], is_public=form.cleaned_data["is_public"])
-        messages.success(request, f"Mailing list “{created.name}” created.")
+        messages.success(request, _("Mailing list “%(name)s” created.") % {"name": created.name})
         return redirect("marketing:list_detail", pk=created.pk)
     lists = [(ml, selectors.list_counts(ml)) for ml in selectors.mailing_lists_with_counts()]
     return render(request, "marketing/list_index.html", {"lists": lists, "form": form})
@@ -96,13 +102,22 @@ def mailing_list_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             mailing_list=mailing_list, email=form.cleaned_data["email"], name=form.cleaned_data["name"]
         )
         if result.added:
-            messages.success(request, f"{contact.email_formatted} added to “{mailing_list.name}”.")
+            messages.success(
+                request,
+                _("%(contact)s added to “%(list)s”.") % {"contact": contact.email_formatted, "list": mailing_list.name},
+            )
         elif result.kept_opted_out:
             messages.warning(
-                request, f"{contact.email_formatted} opted out of “{mailing_list.name}” and stays opted out."
+                request,
+                _("%(contact)s opted out of “%(list)s” and stays opted out.")
+                % {"contact": contact.email_formatted, "list": mailing_list.name},
             )
         else:
-            messages.info(request, f"{contact.email_formatted} is already in “{mailing_list.name}”.")
+            messages.info(
+                request,
+                _("%(contact)s is already in “%(list)s”.")
+                % {"contact": contact.email_formatted, "list": mailing_list.name},
+            )
         return redirect("marketing:list_detail", pk=mailing_list.pk)
     search = request.GET.get("q", "").strip()
     page = Paginator(selectors.list_members(mailing_list=mailing_list, search=search), MEMBERS_PER_PAGE).get_page(
@@ -125,8 +140,11 @@ def subscription_opt_out_view(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(MailingSubscription.objects.select_related("contact", "mailing_list"), pk=pk)
     opt_out = request.POST.get("opt_out") == "1"
     if services.subscription_set_opt_out(subscription=subscription, opt_out=opt_out):
-        verb = "opted out of" if opt_out else "opted back into"
-        messages.success(request, f"{subscription.contact.name} {verb} “{subscription.mailing_list.name}”.")
+        names = {"contact": subscription.contact.name, "list": subscription.mailing_list.name}
+        if opt_out:
+            messages.success(request, _("%(contact)s opted out of “%(list)s”.") % names)
+        else:
+            messages.success(request, _("%(contact)s opted back into “%(list)s”.") % names)
     return redirect(request.POST.get("next") or "marketing:list_detail", pk=subscription.mailing_list_id)
 
 
@@ -137,7 +155,11 @@ def subscription_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(MailingSubscription.objects.select_related("contact", "mailing_list"), pk=pk)
     list_id = subscription.mailing_list_id
     services.subscription_remove(subscription=subscription)
-    messages.success(request, f"{subscription.contact.name} removed from “{subscription.mailing_list.name}”.")
+    messages.success(
+        request,
+        _("%(contact)s removed from “%(list)s”.")
+        % {"contact": subscription.contact.name, "list": subscription.mailing_list.name},
+    )
     return redirect("marketing:list_detail", pk=list_id)
 
 
@@ -165,17 +187,39 @@ def contact_import_view(request: HttpRequest) -> HttpResponse:
         except ContactImportError as exc:
             errors = exc.errors
         else:
-            summary = (
-                f"Imported {result.rows} line{'s' if result.rows != 1 else ''}: "
-                f"{result.contacts_created} new contact{'s' if result.contacts_created != 1 else ''}, "
-                f"{result.contacts_existing} already known; {result.subscriptions_added} added to "
-                f"{', '.join(result.lists)}, {result.subscriptions_already} already there."
-            )
+            summary = _(
+                "%(lines)s: %(created)s, %(existing)s already known; "
+                "%(added)s added to %(lists)s, %(already)s already there."
+            ) % {
+                "lines": ngettext("Imported %(n)d line", "Imported %(n)d lines", result.rows) % {"n": result.rows},
+                "created": ngettext("%(n)d new contact", "%(n)d new contacts", result.contacts_created)
+                % {"n": result.contacts_created},
+                "existing": result.contacts_existing,
+                "added": result.subscriptions_added,
+                "lists": ", ".join(result.lists),
+                "already": result.subscriptions_already,
+            }
             messages.success(request, summary)
             if result.kept_opted_out:
-                messages.warning(request, f"{result.kept_opted_out} had opted out and stay opted out.")
+                messages.warning(
+                    request,
+                    ngettext(
+                        "%(n)d had opted out and stay opted out.",
+                        "%(n)d had opted out and stay opted out.",
+                        result.kept_opted_out,
+                    )
+                    % {"n": result.kept_opted_out},
+                )
             if result.blacklisted:
-                messages.warning(request, f"{result.blacklisted} are blacklisted and will not be mailed.")
+                messages.warning(
+                    request,
+                    ngettext(
+                        "%(n)d are blacklisted and will not be mailed.",
+                        "%(n)d are blacklisted and will not be mailed.",
+                        result.blacklisted,
+                    )
+                    % {"n": result.blacklisted},
+                )
             return redirect("marketing:lists")
     return render(request, "marketing/import.html", {"form": form, "errors": errors})
 
@@ -199,12 +243,12 @@ class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
             "track_clicks",
         ]
         labels = {
-            "mailing_lists": "Mailing lists",
-            "target_model": "Or: records of",
-            "target_filter": "Matching",
-            "mail_server": "Dedicated server",
-            "track_opens": "Count opens (a tracking image)",
-            "track_clicks": "Count clicks (links go through this site)",
+            "mailing_lists": gettext_lazy("Mailing lists"),
+            "target_model": gettext_lazy("Or: records of"),
+            "target_filter": gettext_lazy("Matching"),
+            "mail_server": gettext_lazy("Dedicated server"),
+            "track_opens": gettext_lazy("Count opens (a tracking image)"),
+            "track_clicks": gettext_lazy("Count clicks (links go through this site)"),
         }
         widgets = {
             "mailing_lists": forms.CheckboxSelectMultiple,
@@ -212,8 +256,10 @@ class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
             "body_html": forms.Textarea(attrs={"rows": 14, "class": "mono"}),
         }
         help_texts = {
-            "body_html": 'HTML. Placeholders: {{ contact.name }}, {{ contact.first_name|default:"friend" }}, '
-            "{{ contact.email }}, {{ unsubscribe.url }}, {{ preferences.url }}.",
+            "body_html": gettext_lazy(
+                'HTML. Placeholders: {{ contact.name }}, {{ contact.first_name|default:"friend" }}, '
+                "{{ contact.email }}, {{ unsubscribe.url }}, {{ preferences.url }}."
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -239,7 +285,7 @@ def mailing_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespon
     """Create a campaign, or edit one while it is a draft."""
     mailing = get_object_or_404(Mailing, pk=pk) if pk else None
     if mailing is not None and mailing.state != MailingState.DRAFT:
-        messages.info(request, "Only a draft can be edited: cancel the campaign first.")
+        messages.info(request, _("Only a draft can be edited: cancel the campaign first."))
         return redirect("marketing:mailing_detail", pk=mailing.pk)
     initial = {"email_from": getattr(request.user, "email", "")} if mailing is None else {}
     form = MailingForm(request.POST or None, instance=mailing, initial=initial)
@@ -249,7 +295,7 @@ def mailing_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespon
             saved.user = request.user  # type: ignore[assignment]
         saved.save()
         form.save_m2m()
-        messages.success(request, f"Campaign “{saved.subject}” saved.")
+        messages.success(request, _("Campaign “%(subject)s” saved.") % {"subject": saved.subject})
         return redirect("marketing:mailing_detail", pk=saved.pk)
     return render(request, "marketing/mailing_form.html", {"form": form, "mailing": mailing})
 
@@ -283,7 +329,7 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
         if action == "schedule":
             when = parse_datetime(request.POST.get("schedule_date", ""))
             if when is None:
-                messages.error(request, "Choose the date and time to send the campaign.")
+                messages.error(request, _("Choose the date and time to send the campaign."))
                 return redirect("marketing:mailing_detail", pk=mailing.pk)
             if timezone.is_naive(when):
                 when = timezone.make_aware(when, timezone.get_current_timezone())
@@ -293,13 +339,17 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
             for error in exc.errors:
                 messages.error(request, error)
         else:
-            queued = "The campaign is in the queue."
-            messages.success(request, queued if when is None else f"Scheduled for {when:%Y-%m-%d %H:%M %Z}.")
+            if when is None:
+                messages.success(request, _("The campaign is in the queue."))
+            else:
+                messages.success(request, _("Scheduled for %(when)s.") % {"when": f"{when:%Y-%m-%d %H:%M %Z}"})
     elif action == "cancel":
         if services.mailing_cancel(mailing=mailing):
-            messages.success(request, "Back to draft: nothing more is sent until the campaign is sent again.")
+            messages.success(request, _("Back to draft: nothing more is sent until the campaign is sent again."))
         else:
-            messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be cancelled.")
+            messages.info(
+                request, _("A campaign that is %(state)s cannot be cancelled.") % {"state": mailing.get_state_display()}
+            )
     elif action == "test":
         try:
             mail = services.mailing_test_send(mailing=mailing, email=request.POST.get("test_email", ""))
@@ -308,24 +358,36 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, error)
         else:
             address = mail.recipients.get().email
-            messages.success(request, f"Test sent to {address} (it is in the queue as “{mail.subject}”).")
+            messages.success(
+                request,
+                _("Test sent to %(address)s (it is in the queue as “%(subject)s”).")
+                % {"address": address, "subject": mail.subject},
+            )
     elif action == "resume":
         if mailing_resume(mailing=mailing):
-            messages.success(request, "Back in the queue: it carries on with the recipients not yet mailed.")
+            messages.success(request, _("Back in the queue: it carries on with the recipients not yet mailed."))
         else:
-            messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be resumed.")
+            messages.info(
+                request, _("A campaign that is %(state)s cannot be resumed.") % {"state": mailing.get_state_display()}
+            )
     elif action == "retry":
         count = services.mailing_retry_failed(mailing=mailing)
         if count:
-            messages.success(request, f"{count} failed recipient{'s' if count != 1 else ''} will be tried again.")
+            messages.success(
+                request,
+                ngettext(
+                    "%(n)d failed recipient will be tried again.", "%(n)d failed recipients will be tried again.", count
+                )
+                % {"n": count},
+            )
         else:
-            messages.info(request, "No recipient failed: there is nothing to try again.")
+            messages.info(request, _("No recipient failed: there is nothing to try again."))
     elif action == "duplicate":
         copy = services.mailing_duplicate(mailing=mailing, user=request.user)
-        messages.success(request, "A copy of the campaign was created as a draft.")
+        messages.success(request, _("A copy of the campaign was created as a draft."))
         return redirect("marketing:mailing_edit", pk=copy.pk)
     else:
-        return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+        return HttpResponse(_("Unknown action."), status=400, content_type="text/plain")
     return redirect("marketing:mailing_detail", pk=mailing.pk)
 
 
@@ -349,10 +411,12 @@ def mailing_traces_view(request: HttpRequest, pk: int) -> HttpResponse:
     elif status in TraceStatus.values:
         traces = traces.filter(trace_status=status)
     elif status:
-        return HttpResponse(f"Unknown status {status!r}.", status=400, content_type="text/plain")
+        return HttpResponse(_("Unknown status %(status)r.") % {"status": status}, status=400, content_type="text/plain")
     if failure:
         if failure not in TraceFailure.values:
-            return HttpResponse(f"Unknown failure type {failure!r}.", status=400, content_type="text/plain")
+            return HttpResponse(
+                _("Unknown failure type %(failure)r.") % {"failure": failure}, status=400, content_type="text/plain"
+            )
         traces = traces.filter(failure_type=failure)
     page = Paginator(traces, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
