@@ -32,13 +32,14 @@ PYTEST_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q
 
-.PHONY: help run test lint bench install system-deps test-embedded test-services
+.PHONY: help run test lint bench install system-deps test-embedded test-services messages compilemessages
 
 help:
 	@echo "make run    start web (http://$(MAILCORE_WEB_HOST):$(MAILCORE_WEB_PORT), admin/admin), Celery worker+beat,"
 	@echo "            SMTP sink (127.0.0.1:1025, shown at /sink/) and the inbound gateway; Ctrl-C stops all"
 	@echo "make test   ruff + mypy, then the suite on SQLite + filesystem broker, then on PostgreSQL + Redis"
 	@echo "make lint   ruff + mypy only"
+	@echo "make messages  update every catalogue (fr ja ro zh_Hans) from the code, then compile them"
 	@echo "make bench  the benchmarks under bench/, a table of their figures, docs/benchmarks.md"
 	@echo "            (installs the peers django-post-office and django-mailer in $(BENCH_VENV) only)"
 
@@ -53,14 +54,38 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed-dev
+install: $(VENV)/.installed-dev compilemessages
 
-# Debian packages the suite needs: chromium (browser tests) and postfix (its smtp-sink binary,
-# used by the benchmark). Postfix is installed unconfigured so no daemon starts and nothing asks.
+# --- translations ---------------------------------------------------------------------------------
+# Catalogues (.po) are committed; the compiled .mo files are built here and never committed.
+# Each app's strings go to its own <app>/locale/, the top-level templates/ and config/ to locale/.
+LOCALES := fr ja ro zh_Hans
+MAKEMESSAGES_IGNORE := --ignore=.venv --ignore=.venv-bench --ignore=bench --ignore=tests \
+	--ignore='*/tests/*' --ignore=var --ignore=build --ignore=docs
+
+define need_gettext
+	@command -v msgfmt >/dev/null || { echo "Installing Debian package: gettext"; \
+		$(APT_GET) update -qq; $(APT_GET) install --no-install-recommends gettext >/dev/null; }
+endef
+
+compilemessages: $(VENV)/.installed-dev
+	$(need_gettext)
+	$(PY) manage.py compilemessages -v 0 $(MAKEMESSAGES_IGNORE)
+
+messages: $(VENV)/.installed-dev
+	$(need_gettext)
+	$(PY) manage.py makemessages --no-obsolete --no-location $(addprefix -l ,$(LOCALES)) $(MAKEMESSAGES_IGNORE)
+	$(MAKE) compilemessages
+
+# Debian packages the suite needs: chromium (browser tests), fonts-noto-cjk (Japanese and Chinese
+# pages in the browser tests and screenshots), gettext (msgfmt, xgettext: the catalogues and their
+# test) and postfix (its smtp-sink binary, used by the benchmark). Postfix is installed unconfigured so no daemon starts and nothing asks.
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/sbin/smtp-sink ] || missing="$$missing postfix"; \
+	[ -x /usr/bin/msgfmt ] || missing="$$missing gettext"; \
+	[ -d /usr/share/fonts/opentype/noto ] || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \

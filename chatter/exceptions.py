@@ -17,3 +17,11 @@ class UnknownSubtypeError(ChatterError, LookupError):
 
 class NotificationStatusError(ChatterError, ValueError):
     """A notification status write asked for something that does not exist or cannot hold."""
+
+
+class InvalidLanguageError(ChatterError, ValueError):
+    """A language that is not one of the product's (``LANGUAGES``)."""
+
+
+class InvalidTimeZoneError(ChatterError, ValueError):
+    """A time zone name the IANA database does not know."""

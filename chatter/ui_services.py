@@ -7,9 +7,12 @@ threads; the views call these and ``chatter.services`` and nothing else that wri
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import available_timezones
 
 from django.db import IntegrityError, transaction
 
+from chatter.exceptions import InvalidLanguageError, InvalidTimeZoneError
+from mailcore.conf import language_choices
 from mailcore.contacts import contact_email_clean, contact_email_set
 from mailcore.models import NotificationType, Partner
 
@@ -40,18 +43,32 @@ def partner_for_user(user: User) -> Partner:
 
 
 @transaction.atomic
-def user_preferences_update(*, user: User, notification_type: str, email: str) -> Partner:
-    """Save a user's notification preference and e-mail (on both the user and its contact).
+def user_preferences_update(
+    *, user: User, notification_type: str, email: str, lang: str | None = None, tz: str | None = None
+) -> Partner:
+    """Save a user's notification preference, e-mail, language and time zone.
 
-    Odoo keeps one address for a user, on its partner; Django's user has its own ``email``, so
-    both are written to keep them equal.
+    Odoo keeps one address, the language and the time zone of a user on its partner; Django's user
+    has its own ``email``, so both are written to keep them equal. ``None`` keeps the current
+    language or time zone.
     """
     if notification_type not in NotificationType.values:
         raise ValueError(f"Unknown notification type {notification_type!r}.")
+    if lang is not None and lang not in dict(language_choices()):
+        raise InvalidLanguageError(f"Unknown language {lang!r}.")
+    if tz is not None and tz and tz not in available_timezones():
+        raise InvalidTimeZoneError(f"Unknown time zone {tz!r}.")
     email = contact_email_clean(email)
     partner = partner_for_user(user)
     partner.notification_type = notification_type
-    partner.save(update_fields=["notification_type"])
+    fields = ["notification_type"]
+    if lang is not None:
+        partner.lang = lang
+        fields.append("lang")
+    if tz is not None:
+        partner.tz = tz
+        fields.append("tz")
+    partner.save(update_fields=fields)
     contact_email_set(partner=partner, email=email)
     if user.email != email:
         user.email = email

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
+from zoneinfo import available_timezones
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,12 +11,16 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatter import selectors, services
+from chatter.exceptions import InvalidLanguageError, InvalidTimeZoneError
 from chatter.models import Notification
 from chatter.templatetags.chatter_ui import record_url
 from chatter.ui_services import user_preferences_update
+from mailcore.conf import language_choices
 from mailcore.exceptions import InvalidEmailError
 from mailcore.models import NotificationType
 
@@ -101,28 +106,46 @@ def failures_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def preferences_view(request: HttpRequest) -> HttpResponse:
-    """How the user is notified (by e-mail or in the app) and the user's e-mail address."""
+    """How the user is notified (by e-mail or in the app), the e-mail address, language and time zone."""
     partner = request.partner  # type: ignore[attr-defined]
     error = ""
     if request.method == "POST":
         notification_type = request.POST.get("notification_type", partner.notification_type)
         email = request.POST.get("email", "")
         try:
-            user_preferences_update(user=cast("User", request.user), notification_type=notification_type, email=email)
+            user_preferences_update(
+                user=cast("User", request.user),
+                notification_type=notification_type,
+                email=email,
+                lang=request.POST.get("lang", partner.lang),
+                tz=request.POST.get("tz", partner.tz),
+            )
         except InvalidEmailError:
-            error = "This e-mail address is not valid."
+            error = _("This e-mail address is not valid.")
+        except InvalidLanguageError:
+            error = _("Choose one of the languages in the list.")
+        except InvalidTimeZoneError:
+            error = _("Choose one of the time zones in the list.")
         except ValueError:
-            error = "Choose how to handle notifications."
+            error = _("Choose how to handle notifications.")
         else:
-            messages.success(request, "Preferences saved.")
+            partner.refresh_from_db(fields=["lang"])
+            with translation.override(partner.lang):
+                messages.success(request, _("Preferences saved."))
             return redirect("chatter:preferences")
+    posted = request.POST if request.method == "POST" else {}
     return render(
         request,
         "chatter/preferences.html",
         {
             "partner": partner,
             "choices": NotificationType.choices,
+            "languages": language_choices(),
+            "time_zones": sorted(available_timezones()),
             "error": error,
-            "email_value": request.POST.get("email", partner.email) if request.method == "POST" else partner.email,
+            "email_value": posted.get("email", partner.email),
+            "lang_value": posted.get("lang", partner.lang),
+            "tz_value": posted.get("tz", partner.tz),
         },
+        status=400 if error else 200,
     )

@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the login page's language switch
     path("api/", include("config.api_urls")),
     path("queue/", include("mailqueue.urls")),
     path("settings/", include("mailcore.urls")),

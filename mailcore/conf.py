@@ -119,3 +119,13 @@ def login_failure_limit() -> int:
 def login_failure_window_seconds() -> int:
     """How long failures are remembered, and so how long a throttled pair waits."""
     return int(_get("MAILCORE_LOGIN_FAILURE_WINDOW", 900))  # type: ignore[call-overload]
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """The languages a contact can receive mail in: the product's own (``LANGUAGES``)."""
+    return [(str(code), str(name)) for code, name in settings.LANGUAGES]
+
+
+def default_language() -> str:
+    """The company's language (Odoo's company language): new contacts get it; ``LANGUAGE_CODE`` by default."""
+    return str(_get("MAILCORE_DEFAULT_LANGUAGE", settings.LANGUAGE_CODE))

@@ -9,7 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from mailcore import conf
 from mailcore.addresses import email_normalize
 
 
@@ -36,6 +38,12 @@ class Partner(models.Model):
     notification_type = models.CharField(
         max_length=16, choices=NotificationType.choices, default=NotificationType.EMAIL
     )
+    # Odoo's ``lang``: the language of the mail this contact receives (notification layout, campaigns).
+    lang = models.CharField(
+        _("language"), max_length=16, choices=conf.language_choices, default=conf.default_language
+    )
+    # Odoo's ``tz``: dates and times shown to this contact's user; empty means the server's (UTC).
+    tz = models.CharField(_("time zone"), max_length=64, blank=True, default="")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

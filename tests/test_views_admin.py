@@ -3,13 +3,16 @@ outgoing mail servers (Test Connection against a real SMTP sink), alias domains 
 
 from __future__ import annotations
 
+import datetime as dt
 import email
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import reverse
+from django.utils.formats import time_format
 
 from chatter.models import Message
 from demo.models import Lead
@@ -159,6 +162,19 @@ def test_quota_page(staff: Client, settings: object) -> None:
     QuotaDay.objects.create(day=day, count=12)
     html = staff.get(reverse("mailqueue:quota")).content.decode()
     assert 'id="quota-used">12<' in html and 'id="quota-limit">50<' in html and "UTC" in html
+
+
+def test_quota_reset_time_in_the_user_time_zone_and_utc(staff: Client) -> None:
+    _day, reset = quota_window()
+    partner = Partner.objects.get(user__username="boss")
+    partner.tz = "Asia/Tokyo"
+    partner.save(update_fields=["tz"])
+    html = staff.get(reverse("mailqueue:quota")).content.decode()
+    card = html.split('id="quota-reset"', 1)[1].split("</div></div>", 1)[0]
+    tokyo = reset.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"{time_format(tokyo)} <span" in card and "JST" in card
+    assert f"{time_format(reset.astimezone(dt.UTC))} UTC" in card
+    assert time_format(tokyo) != time_format(reset.astimezone(dt.UTC))
 
 
 # --- servers ------------------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+"""The catalogues are complete and the templates leave no text untranslated.
+
+1. ``makemessages`` runs on a copy of the code (the real catalogues are never rewritten by a test)
+   and every catalogue of a translated part must then have a translation for every string, none
+   fuzzy, placeholders and plural forms consistent (``msgfmt --check``).
+2. Every template of a translated part is parsed: a text node or a user-visible attribute
+   (title, aria-label, placeholder, alt) with letters outside ``{% translate %}`` /
+   ``{% blocktranslate %}`` fails, except the few words in ALLOWED_TEXT (brand, symbols).
+
+TRANSLATED lists the parts done so far; each part is a directory holding ``templates/`` and, for an
+app, its own ``locale/`` (the top-level ``templates/`` and ``config/`` share ``locale/``). When every
+app is translated the list covers them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.template.base import Lexer, TokenType
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ["fr", "ja", "ro", "zh_Hans"]
+
+# Directory (relative to ROOT) -> the catalogue directory its strings go to.
+# e.g. "templates": "locale", "config": "locale", "chatter": "chatter/locale", "bounces": "bounces/locale"
+TRANSLATED: dict[str, str] = {}
+# Single templates translated ahead of their app (the notification e-mail layout).
+TRANSLATED_TEMPLATES: list[str] = []
+
+# Words that are the same in every language: the product's name, symbols, units.
+ALLOWED_TEXT = {"mailcore", "Odoo", "SMTP", "DKIM", "SPF", "DMARC", "MX", "UTC", "ID", "URL", "API", "×", "·", "…"}
+VISIBLE_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt"}
+# Applications of the project: makemessages' copy needs them, their tests and data do not matter.
+COPIED = ["config", "templates", "locale", "mailcore", "chatter", "mailqueue", "bounces", "marketing", "demo"]
+COPIED += ["console"]
+
+pytestmark = pytest.mark.skipif(shutil.which("msgattrib") is None, reason="needs gettext (make system-deps)")
+
+
+def _catalogues(root: Path) -> Iterator[tuple[str, Path]]:
+    for locale_dir in sorted(set(TRANSLATED.values())):
+        for lang in LOCALES:
+            yield f"{locale_dir}/{lang}", root / locale_dir / lang / "LC_MESSAGES" / "django.po"
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the code whose catalogues makemessages has just brought up to date."""
+    copy = tmp_path_factory.mktemp("messages")
+    for name in COPIED:
+        shutil.copytree(
+            ROOT / name, copy / name, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.mo", "static")
+        )
+    cwd = os.getcwd()
+    os.chdir(copy)
+    try:
+        with override_settings(LOCALE_PATHS=[copy / "locale"]):
+            call_command(
+                "makemessages",
+                locale=LOCALES,
+                no_obsolete=True,
+                no_location=True,
+                ignore_patterns=["tests", "*/tests/*"],
+                verbosity=0,
+            )
+    finally:
+        os.chdir(cwd)
+    return copy
+
+
+@pytest.mark.parametrize("catalogue", [name for name, _ in _catalogues(ROOT)])
+def test_catalogue_is_complete(regenerated: Path, catalogue: str) -> None:
+    path = dict(_catalogues(regenerated))[catalogue]
+    assert path.exists(), f"{catalogue}: no catalogue (run `make messages`)"
+    untranslated = subprocess.run(
+        ["msgattrib", "--untranslated", "--no-wrap", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    fuzzy = subprocess.run(
+        ["msgattrib", "--only-fuzzy", "--no-wrap", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    missing = re.findall(r'^msgid "(.+)"$', untranslated, re.MULTILINE)
+    assert not missing, f"{catalogue}: untranslated (run `make messages`, then translate): {missing}"
+    assert not re.findall(r'^msgid "(.+)"$', fuzzy, re.MULTILINE), f"{catalogue}: fuzzy entries:\n{fuzzy}"
+    check = subprocess.run(["msgfmt", "--check", "-o", os.devnull, str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, f"{catalogue}: {check.stderr}"
+
+
+def test_committed_catalogues_are_up_to_date(regenerated: Path) -> None:
+    """The committed .po files hold every string of the code (so `make messages` was run)."""
+    for name, path in _catalogues(ROOT):
+        committed = set(re.findall(r'^msgid "(.+)"$', path.read_text(), re.MULTILINE)) if path.exists() else set()
+        fresh_path = dict(_catalogues(regenerated))[name]
+        fresh = set(re.findall(r'^msgid "(.+)"$', fresh_path.read_text(), re.MULTILINE))
+        assert fresh <= committed, f"{name}: not in the committed catalogue: {sorted(fresh - committed)}"
+
+
+# --- templates --------------------------------------------------------------------------------------
+# Stands for a tag or variable: valid wherever HTML allows an attribute name, and holds no letter.
+PLACEHOLDER = "_0_"
+LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+def _template_files() -> list[Path]:
+    files = [ROOT / t for t in TRANSLATED_TEMPLATES]
+    for part in TRANSLATED:
+        base = ROOT / part if part == "templates" else ROOT / part / "templates"
+        if base.is_dir():
+            files += [p for p in base.rglob("*") if p.suffix in {".html", ".txt"} and "tests" not in p.parts]
+    return sorted(set(files))
+
+
+def _without_translated_parts(source: str) -> str:
+    """The template's text with every tag, variable, comment and translated block made a placeholder."""
+    out: list[str] = []
+    skipping: str | None = None
+    for token in Lexer(source).tokenize():
+        if skipping:
+            if token.token_type == TokenType.BLOCK and token.contents.split()[0] == skipping:
+                skipping = None
+            continue
+        if token.token_type == TokenType.TEXT:
+            out.append(token.contents)
+            continue
+        if token.token_type == TokenType.BLOCK:
+            word = token.contents.split()[0] if token.contents else ""
+            if word in {"blocktranslate", "blocktrans"}:
+                skipping = "endblocktranslate" if word == "blocktranslate" else "endblocktrans"
+            elif word == "comment":
+                skipping = "endcomment"
+        out.append(PLACEHOLDER)
+    return "".join(out)
+
+
+def _is_untranslated(text: str) -> bool:
+    words = [w for w in re.split(r"\s+|" + PLACEHOLDER, text) if w]
+    leftover = [w for w in words if w.strip(".,:;!?()[]\"'") not in ALLOWED_TEXT]
+    return any(LETTERS.search(w) for w in leftover)
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in {"script", "style"}:
+            self._hidden += 1
+        for name, value in attrs:
+            if name in VISIBLE_ATTRIBUTES and value and _is_untranslated(value):
+                self.found.append(f'{name}="{value}"')
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"} and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden and _is_untranslated(data):
+            self.found.append(data.strip().replace(PLACEHOLDER, "…"))
+
+
+def untranslated_text(source: str) -> list[str]:
+    parser = _VisibleText()
+    parser.feed(_without_translated_parts(source))
+    parser.close()
+    return parser.found
+
+
+@pytest.mark.parametrize("template", _template_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_template_text_is_translated(template: Path) -> None:
+    assert untranslated_text(template.read_text()) == []
+
+
+def test_untranslated_text_is_found() -> None:
+    """The checker itself: text, a title attribute, and a translated block are told apart."""
+    assert untranslated_text("<p>Retry</p>") == ["Retry"]
+    assert untranslated_text('<a title="Retry">{% translate "x" %}</a>') == ['title="Retry"']
+    assert untranslated_text("<p>{% translate 'Retry' %} · mailcore</p>") == []
+    assert untranslated_text("{% blocktranslate %}Sent {{ n }} mails{% endblocktranslate %}") == []
+    assert untranslated_text("<style>.a { color: red }</style><script>let a;</script>") == []
+    assert untranslated_text("<p>{{ n }} mails</p>") == ["… mails"]
