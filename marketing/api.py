@@ -23,7 +23,7 @@ from mailcore.contacts import contact_email_clean
 from mailcore.exceptions import InvalidEmailError
 from marketing import selectors, services
 from marketing.exceptions import ContactImportError, MailingNotReady
-from marketing.models import Mailing, MailingList, MailingState, MailingSubscription
+from marketing.models import Mailing, MailingList, MailingState, MailingSubscription, MailingTranslation
 from marketing.queue import mailing_resume
 
 
@@ -190,7 +190,18 @@ class MailingListViewSet(
         return Response(asdict(result), status=status.HTTP_201_CREATED)
 
 
+class MailingTranslationSerializer(serializers.ModelSerializer[MailingTranslation]):
+    class Meta:
+        model = MailingTranslation
+        fields = ["lang", "subject", "preview", "body_html"]
+
+
 class MailingSerializer(serializers.ModelSerializer[Mailing]):
+    translations = MailingTranslationSerializer(
+        many=True,
+        required=False,
+        help_text="The text in other languages: each contact gets the variant of its language, else the main text.",
+    )
     mailing_lists = serializers.PrimaryKeyRelatedField(
         many=True, queryset=MailingList.objects.filter(active=True), required=False
     )
@@ -213,6 +224,7 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
             "reply_to_mode",
             "reply_to",
             "body_html",
+            "translations",
             "mailing_lists",
             "target_model",
             "target_filter",
@@ -236,6 +248,26 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
         if self.instance is not None and self.instance.state != MailingState.DRAFT:
             raise serializers.ValidationError(_("Only a draft can be changed: cancel the campaign first."))
         return attrs
+
+    def validate_translations(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        langs = [variant["lang"] for variant in value]
+        if len(set(langs)) != len(langs):
+            raise serializers.ValidationError(_("Each language can have one variant only."))
+        return value
+
+    def create(self, validated_data: dict[str, Any]) -> Mailing:
+        variants = validated_data.pop("translations", None)
+        mailing = super().create(validated_data)
+        if variants is not None:
+            services.mailing_translations_set(mailing=mailing, variants=variants)
+        return mailing
+
+    def update(self, instance: Mailing, validated_data: dict[str, Any]) -> Mailing:
+        variants = validated_data.pop("translations", None)
+        mailing = super().update(instance, validated_data)
+        if variants is not None:
+            services.mailing_translations_set(mailing=mailing, variants=variants)
+        return mailing
 
 
 class ScheduleSerializer(serializers.Serializer[Any]):

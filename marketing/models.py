@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mailcore import conf as mailcore_conf
 from mailcore.models import Partner
 
 
@@ -129,6 +130,28 @@ class Mailing(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class MailingTranslation(models.Model):
+    """The campaign's text in one more language (ours: Odoo writes a campaign in one language).
+
+    A contact whose language (``Partner.lang``) has a variant gets it; everyone else gets the
+    campaign's own subject, preview and body. An empty field of a variant falls back to the
+    campaign's own, so a variant may translate the body only.
+    """
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="translations")
+    lang = models.CharField(_("language"), max_length=16, choices=mailcore_conf.language_choices)
+    subject = models.CharField(_("Subject"), max_length=998, blank=True)
+    preview = models.CharField(_("Preview"), max_length=255, blank=True)
+    body_html = models.TextField(_("Body"), blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mailing", "lang"], name="mailing_translation_unique")]
+        ordering = ["lang"]
+
+    def __str__(self) -> str:
+        return f"{self.mailing} ({self.lang})"
 
 
 class TraceStatus(models.TextChoices):

@@ -29,6 +29,7 @@ from marketing.models import (
     MailingState,
     MailingSubscription,
     MailingTrace,
+    MailingTranslation,
     ScheduleType,
     TraceStatus,
 )
@@ -39,6 +40,8 @@ from marketing.validation import mailing_errors
 EMAIL_HEADERS = {"email", "e-mail", "emailaddress", "e-mailaddress", "mail"}
 NAME_HEADERS = {"name", "fullname", "contact", "contactname"}
 LIST_HEADERS = {"list", "lists", "mailinglist", "mailinglists"}
+# A campaign's variant in one more language: its language and its own text.
+TRANSLATED_FIELDS = ("lang", "subject", "preview", "body_html")
 NAME_MAX_LENGTH = Partner._meta.get_field("name").max_length or 255
 
 
@@ -371,6 +374,22 @@ def mailing_cancel(*, mailing: Mailing) -> bool:
     )
 
 
+def mailing_translations_set(*, mailing: Mailing, variants: list[dict[str, str]]) -> None:
+    """Make the campaign's variants exactly ``variants`` (one per language; a language left out
+    loses its variant). Raises ValueError when a language comes twice."""
+    langs = [variant["lang"] for variant in variants]
+    if len(set(langs)) != len(langs):
+        raise ValueError(_("Each language can have one variant only."))
+    with transaction.atomic():
+        mailing.translations.exclude(lang__in=langs).delete()
+        for variant in variants:
+            MailingTranslation.objects.update_or_create(
+                mailing=mailing,
+                lang=variant["lang"],
+                defaults={f: variant.get(f, "") for f in TRANSLATED_FIELDS if f != "lang"},
+            )
+
+
 def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
     """Odoo ``copy``: a new draft with the same content, recipients and options; no traces."""
     copy = Mailing.objects.create(
@@ -388,6 +407,10 @@ def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
         user=user or mailing.user,
     )
     copy.mailing_lists.set(mailing.mailing_lists.all())
+    MailingTranslation.objects.bulk_create(
+        MailingTranslation(mailing=copy, **{f: getattr(variant, f) for f in TRANSLATED_FIELDS})
+        for variant in mailing.translations.all()
+    )
     return copy
 
 

@@ -30,6 +30,16 @@ def mailing_errors(mailing: Mailing) -> list[str]:
     )
     for message, text in where:
         errors.extend(message % {"error": error} for error in placeholder_errors(text))
+    for variant in mailing.translations.all() if mailing.pk else []:
+        where = (
+            (_("In the subject (%(lang)s), %(error)s"), variant.subject),
+            (_("In the preview (%(lang)s), %(error)s"), variant.preview),
+            (_("In the body (%(lang)s), %(error)s"), variant.body_html),
+        )
+        for message, text in where:
+            errors.extend(
+                message % {"lang": variant.get_lang_display(), "error": error} for error in placeholder_errors(text)
+            )
     if mailing.target_model_id is None:
         if not mailing.pk or not mailing.mailing_lists.exists():
             errors.append(_("Choose at least one mailing list, or a model and a filter."))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.contenttypes.models import ContentType
@@ -274,6 +275,50 @@ class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["target_model"].label_from_instance = lambda ct: str(ct.name).capitalize()  # type: ignore[attr-defined]
 
 
+class MailingVariantsForm(forms.Form):
+    """The campaign's text in each other language, one tab per language (all optional)."""
+
+    FIELDS = ("subject", "preview", "body_html")
+
+    def __init__(self, *args: Any, mailing: Mailing | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        existing = {v.lang: v for v in mailing.translations.all()} if mailing is not None else {}
+        self.langs = [(code, name) for code, name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+        for code, _name in self.langs:
+            variant = existing.get(code)
+            self.fields[f"{code}-subject"] = forms.CharField(
+                label=gettext_lazy("Subject"), max_length=998, required=False
+            )
+            self.fields[f"{code}-preview"] = forms.CharField(
+                label=gettext_lazy("Preview"), max_length=255, required=False
+            )
+            self.fields[f"{code}-body_html"] = forms.CharField(
+                label=gettext_lazy("Body"),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 14, "class": "mono"}),
+            )
+            for field in self.FIELDS:
+                self.initial[f"{code}-{field}"] = getattr(variant, field, "")
+        # Variants in a language the form does not show (made through the API) are kept as they are.
+        self.kept = [
+            {"lang": v.lang, **{f: getattr(v, f) for f in self.FIELDS}}
+            for code, v in existing.items()
+            if code not in dict(self.langs)
+        ]
+
+    def tabs(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [(code, str(name), [self[f"{code}-{f}"] for f in self.FIELDS]) for code, name in self.langs]
+
+    def variants(self) -> list[dict[str, str]]:
+        """Every language with some text (an emptied tab removes its variant)."""
+        filled = [
+            {"lang": code, **{f: self.cleaned_data[f"{code}-{f}"] for f in self.FIELDS}}
+            for code, _name in self.langs
+            if any(self.cleaned_data[f"{code}-{f}"].strip() for f in self.FIELDS)
+        ]
+        return self.kept + filled
+
+
 @marketing_required
 def mailing_index_view(request: HttpRequest) -> HttpResponse:
     """Campaigns, newest first, with their state and progress."""
@@ -289,15 +334,17 @@ def mailing_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespon
         return redirect("marketing:mailing_detail", pk=mailing.pk)
     initial = {"email_from": getattr(request.user, "email", "")} if mailing is None else {}
     form = MailingForm(request.POST or None, instance=mailing, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    variants = MailingVariantsForm(request.POST or None, mailing=mailing)
+    if request.method == "POST" and form.is_valid() and variants.is_valid():
         saved = form.save(commit=False)
         if saved.user_id is None:
             saved.user = request.user  # type: ignore[assignment]
         saved.save()
         form.save_m2m()
+        services.mailing_translations_set(mailing=saved, variants=variants.variants())
         messages.success(request, _("Campaign “%(subject)s” saved.") % {"subject": saved.subject})
         return redirect("marketing:mailing_detail", pk=saved.pk)
-    return render(request, "marketing/mailing_form.html", {"form": form, "mailing": mailing})
+    return render(request, "marketing/mailing_form.html", {"form": form, "variants": variants, "mailing": mailing})
 
 
 @marketing_required
