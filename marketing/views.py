@@ -306,8 +306,12 @@ class MailingVariantsForm(forms.Form):
             if code not in dict(self.langs)
         ]
 
-    def tabs(self) -> list[tuple[str, str, list[forms.BoundField]]]:
-        return [(code, str(name), [self[f"{code}-{f}"] for f in self.FIELDS]) for code, name in self.langs]
+    def tabs(self) -> list[tuple[str, str, list[forms.BoundField], bool]]:
+        """(language, its name, its fields, shown first): the first tab with an error, else the first."""
+        tabs = [(code, str(name), [self[f"{code}-{f}"] for f in self.FIELDS]) for code, name in self.langs]
+        wrong = [code for code, _name, fields in tabs if any(field.errors for field in fields)]
+        shown = wrong[0] if wrong else (tabs[0][0] if tabs else "")
+        return [(code, name, fields, code == shown) for code, name, fields in tabs]
 
     def variants(self) -> list[dict[str, str]]:
         """Every language with some text (an emptied tab removes its variant)."""

@@ -118,6 +118,10 @@ def test_the_campaign_form_edits_one_tab_per_language() -> None:
     }
     form = client.get(reverse("marketing:mailing_create")).content.decode()
     assert 'data-tab="fr"' in form and 'data-tab="ja"' in form and 'data-tab="en"' not in form
+    too_long = client.post(reverse("marketing:mailing_create"), {**data, "ro-subject": "x" * 999}).content.decode()
+    # Nothing saved, and the Romanian tab (the one with the error) is the one shown.
+    assert not Mailing.objects.exists() and 'data-tab="ro" aria-selected="true"' in too_long
+    assert 'data-tab-panel="ro" lang="ro" >' in too_long and 'data-tab-panel="fr" lang="fr" hidden>' in too_long
     client.post(reverse("marketing:mailing_create"), data)
     mailing = Mailing.objects.get()
     assert list(mailing.translations.values_list("lang", "subject", "body_html")) == [
