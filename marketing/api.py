@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -24,12 +25,12 @@ from mailcore.exceptions import InvalidEmailError
 from marketing import selectors, services
 from marketing.attachments import UploadedFile, mailing_attachments, mailing_attachments_add, mailing_attachments_remove
 from marketing.exceptions import AttachmentsTooLarge, ContactImportError, MailingNotReady
-from marketing.models import Mailing, MailingList, MailingState, MailingSubscription
+from marketing.models import Mailing, MailingList, MailingState, MailingSubscription, MailingTranslation
 from marketing.queue import mailing_resume
 
 
 class CanManageLists(permissions.BasePermission):
-    message = "Managing mailing lists needs the Email Marketing permission."
+    message = gettext_lazy("Managing mailing lists needs the Email Marketing permission.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.has_perm("marketing.change_mailinglist"))
@@ -183,7 +184,7 @@ class MailingListViewSet(
         except ContactImportError as exc:
             return Response(
                 {
-                    "detail": "Nothing was imported: correct these lines and import the file again.",
+                    "detail": _("Nothing was imported: correct these lines and import the file again."),
                     "errors": [asdict(error) for error in exc.errors],
                 },
                 status=status.HTTP_400_BAD_REQUEST,
@@ -195,7 +196,18 @@ class AttachmentUploadSerializer(serializers.Serializer[Any]):
     files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
 
 
+class MailingTranslationSerializer(serializers.ModelSerializer[MailingTranslation]):
+    class Meta:
+        model = MailingTranslation
+        fields = ["lang", "subject", "preview", "body_html"]
+
+
 class MailingSerializer(serializers.ModelSerializer[Mailing]):
+    translations = MailingTranslationSerializer(
+        many=True,
+        required=False,
+        help_text="The text in other languages: each contact gets the variant of its language, else the main text.",
+    )
     mailing_lists = serializers.PrimaryKeyRelatedField(
         many=True, queryset=MailingList.objects.filter(active=True), required=False
     )
@@ -219,6 +231,7 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
             "reply_to_mode",
             "reply_to",
             "body_html",
+            "translations",
             "mailing_lists",
             "target_model",
             "target_filter",
@@ -245,8 +258,28 @@ class MailingSerializer(serializers.ModelSerializer[Mailing]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None and self.instance.state != MailingState.DRAFT:
-            raise serializers.ValidationError("Only a draft can be changed: cancel the campaign first.")
+            raise serializers.ValidationError(_("Only a draft can be changed: cancel the campaign first."))
         return attrs
+
+    def validate_translations(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        langs = [variant["lang"] for variant in value]
+        if len(set(langs)) != len(langs):
+            raise serializers.ValidationError(_("Each language can have one variant only."))
+        return value
+
+    def create(self, validated_data: dict[str, Any]) -> Mailing:
+        variants = validated_data.pop("translations", None)
+        mailing = super().create(validated_data)
+        if variants is not None:
+            services.mailing_translations_set(mailing=mailing, variants=variants)
+        return mailing
+
+    def update(self, instance: Mailing, validated_data: dict[str, Any]) -> Mailing:
+        variants = validated_data.pop("translations", None)
+        mailing = super().update(instance, validated_data)
+        if variants is not None:
+            services.mailing_translations_set(mailing=mailing, variants=variants)
+        return mailing
 
 
 class ScheduleSerializer(serializers.Serializer[Any]):
@@ -308,7 +341,7 @@ class MailingViewSet(
         try:
             services.mailing_put_in_queue(mailing=mailing, when=incoming.validated_data.get("schedule_date"))
         except MailingNotReady as exc:
-            return Response({"detail": "The campaign cannot be sent.", "errors": exc.errors}, status=400)
+            return Response({"detail": _("The campaign cannot be sent."), "errors": exc.errors}, status=400)
         return Response(MailingSerializer(mailing).data)
 
     @extend_schema(request=None, responses={200: MailingSerializer})
@@ -317,9 +350,8 @@ class MailingViewSet(
         """Back to draft (from in queue, paused or failed); 409 when the campaign is not in one of those."""
         mailing = self.get_object()
         if not services.mailing_cancel(mailing=mailing):
-            return Response(
-                {"detail": f"A campaign that is {mailing.get_state_display()} cannot be cancelled."}, status=409
-            )
+            detail = _("A campaign that is %(state)s cannot be cancelled.") % {"state": mailing.get_state_display()}
+            return Response({"detail": detail}, status=409)
         return Response(MailingSerializer(mailing).data)
 
     @extend_schema(
@@ -334,7 +366,7 @@ class MailingViewSet(
         except InvalidEmailError as exc:
             return Response({"email": [str(exc)]}, status=400)
         except MailingNotReady as exc:
-            return Response({"detail": "The campaign cannot be sent.", "errors": exc.errors}, status=400)
+            return Response({"detail": _("The campaign cannot be sent."), "errors": exc.errors}, status=400)
         return Response({"mail_id": mail.pk}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -351,7 +383,7 @@ class MailingViewSet(
         """A campaign paused for its bounces goes back in the queue; 409 when it is not paused."""
         mailing = self.get_object()
         if not mailing_resume(mailing=mailing):
-            detail = f"A campaign that is {mailing.get_state_display()} cannot be resumed."
+            detail = _("A campaign that is %(state)s cannot be resumed.") % {"state": mailing.get_state_display()}
             return Response({"detail": detail}, status=409)
         return Response(MailingSerializer(mailing).data)
 

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MarketingConfig(AppConfig):
     """E-mail marketing (Odoo's ``mass_mailing``): mailing lists, subscriptions and campaigns."""
 
     name = "marketing"
-    verbose_name = "Email Marketing"
+    verbose_name = _("Email Marketing")
 
     def ready(self) -> None:
         from django_celery_beat.models import IntervalSchedule

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from mailcore import conf as mailcore_conf
 from mailcore.models import Partner
 
 
@@ -55,26 +57,26 @@ class MailingSubscription(models.Model):
 class MailingState(models.TextChoices):
     """Odoo's ``mailing.mailing`` states, plus two of ours (Odoo has neither)."""
 
-    DRAFT = "draft", "Draft"
-    IN_QUEUE = "in_queue", "In Queue"
-    SENDING = "sending", "Sending"
-    DONE = "done", "Sent"
+    DRAFT = "draft", _("Draft")
+    IN_QUEUE = "in_queue", _("In Queue")
+    SENDING = "sending", _("Sending")
+    DONE = "done", _("Sent")
     # Ours: the campaign could not be rendered or queued; the reason is shown and the queue goes on.
-    FAILED = "failed", "Failed"
+    FAILED = "failed", _("Failed")
     # Ours: too many hard bounces; sending stopped to protect the sender's domain, until resumed.
-    PAUSED = "paused", "Paused"
+    PAUSED = "paused", _("Paused")
 
 
 class ReplyToMode(models.TextChoices):
     """Where replies go (Odoo ``reply_to_mode``)."""
 
-    NEW = "new", "To a fixed address"
-    UPDATE = "update", "To each recipient's record"
+    NEW = "new", _("To a fixed address")
+    UPDATE = "update", _("To each recipient's record")
 
 
 class ScheduleType(models.TextChoices):
-    NOW = "now", "Send now"
-    SCHEDULED = "scheduled", "Send on a date"
+    NOW = "now", _("Send now")
+    SCHEDULED = "scheduled", _("Send on a date")
 
 
 class Mailing(models.Model):
@@ -82,19 +84,19 @@ class Mailing(models.Model):
 
     subject = models.CharField(max_length=998)
     preview = models.CharField(
-        max_length=255, blank=True, help_text="The line mail programs show after the subject, before opening."
+        max_length=255, blank=True, help_text=_("The line mail programs show after the subject, before opening.")
     )
-    email_from = models.CharField("From", max_length=512)
+    email_from = models.CharField(_("From"), max_length=512)
     reply_to_mode = models.CharField(max_length=16, choices=ReplyToMode.choices, default=ReplyToMode.NEW)
     reply_to = models.CharField(max_length=512, blank=True)
-    body_html = models.TextField("Body", blank=True)
+    body_html = models.TextField(_("Body"), blank=True)
     mailing_lists = models.ManyToManyField(MailingList, blank=True, related_name="mailings")
     # Or: the contacts of the records of a model with a chatter that match a filter.
     target_model = models.ForeignKey(
         "contenttypes.ContentType", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     target_filter = models.CharField(
-        max_length=1000, blank=True, help_text="Field conditions, e.g. stage=qualified&expected_revenue__gte=1000."
+        max_length=1000, blank=True, help_text=_("Field conditions, e.g. stage=qualified&expected_revenue__gte=1000.")
     )
     state = models.CharField(max_length=16, choices=MailingState.choices, default=MailingState.DRAFT, db_index=True)
     schedule_type = models.CharField(max_length=16, choices=ScheduleType.choices, default=ScheduleType.NOW)
@@ -108,7 +110,7 @@ class Mailing(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="Odoo's Dedicated Server: send through this server only.",
+        help_text=_("Odoo's Dedicated Server: send through this server only."),
     )
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
@@ -118,7 +120,7 @@ class Mailing(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        verbose_name="Responsible",
+        verbose_name=_("Responsible"),
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -130,29 +132,51 @@ class Mailing(models.Model):
         return self.subject
 
 
+class MailingTranslation(models.Model):
+    """The campaign's text in one more language (ours: Odoo writes a campaign in one language).
+
+    A contact whose language (``Partner.lang``) has a variant gets it; everyone else gets the
+    campaign's own subject, preview and body. An empty field of a variant falls back to the
+    campaign's own, so a variant may translate the body only.
+    """
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="translations")
+    lang = models.CharField(_("language"), max_length=16, choices=mailcore_conf.language_choices)
+    subject = models.CharField(_("Subject"), max_length=998, blank=True)
+    preview = models.CharField(_("Preview"), max_length=255, blank=True)
+    body_html = models.TextField(_("Body"), blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mailing", "lang"], name="mailing_translation_unique")]
+        ordering = ["lang"]
+
+    def __str__(self) -> str:
+        return f"{self.mailing} ({self.lang})"
+
+
 class TraceStatus(models.TextChoices):
     """Odoo ``mailing.trace.trace_status`` (e-mail values)."""
 
-    OUTGOING = "outgoing", "Outgoing"
-    SENT = "sent", "Delivered"
-    OPEN = "open", "Opened"
-    REPLY = "reply", "Replied"
-    BOUNCE = "bounce", "Bounced"
-    ERROR = "error", "Exception"
-    CANCEL = "cancel", "Cancelled"
+    OUTGOING = "outgoing", _("Outgoing")
+    SENT = "sent", _("Delivered")
+    OPEN = "open", _("Opened")
+    REPLY = "reply", _("Replied")
+    BOUNCE = "bounce", _("Bounced")
+    ERROR = "error", _("Exception")
+    CANCEL = "cancel", _("Cancelled")
 
 
 class TraceFailure(models.TextChoices):
     """Odoo's failure types of a trace (the mass-mailing ones, and those it shares with mail)."""
 
-    MAIL_BL = "mail_bl", "Blacklisted"
-    MAIL_OPTOUT = "mail_optout", "Opted out"
-    MAIL_DUP = "mail_dup", "Already mailed at this address"
-    MAIL_EMAIL_MISSING = "mail_email_missing", "No e-mail address"
-    MAIL_EMAIL_INVALID = "mail_email_invalid", "Invalid e-mail address"
-    MAIL_SMTP = "mail_smtp", "Refused by the mail server"
-    MAIL_BOUNCE = "mail_bounce", "Bounced"
-    UNKNOWN = "unknown", "Unknown error"
+    MAIL_BL = "mail_bl", _("Blacklisted")
+    MAIL_OPTOUT = "mail_optout", _("Opted out")
+    MAIL_DUP = "mail_dup", _("Already mailed at this address")
+    MAIL_EMAIL_MISSING = "mail_email_missing", _("No e-mail address")
+    MAIL_EMAIL_INVALID = "mail_email_invalid", _("Invalid e-mail address")
+    MAIL_SMTP = "mail_smtp", _("Refused by the mail server")
+    MAIL_BOUNCE = "mail_bounce", _("Bounced")
+    UNKNOWN = "unknown", _("Unknown error")
 
 
 class MailingTrace(models.Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,7 +17,7 @@ from marketing import selectors, services, tracking
 from marketing.models import MailingList
 from marketing.unsubscribe import UnsubscribeTarget, unsubscribe_read, unsubscribe_token
 
-BAD_LINK = "This link is not valid: it may have been cut when it was copied. Use the link of the e-mail itself."
+BAD_LINK = _("This link is not valid: it may have been cut when it was copied. Use the link of the e-mail itself.")
 
 
 def _target(token: str) -> UnsubscribeTarget:

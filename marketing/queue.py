@@ -14,16 +14,19 @@ the first campaign that raises).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bounces.registry import BouncedDelivery
 from chatter.models import Message, MessageType
@@ -41,6 +44,7 @@ from marketing.models import (
     MailingState,
     MailingSubscription,
     MailingTrace,
+    MailingTranslation,
     ReplyToMode,
     TraceFailure,
     TraceStatus,
@@ -54,9 +58,10 @@ logger = logging.getLogger(__name__)
 MARKETING_CRON = "Mail Marketing: Process queue"
 MARKETING_TASK = "marketing.tasks.process_marketing_queue_task"
 
-FOOTER = (
-    '<p style="font-size:12px;color:#6b7280;margin-top:24px">'
-    '<a href="{unsubscribe}">Unsubscribe</a> · <a href="{preferences}">Manage my subscriptions</a></p>'
+# Translated when each mail is rendered, in the language active then.
+FOOTER = '<p style="font-size:12px;color:#6b7280;margin-top:24px">{links}</p>'
+FOOTER_LINKS = gettext_lazy(
+    '<a href="%(unsubscribe)s">Unsubscribe</a> · <a href="%(preferences)s">Manage my subscriptions</a>'
 )
 
 
@@ -244,23 +249,63 @@ def render_for(
     list_ids: list[int],
     trace_id: int | None,
     reply_to: str,
+    variants: Mapping[str, MailingTranslation] | None = None,
 ) -> RenderedMail:
     """One recipient's mail: placeholders, the unsubscribe links and headers, tracking (when the
-    campaign counts opens and clicks and the mail has a trace)."""
+    campaign counts opens and clicks and the mail has a trace). The text is the variant in the
+    contact's language if the campaign has one (``variants`` by language, else read here), and the
+    footer speaks that language too."""
+    lang = contact.lang if contact is not None else ""
+    if variants is None:
+        variants = mailing_variants(mailing)
+    variant = variants.get(lang)
+    with translation.override(lang) if lang else contextlib.nullcontext():
+        return _render(
+            mailing,
+            subject=(variant and variant.subject) or mailing.subject,
+            preview=(variant and variant.preview) or mailing.preview,
+            body_html=(variant and variant.body_html) or mailing.body_html,
+            contact=contact,
+            email=email,
+            list_ids=list_ids,
+            trace_id=trace_id,
+            reply_to=reply_to,
+        )
+
+
+def mailing_variants(mailing: Mailing) -> dict[str, MailingTranslation]:
+    """The campaign's text in other languages, by language code."""
+    return {variant.lang: variant for variant in mailing.translations.all()} if mailing.pk else {}
+
+
+def _render(
+    mailing: Mailing,
+    *,
+    subject: str,
+    preview: str,
+    body_html: str,
+    contact: Partner | None,
+    email: str,
+    list_ids: list[int],
+    trace_id: int | None,
+    reply_to: str,
+) -> RenderedMail:
     base_url = mailcore_conf.base_url()
     urls = unsubscribe_urls(base_url=base_url, email=email, list_ids=list_ids)
     names = contact.name.split() if contact is not None else []
     values = {
         "contact": {"name": contact.name if contact else "", "first_name": names[0] if names else "", "email": email},
-        "campaign": {"subject": mailing.subject},
+        "campaign": {"subject": subject},
         "unsubscribe": {"url": urls["unsubscribe"]},
         "preferences": {"url": urls["preferences"]},
     }
-    body = rendering.render(mailing.body_html, values, as_html=True)
-    if not rendering.uses(mailing.body_html, "unsubscribe", "url"):
-        body += FOOTER.format(unsubscribe=urls["unsubscribe"], preferences=urls["preferences"])
-    if mailing.preview:
-        preview = rendering.render(mailing.preview, values, as_html=True)
+    body = rendering.render(body_html, values, as_html=True)
+    if not rendering.uses(body_html, "unsubscribe", "url"):
+        body += FOOTER.format(
+            links=FOOTER_LINKS % {"unsubscribe": urls["unsubscribe"], "preferences": urls["preferences"]}
+        )
+    if preview:
+        preview = rendering.render(preview, values, as_html=True)
         # Shown by mail programs after the subject, hidden in the message itself.
         body = f'<div style="display:none;max-height:0;overflow:hidden">{preview}</div>' + body
     if trace_id is not None and mailing.track_clicks:
@@ -275,7 +320,7 @@ def render_for(
         "Precedence": "list",
         "X-Auto-Response-Suppress": "OOF",
     }
-    subject = rendering.render(mailing.subject, values, as_html=False).replace("\r", " ").replace("\n", " ")
+    subject = rendering.render(subject, values, as_html=False).replace("\r", " ").replace("\n", " ")
     return RenderedMail(subject=subject[:998], body_html=body, headers=headers, reply_to=reply_to)
 
 
@@ -290,6 +335,7 @@ def _queue_rows(mailing: Mailing, traces: list[MailingTrace]) -> None:
     alias_domain = alias_domain_default()
     record_type = mailing.target_model if mailing.reply_to_mode == ReplyToMode.UPDATE else None
     mails = []
+    variants = mailing_variants(mailing)
     for trace in traces:
         reply_to = mailing.reply_to if mailing.reply_to_mode == ReplyToMode.NEW else ""
         if record_type is not None and trace.res_id is not None:
@@ -301,6 +347,7 @@ def _queue_rows(mailing: Mailing, traces: list[MailingTrace]) -> None:
             list_ids=list_ids,
             trace_id=trace.pk,
             reply_to=reply_to,
+            variants=variants,
         )
         mails.append(_mail_row(mailing, message, rendered, own_message_id=trace.message_id, mass=True))
     Mail.objects.bulk_create(mails)
@@ -409,11 +456,11 @@ def mailing_pause_if_bouncing(mailing_id: int) -> bool:
     rate = conf.pause_hard_bounce_rate()
     if sent < conf.pause_min_sent() or hard <= rate * sent:
         return False
-    reason = (
-        f"Paused: {hard} of the {sent} mails sent bounced hard ({100 * hard / sent:.1f}%, more than "
-        f"{100 * rate:g}%). Receivers judge a sender by its bounces: check the list for dead addresses "
+    reason = _(
+        "Paused: %(hard)d of the %(sent)d mails sent bounced hard (%(ratio)s%%, more than %(limit)s%%). "
+        "Receivers judge a sender by its bounces: check the list for dead addresses "
         "(the bounced recipients are listed under Bounced), then Resume."
-    )
+    ) % {"hard": hard, "sent": sent, "ratio": f"{100 * hard / sent:.1f}", "limit": f"{100 * rate:g}"}
     with transaction.atomic():
         # "Sent" (every recipient queued) still pauses while some of its mail waits in the queue.
         going_out = Q(state__in=[MailingState.IN_QUEUE, MailingState.SENDING]) | Q(

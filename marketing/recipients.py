@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.http import QueryDict
+from django.utils.translation import gettext as _
 
 from mailcore.addresses import email_normalize
 from mailcore.models import Partner
@@ -48,30 +49,38 @@ class TargetFilterError(ValueError):
 def target_queryset(mailing: Mailing) -> models.QuerySet[Any]:
     """The records of a campaign over a model, filtered (raises TargetFilterError on a bad filter)."""
     if mailing.target_model is None:
-        raise TargetFilterError(["no model chosen"])
+        raise TargetFilterError([_("no model chosen")])
     model = mailing.target_model.model_class()
     if model is None or not getattr(model, "mail_partner_field", None):
-        raise TargetFilterError([f"{mailing.target_model.name} records have no contact to write to"])
+        raise TargetFilterError(
+            [_("%(model)s records have no contact to write to") % {"model": mailing.target_model.name}]
+        )
     conditions: dict[str, Any] = {}
     errors = []
     for key, values in QueryDict(mailing.target_filter).lists():
-        name, _, lookup = key.partition("__")
+        name, _sep, lookup = key.partition("__")
         if lookup and lookup not in FILTER_LOOKUPS:
-            errors.append(f"{key}: unknown condition {lookup!r} (use {', '.join(sorted(FILTER_LOOKUPS))})")
+            errors.append(
+                _("%(key)s: unknown condition %(lookup)r (use %(lookups)s)")
+                % {"key": key, "lookup": lookup, "lookups": ", ".join(sorted(FILTER_LOOKUPS))}
+            )
             continue
         try:
             field = model._meta.get_field(name)
         except FieldDoesNotExist:
-            errors.append(f"{key}: {model._meta.verbose_name} has no field {name!r}")
+            errors.append(
+                _("%(key)s: %(model)s has no field %(field)r")
+                % {"key": key, "model": model._meta.verbose_name, "field": name}
+            )
             continue
         if field.many_to_many or field.one_to_many or not getattr(field, "concrete", False):
-            errors.append(f"{key}: {name!r} cannot be filtered on")
+            errors.append(_("%(key)s: %(field)r cannot be filtered on") % {"key": key, "field": name})
             continue
         value = values[-1]
         try:
             if lookup == "isnull":
                 if value.lower() not in {"true", "false", "1", "0"}:
-                    raise ValidationError("expected true or false")
+                    raise ValidationError(_("expected true or false"))
                 conditions[key] = value.lower() in {"true", "1"}
             elif lookup == "in":
                 conditions[key] = [_to_python(field, part.strip()) for part in value.split(",")]
@@ -91,7 +100,8 @@ def _to_python(field: Any, value: str) -> Any:
         field = field.target_field
     python = field.to_python(value)
     if getattr(field, "choices", None) and python not in {choice for choice, _label in field.flatchoices}:
-        raise ValidationError(f"{value!r} is not one of {', '.join(str(c) for c, _l in field.flatchoices)}")
+        choices = ", ".join(str(c) for c, _l in field.flatchoices)
+        raise ValidationError(_("%(value)r is not one of %(choices)s") % {"value": value, "choices": choices})
     return python
 
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 # What a campaign may say about its recipient and itself (object → fields).
 FIELDS: dict[str, tuple[str, ...]] = {
     "contact": ("name", "first_name", "email"),
@@ -44,15 +46,24 @@ def placeholder_errors(template: str) -> list[PlaceholderError]:
         inner = match.group(1)
         parsed = _PLACEHOLDER.match(inner)
         if parsed is None:
-            errors.append(PlaceholderError(inner, 'write {{ contact.name }} or {{ contact.name|default:"friend" }}'))
+            errors.append(PlaceholderError(inner, _('write {{ contact.name }} or {{ contact.name|default:"friend" }}')))
             continue
         obj, field = parsed["obj"], parsed["field"]
         if obj not in FIELDS:
-            errors.append(PlaceholderError(inner, f"unknown object {obj!r}: use one of {', '.join(FIELDS)}"))
+            message = _("unknown object %(object)r: use one of %(objects)s") % {
+                "object": obj,
+                "objects": ", ".join(FIELDS),
+            }
+            errors.append(PlaceholderError(inner, message))
         elif field not in FIELDS[obj]:
-            errors.append(PlaceholderError(inner, f"{obj} has no field {field!r}: use {', '.join(FIELDS[obj])}"))
+            message = _("%(object)s has no field %(field)r: use %(fields)s") % {
+                "object": obj,
+                "field": field,
+                "fields": ", ".join(FIELDS[obj]),
+            }
+            errors.append(PlaceholderError(inner, message))
     if "{%" in template:
-        errors.append(PlaceholderError("%", "template tags ({% … %}) are not allowed: only placeholders"))
+        errors.append(PlaceholderError("%", _("template tags ({% … %}) are not allowed: only placeholders")))
     return errors
 
 

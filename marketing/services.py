@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mailcore.addresses import email_normalize, email_split, formataddr
 from mailcore.contacts import contact_blacklist_add, contact_email_clean, contact_find_or_create
@@ -29,6 +30,7 @@ from marketing.models import (
     MailingState,
     MailingSubscription,
     MailingTrace,
+    MailingTranslation,
     ScheduleType,
     TraceStatus,
 )
@@ -39,6 +41,8 @@ from marketing.validation import mailing_errors
 EMAIL_HEADERS = {"email", "e-mail", "emailaddress", "e-mailaddress", "mail"}
 NAME_HEADERS = {"name", "fullname", "contact", "contactname"}
 LIST_HEADERS = {"list", "lists", "mailinglist", "mailinglists"}
+# A campaign's variant in one more language: its language and its own text.
+TRANSLATED_FIELDS = ("lang", "subject", "preview", "body_html")
 NAME_MAX_LENGTH = Partner._meta.get_field("name").max_length or 255
 
 
@@ -137,7 +141,7 @@ def _decode(data: bytes) -> str:
         # The byte offset tells the user where to look; a guessed charset would import garbled names.
         line = data[: exc.start].count(b"\n") + 1
         raise ContactImportError(
-            [ImportLineError(line, "the file is not UTF-8 text: save it as 'CSV UTF-8' and import it again")]
+            [ImportLineError(line, _("the file is not UTF-8 text: save it as 'CSV UTF-8' and import it again"))]
         ) from exc
 
 
@@ -156,18 +160,18 @@ def _parse(data: bytes, default_list: MailingList | None) -> list[_Row]:
     try:
         header: list[str] = next(reader)
     except StopIteration:
-        raise ContactImportError([ImportLineError(1, "the file is empty")]) from None
+        raise ContactImportError([ImportLineError(1, _("the file is empty"))]) from None
     except csv.Error as exc:
-        raise ContactImportError([ImportLineError(1, f"unreadable CSV: {exc}")]) from exc
+        raise ContactImportError([ImportLineError(1, _("unreadable CSV: %(error)s") % {"error": exc})]) from exc
     email_at = _header_index(header, EMAIL_HEADERS)
     name_at = _header_index(header, NAME_HEADERS)
     list_at = _header_index(header, LIST_HEADERS)
     if email_at is None:
         raise ContactImportError(
-            [ImportLineError(1, "no e-mail column: the first line must name the columns, e.g. 'name,email,list'")]
+            [ImportLineError(1, _("no e-mail column: the first line must name the columns, e.g. 'name,email,list'"))]
         )
     if list_at is None and default_list is None:
-        raise ContactImportError([ImportLineError(1, "no list column: add a 'list' column or choose a list")])
+        raise ContactImportError([ImportLineError(1, _("no list column: add a 'list' column or choose a list"))])
     lists_by_name = {ml.name.lower(): ml for ml in MailingList.objects.filter(active=True)}
 
     rows: list[_Row] = []
@@ -179,23 +183,27 @@ def _parse(data: bytes, default_list: MailingList | None) -> list[_Row]:
             if not any(cell.strip() for cell in record):
                 continue  # blank lines are allowed anywhere
             if len(rows) >= max_rows:
-                errors.append(ImportLineError(line, f"more than {max_rows} contacts: split the file"))
+                errors.append(
+                    ImportLineError(line, _("more than %(max)d contacts: split the file") % {"max": max_rows})
+                )
                 break
             raw_email = record[email_at].strip() if email_at < len(record) else ""
             name = record[name_at].strip() if name_at is not None and name_at < len(record) else ""
             list_names = record[list_at].strip() if list_at is not None and list_at < len(record) else ""
             if not raw_email:
-                errors.append(ImportLineError(line, "no e-mail address"))
+                errors.append(ImportLineError(line, _("no e-mail address")))
                 continue
             if len(email_split(raw_email)) > 1:
-                errors.append(ImportLineError(line, f"one address per line, not {raw_email!r}"))
+                errors.append(ImportLineError(line, _("one address per line, not %(email)r") % {"email": raw_email}))
                 continue
             normalized = email_normalize(raw_email)
             if normalized is None:
-                errors.append(ImportLineError(line, f"invalid e-mail address {raw_email!r}"))
+                errors.append(ImportLineError(line, _("invalid e-mail address %(email)r") % {"email": raw_email}))
                 continue
             if len(name) > NAME_MAX_LENGTH:
-                errors.append(ImportLineError(line, f"the name is longer than {NAME_MAX_LENGTH} characters"))
+                errors.append(
+                    ImportLineError(line, _("the name is longer than %(max)d characters") % {"max": NAME_MAX_LENGTH})
+                )
                 continue
             targets: list[MailingList] = []
             unknown = []
@@ -206,20 +214,24 @@ def _parse(data: bytes, default_list: MailingList | None) -> list[_Row]:
                 elif found not in targets:
                     targets.append(found)
             if unknown:
-                errors.append(ImportLineError(line, f"no mailing list named {', '.join(map(repr, unknown))}"))
+                errors.append(
+                    ImportLineError(
+                        line, _("no mailing list named %(names)s") % {"names": ", ".join(map(repr, unknown))}
+                    )
+                )
                 continue
             if not targets and default_list is not None:
                 targets.append(default_list)
             if not targets:
-                errors.append(ImportLineError(line, "no list: fill the 'list' column or choose a list"))
+                errors.append(ImportLineError(line, _("no list: fill the 'list' column or choose a list")))
                 continue
             rows.append(_Row(line, normalized, name, targets))
     except csv.Error as exc:
-        errors.append(ImportLineError(reader.line_num, f"unreadable CSV: {exc}"))
+        errors.append(ImportLineError(reader.line_num, _("unreadable CSV: %(error)s") % {"error": exc}))
     if errors:
         raise ContactImportError(errors)
     if not rows:
-        raise ContactImportError([ImportLineError(2, "no contact to import")])
+        raise ContactImportError([ImportLineError(2, _("no contact to import"))])
     return rows
 
 
@@ -336,14 +348,18 @@ def mailing_put_in_queue(*, mailing: Mailing, when: datetime | None = None) -> N
     errors = mailing_errors(mailing)
     if errors:
         raise MailingNotReady(errors)
-    schedule = {"schedule_type": ScheduleType.SCHEDULED, "schedule_date": when} if when else {
-        "schedule_type": ScheduleType.NOW,
-        "schedule_date": None,
-    }
-    if not _set_state(
-        mailing, allowed={MailingState.DRAFT}, state=MailingState.IN_QUEUE, state_reason="", **schedule
-    ):
-        raise MailingNotReady([f"Only a draft can be sent; this campaign is {mailing.get_state_display()}."])
+    schedule = (
+        {"schedule_type": ScheduleType.SCHEDULED, "schedule_date": when}
+        if when
+        else {
+            "schedule_type": ScheduleType.NOW,
+            "schedule_date": None,
+        }
+    )
+    if not _set_state(mailing, allowed={MailingState.DRAFT}, state=MailingState.IN_QUEUE, state_reason="", **schedule):
+        raise MailingNotReady(
+            [_("Only a draft can be sent; this campaign is %(state)s.") % {"state": mailing.get_state_display()}]
+        )
     marketing_trigger(at=when)
 
 
@@ -357,6 +373,22 @@ def mailing_cancel(*, mailing: Mailing) -> bool:
         schedule_type=ScheduleType.NOW,
         schedule_date=None,
     )
+
+
+def mailing_translations_set(*, mailing: Mailing, variants: list[dict[str, str]]) -> None:
+    """Make the campaign's variants exactly ``variants`` (one per language; a language left out
+    loses its variant). Raises ValueError when a language comes twice."""
+    langs = [variant["lang"] for variant in variants]
+    if len(set(langs)) != len(langs):
+        raise ValueError(_("Each language can have one variant only."))
+    with transaction.atomic():
+        mailing.translations.exclude(lang__in=langs).delete()
+        for variant in variants:
+            MailingTranslation.objects.update_or_create(
+                mailing=mailing,
+                lang=variant["lang"],
+                defaults={f: variant.get(f, "") for f in TRANSLATED_FIELDS if f != "lang"},
+            )
 
 
 def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
@@ -377,6 +409,10 @@ def mailing_duplicate(*, mailing: Mailing, user: Any = None) -> Mailing:
     )
     copy.mailing_lists.set(mailing.mailing_lists.all())
     mailing_attachments_copy(source=mailing, target=copy)
+    MailingTranslation.objects.bulk_create(
+        MailingTranslation(mailing=copy, **{f: getattr(variant, f) for f in TRANSLATED_FIELDS})
+        for variant in mailing.translations.all()
+    )
     return copy
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.contenttypes.models import ContentType
@@ -19,6 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from mailcore.contacts import contact_email_clean
@@ -52,15 +55,18 @@ class MailingListForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = MailingList
         fields = ["name", "is_public"]
-        labels = {"name": "List name", "is_public": "Show in the subscription preferences page"}
+        labels = {
+            "name": gettext_lazy("List name"),
+            "is_public": gettext_lazy("Show in the subscription preferences page"),
+        }
 
     def clean_name(self) -> str:
         return str(self.cleaned_data["name"]).strip()
 
 
 class AddMemberForm(forms.Form):
-    email = forms.CharField(label="E-mail", max_length=255)
-    name = forms.CharField(label="Name", max_length=255, required=False)
+    email = forms.CharField(label=gettext_lazy("E-mail"), max_length=255)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=255, required=False)
 
     def clean_email(self) -> str:
         try:
@@ -71,13 +77,14 @@ class AddMemberForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file", help_text="UTF-8, with a first line naming the columns: name, email, list."
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("UTF-8, with a first line naming the columns: name, email, list."),
     )
     mailing_list = forms.ModelChoiceField(
-        label="Add to list",
+        label=gettext_lazy("Add to list"),
         queryset=MailingList.objects.filter(active=True),
         required=False,
-        help_text="For lines whose 'list' column is empty, or when the file has no such column.",
+        help_text=gettext_lazy("For lines whose 'list' column is empty, or when the file has no such column."),
     )
 
 
@@ -87,7 +94,7 @@ def mailing_list_index_view(request: HttpRequest) -> HttpResponse:
     form = MailingListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         created = services.mailing_list_create(name=form.cleaned_data["name"], is_public=form.cleaned_data["is_public"])
-        messages.success(request, f"Mailing list “{created.name}” created.")
+        messages.success(request, _("Mailing list “%(name)s” created.") % {"name": created.name})
         return redirect("marketing:list_detail", pk=created.pk)
     lists = [(ml, selectors.list_counts(ml)) for ml in selectors.mailing_lists_with_counts()]
     return render(request, "marketing/list_index.html", {"lists": lists, "form": form})
@@ -103,13 +110,22 @@ def mailing_list_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             mailing_list=mailing_list, email=form.cleaned_data["email"], name=form.cleaned_data["name"]
         )
         if result.added:
-            messages.success(request, f"{contact.email_formatted} added to “{mailing_list.name}”.")
+            messages.success(
+                request,
+                _("%(contact)s added to “%(list)s”.") % {"contact": contact.email_formatted, "list": mailing_list.name},
+            )
         elif result.kept_opted_out:
             messages.warning(
-                request, f"{contact.email_formatted} opted out of “{mailing_list.name}” and stays opted out."
+                request,
+                _("%(contact)s opted out of “%(list)s” and stays opted out.")
+                % {"contact": contact.email_formatted, "list": mailing_list.name},
             )
         else:
-            messages.info(request, f"{contact.email_formatted} is already in “{mailing_list.name}”.")
+            messages.info(
+                request,
+                _("%(contact)s is already in “%(list)s”.")
+                % {"contact": contact.email_formatted, "list": mailing_list.name},
+            )
         return redirect("marketing:list_detail", pk=mailing_list.pk)
     search = request.GET.get("q", "").strip()
     page = Paginator(selectors.list_members(mailing_list=mailing_list, search=search), MEMBERS_PER_PAGE).get_page(
@@ -132,8 +148,11 @@ def subscription_opt_out_view(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(MailingSubscription.objects.select_related("contact", "mailing_list"), pk=pk)
     opt_out = request.POST.get("opt_out") == "1"
     if services.subscription_set_opt_out(subscription=subscription, opt_out=opt_out):
-        verb = "opted out of" if opt_out else "opted back into"
-        messages.success(request, f"{subscription.contact.name} {verb} “{subscription.mailing_list.name}”.")
+        names = {"contact": subscription.contact.name, "list": subscription.mailing_list.name}
+        if opt_out:
+            messages.success(request, _("%(contact)s opted out of “%(list)s”.") % names)
+        else:
+            messages.success(request, _("%(contact)s opted back into “%(list)s”.") % names)
     return redirect(request.POST.get("next") or "marketing:list_detail", pk=subscription.mailing_list_id)
 
 
@@ -144,7 +163,11 @@ def subscription_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(MailingSubscription.objects.select_related("contact", "mailing_list"), pk=pk)
     list_id = subscription.mailing_list_id
     services.subscription_remove(subscription=subscription)
-    messages.success(request, f"{subscription.contact.name} removed from “{subscription.mailing_list.name}”.")
+    messages.success(
+        request,
+        _("%(contact)s removed from “%(list)s”.")
+        % {"contact": subscription.contact.name, "list": subscription.mailing_list.name},
+    )
     return redirect("marketing:list_detail", pk=list_id)
 
 
@@ -172,17 +195,39 @@ def contact_import_view(request: HttpRequest) -> HttpResponse:
         except ContactImportError as exc:
             errors = exc.errors
         else:
-            summary = (
-                f"Imported {result.rows} line{'s' if result.rows != 1 else ''}: "
-                f"{result.contacts_created} new contact{'s' if result.contacts_created != 1 else ''}, "
-                f"{result.contacts_existing} already known; {result.subscriptions_added} added to "
-                f"{', '.join(result.lists)}, {result.subscriptions_already} already there."
-            )
+            summary = _(
+                "%(lines)s: %(created)s, %(existing)s already known; "
+                "%(added)s added to %(lists)s, %(already)s already there."
+            ) % {
+                "lines": ngettext("Imported %(n)d line", "Imported %(n)d lines", result.rows) % {"n": result.rows},
+                "created": ngettext("%(n)d new contact", "%(n)d new contacts", result.contacts_created)
+                % {"n": result.contacts_created},
+                "existing": result.contacts_existing,
+                "added": result.subscriptions_added,
+                "lists": ", ".join(result.lists),
+                "already": result.subscriptions_already,
+            }
             messages.success(request, summary)
             if result.kept_opted_out:
-                messages.warning(request, f"{result.kept_opted_out} had opted out and stay opted out.")
+                messages.warning(
+                    request,
+                    ngettext(
+                        "%(n)d had opted out and stay opted out.",
+                        "%(n)d had opted out and stay opted out.",
+                        result.kept_opted_out,
+                    )
+                    % {"n": result.kept_opted_out},
+                )
             if result.blacklisted:
-                messages.warning(request, f"{result.blacklisted} are blacklisted and will not be mailed.")
+                messages.warning(
+                    request,
+                    ngettext(
+                        "%(n)d are blacklisted and will not be mailed.",
+                        "%(n)d are blacklisted and will not be mailed.",
+                        result.blacklisted,
+                    )
+                    % {"n": result.blacklisted},
+                )
             return redirect("marketing:lists")
     return render(request, "marketing/import.html", {"form": form, "errors": errors})
 
@@ -206,12 +251,12 @@ class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
             "track_clicks",
         ]
         labels = {
-            "mailing_lists": "Mailing lists",
-            "target_model": "Or: records of",
-            "target_filter": "Matching",
-            "mail_server": "Dedicated server",
-            "track_opens": "Count opens (a tracking image)",
-            "track_clicks": "Count clicks (links go through this site)",
+            "mailing_lists": gettext_lazy("Mailing lists"),
+            "target_model": gettext_lazy("Or: records of"),
+            "target_filter": gettext_lazy("Matching"),
+            "mail_server": gettext_lazy("Dedicated server"),
+            "track_opens": gettext_lazy("Count opens (a tracking image)"),
+            "track_clicks": gettext_lazy("Count clicks (links go through this site)"),
         }
         widgets = {
             "mailing_lists": forms.CheckboxSelectMultiple,
@@ -219,8 +264,10 @@ class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
             "body_html": forms.Textarea(attrs={"rows": 14, "class": "mono"}),
         }
         help_texts = {
-            "body_html": 'HTML. Placeholders: {{ contact.name }}, {{ contact.first_name|default:"friend" }}, '
-            "{{ contact.email }}, {{ unsubscribe.url }}, {{ preferences.url }}.",
+            "body_html": gettext_lazy(
+                'HTML. Placeholders: {{ contact.name }}, {{ contact.first_name|default:"friend" }}, '
+                "{{ contact.email }}, {{ unsubscribe.url }}, {{ preferences.url }}."
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -235,6 +282,54 @@ class MailingForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["target_model"].label_from_instance = lambda ct: str(ct.name).capitalize()  # type: ignore[attr-defined]
 
 
+class MailingVariantsForm(forms.Form):
+    """The campaign's text in each other language, one tab per language (all optional)."""
+
+    FIELDS = ("subject", "preview", "body_html")
+
+    def __init__(self, *args: Any, mailing: Mailing | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        existing = {v.lang: v for v in mailing.translations.all()} if mailing is not None else {}
+        self.langs = [(code, name) for code, name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+        for code, _name in self.langs:
+            variant = existing.get(code)
+            self.fields[f"{code}-subject"] = forms.CharField(
+                label=gettext_lazy("Subject"), max_length=998, required=False
+            )
+            self.fields[f"{code}-preview"] = forms.CharField(
+                label=gettext_lazy("Preview"), max_length=255, required=False
+            )
+            self.fields[f"{code}-body_html"] = forms.CharField(
+                label=gettext_lazy("Body"),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 14, "class": "mono"}),
+            )
+            for field in self.FIELDS:
+                self.initial[f"{code}-{field}"] = getattr(variant, field, "")
+        # Variants in a language the form does not show (made through the API) are kept as they are.
+        self.kept = [
+            {"lang": v.lang, **{f: getattr(v, f) for f in self.FIELDS}}
+            for code, v in existing.items()
+            if code not in dict(self.langs)
+        ]
+
+    def tabs(self) -> list[tuple[str, str, list[forms.BoundField], bool]]:
+        """(language, its name, its fields, shown first): the first tab with an error, else the first."""
+        tabs = [(code, str(name), [self[f"{code}-{f}"] for f in self.FIELDS]) for code, name in self.langs]
+        wrong = [code for code, _name, fields in tabs if any(field.errors for field in fields)]
+        shown = wrong[0] if wrong else (tabs[0][0] if tabs else "")
+        return [(code, name, fields, code == shown) for code, name, fields in tabs]
+
+    def variants(self) -> list[dict[str, str]]:
+        """Every language with some text (an emptied tab removes its variant)."""
+        filled = [
+            {"lang": code, **{f: self.cleaned_data[f"{code}-{f}"] for f in self.FIELDS}}
+            for code, _name in self.langs
+            if any(self.cleaned_data[f"{code}-{f}"].strip() for f in self.FIELDS)
+        ]
+        return self.kept + filled
+
+
 @marketing_required
 def mailing_index_view(request: HttpRequest) -> HttpResponse:
     """Campaigns, newest first, with their state and progress."""
@@ -246,33 +341,35 @@ def mailing_edit_view(request: HttpRequest, pk: int | None = None) -> HttpRespon
     """Create a campaign, or edit one while it is a draft."""
     mailing = get_object_or_404(Mailing, pk=pk) if pk else None
     if mailing is not None and mailing.state != MailingState.DRAFT:
-        messages.info(request, "Only a draft can be edited: cancel the campaign first.")
+        messages.info(request, _("Only a draft can be edited: cancel the campaign first."))
         return redirect("marketing:mailing_detail", pk=mailing.pk)
     initial = {"email_from": getattr(request.user, "email", "")} if mailing is None else {}
     form = MailingForm(request.POST or None, instance=mailing, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    variants = MailingVariantsForm(request.POST or None, mailing=mailing)
+    if request.method == "POST" and form.is_valid() and variants.is_valid():
         uploads = [
             UploadedFile(name=f.name or "", content=f.read(), mimetype=f.content_type or "")
             for f in request.FILES.getlist("attachments")
         ]
         try:
-            # The campaign and its new files are saved together, or neither is.
+            # The campaign, its language variants and its new files are saved together, or none is.
             with transaction.atomic():
                 saved = form.save(commit=False)
                 if saved.user_id is None:
                     saved.user = request.user  # type: ignore[assignment]
                 saved.save()
                 form.save_m2m()
+                services.mailing_translations_set(mailing=saved, variants=variants.variants())
                 removed = [int(i) for i in request.POST.getlist("remove_attachment") if i.isascii() and i.isdigit()]
                 mailing_attachments_remove(mailing=saved, attachment_ids=removed)
                 mailing_attachments_add(mailing=saved, files=uploads)
         except AttachmentsTooLarge as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Campaign “{saved.subject}” saved.")
+            messages.success(request, _("Campaign “%(subject)s” saved.") % {"subject": saved.subject})
             return redirect("marketing:mailing_detail", pk=saved.pk)
     attachments = list(mailing_attachments(mailing)) if mailing is not None else []
-    context = {"form": form, "mailing": mailing, "attachments": attachments}
+    context = {"form": form, "variants": variants, "mailing": mailing, "attachments": attachments}
     return render(request, "marketing/mailing_form.html", context)
 
 
@@ -306,7 +403,7 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
         if action == "schedule":
             when = parse_datetime(request.POST.get("schedule_date", ""))
             if when is None:
-                messages.error(request, "Choose the date and time to send the campaign.")
+                messages.error(request, _("Choose the date and time to send the campaign."))
                 return redirect("marketing:mailing_detail", pk=mailing.pk)
             if timezone.is_naive(when):
                 when = timezone.make_aware(when, timezone.get_current_timezone())
@@ -316,13 +413,17 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
             for error in exc.errors:
                 messages.error(request, error)
         else:
-            queued = "The campaign is in the queue."
-            messages.success(request, queued if when is None else f"Scheduled for {when:%Y-%m-%d %H:%M %Z}.")
+            if when is None:
+                messages.success(request, _("The campaign is in the queue."))
+            else:
+                messages.success(request, _("Scheduled for %(when)s.") % {"when": f"{when:%Y-%m-%d %H:%M %Z}"})
     elif action == "cancel":
         if services.mailing_cancel(mailing=mailing):
-            messages.success(request, "Back to draft: nothing more is sent until the campaign is sent again.")
+            messages.success(request, _("Back to draft: nothing more is sent until the campaign is sent again."))
         else:
-            messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be cancelled.")
+            messages.info(
+                request, _("A campaign that is %(state)s cannot be cancelled.") % {"state": mailing.get_state_display()}
+            )
     elif action == "test":
         try:
             mail = services.mailing_test_send(mailing=mailing, email=request.POST.get("test_email", ""))
@@ -331,24 +432,36 @@ def mailing_action_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, error)
         else:
             address = mail.recipients.get().email
-            messages.success(request, f"Test sent to {address} (it is in the queue as “{mail.subject}”).")
+            messages.success(
+                request,
+                _("Test sent to %(address)s (it is in the queue as “%(subject)s”).")
+                % {"address": address, "subject": mail.subject},
+            )
     elif action == "resume":
         if mailing_resume(mailing=mailing):
-            messages.success(request, "Back in the queue: it carries on with the recipients not yet mailed.")
+            messages.success(request, _("Back in the queue: it carries on with the recipients not yet mailed."))
         else:
-            messages.info(request, f"A campaign that is {mailing.get_state_display()} cannot be resumed.")
+            messages.info(
+                request, _("A campaign that is %(state)s cannot be resumed.") % {"state": mailing.get_state_display()}
+            )
     elif action == "retry":
         count = services.mailing_retry_failed(mailing=mailing)
         if count:
-            messages.success(request, f"{count} failed recipient{'s' if count != 1 else ''} will be tried again.")
+            messages.success(
+                request,
+                ngettext(
+                    "%(n)d failed recipient will be tried again.", "%(n)d failed recipients will be tried again.", count
+                )
+                % {"n": count},
+            )
         else:
-            messages.info(request, "No recipient failed: there is nothing to try again.")
+            messages.info(request, _("No recipient failed: there is nothing to try again."))
     elif action == "duplicate":
         copy = services.mailing_duplicate(mailing=mailing, user=request.user)
-        messages.success(request, "A copy of the campaign was created as a draft.")
+        messages.success(request, _("A copy of the campaign was created as a draft."))
         return redirect("marketing:mailing_edit", pk=copy.pk)
     else:
-        return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+        return HttpResponse(_("Unknown action."), status=400, content_type="text/plain")
     return redirect("marketing:mailing_detail", pk=mailing.pk)
 
 
@@ -372,10 +485,12 @@ def mailing_traces_view(request: HttpRequest, pk: int) -> HttpResponse:
     elif status in TraceStatus.values:
         traces = traces.filter(trace_status=status)
     elif status:
-        return HttpResponse(f"Unknown status {status!r}.", status=400, content_type="text/plain")
+        return HttpResponse(_("Unknown status %(status)r.") % {"status": status}, status=400, content_type="text/plain")
     if failure:
         if failure not in TraceFailure.values:
-            return HttpResponse(f"Unknown failure type {failure!r}.", status=400, content_type="text/plain")
+            return HttpResponse(
+                _("Unknown failure type %(failure)r.") % {"failure": failure}, status=400, content_type="text/plain"
+            )
         traces = traces.filter(failure_type=failure)
     page = Paginator(traces, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(

@@ -40,6 +40,7 @@ TRANSLATED: dict[str, str] = {
     "console": "console/locale",
     "mailqueue": "mailqueue/locale",
     "bounces": "bounces/locale",
+    "marketing": "marketing/locale",
 }
 # Single templates translated ahead of their app (the notification e-mail layout).
 TRANSLATED_TEMPLATES: list[str] = ["mailqueue/templates/mailqueue/mail/notification_body.html"]

@@ -50,6 +50,16 @@
   });
   document.addEventListener("keydown", function (event) { if (event.key === "Escape") { closeOpen(null); } });
 
+  // Tabs ([data-tabs]): a [data-tab] button shows the [data-tab-panel] of the same name.
+  document.addEventListener("click", function (event) {
+    var tab = event.target.closest("[data-tabs] [data-tab]");
+    if (!tab) { return; }
+    var box = tab.closest("[data-tabs]");
+    var name = tab.getAttribute("data-tab");
+    box.querySelectorAll("[data-tab]").forEach(function (t) { t.setAttribute("aria-selected", String(t === tab)); });
+    box.querySelectorAll("[data-tab-panel]").forEach(function (p) { p.hidden = p.getAttribute("data-tab-panel") !== name; });
+  });
+
   // Composer: "Send message" and "Log note" share one form; the tab sets the subtype.
   document.addEventListener("click", function (event) {
     var tab = event.target.closest("[data-composer-mode]");

@@ -99,16 +99,16 @@ def test_write_send_and_watch_a_campaign(
 
     page.goto(f"{app_url}/marketing/campaigns/")
     page.get_by_role("link", name="New campaign").click()
-    page.get_by_label("Subject").fill("Spring offers for {{ contact.name }}")
+    page.get_by_label("Subject", exact=True).fill("Spring offers for {{ contact.name }}")
     page.get_by_label("Spring newsletter").check()
-    page.get_by_label("Body").fill(
+    page.get_by_label("Body", exact=True).fill(
         '<p>Hello {{ contact.nickname }}, see <a href="https://shop.example.com/">offers</a>.</p>'
     )
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").filter(has_text="Not ready to send")).to_contain_text("no field 'nickname'")
 
     page.get_by_role("link", name="Edit").click()
-    page.get_by_label("Body").fill(
+    page.get_by_label("Body", exact=True).fill(
         '<p>Hello {{ contact.name }}, see <a href="https://shop.example.com/">offers</a>.</p>'
     )
     page.get_by_role("button", name="Save").click()
@@ -129,3 +129,26 @@ def test_write_send_and_watch_a_campaign(
     screenshot(page, "marketing-campaign-sent")
     page.get_by_role("link", name="Campaigns").first.click()
     expect(page.locator("tr", has_text="Spring offers")).to_contain_text("0 waiting of 4")
+
+
+def test_the_campaign_form_has_a_tab_per_language(
+    page: Page, app_url: str, login: Callable[[Page, str], None], make_user: Callable[..., Any]
+) -> None:
+    from marketing.models import Mailing
+    from marketing.services import mailing_list_create
+
+    mailing_list_create(name="Spring newsletter")
+    make_user("marketer", staff=True, email="marketer@mailcore.localhost")
+    login(page, "marketer")
+    page.goto(f"{app_url}/marketing/campaigns/new/")
+    page.get_by_label("Subject", exact=True).fill("Spring offers")
+    page.get_by_label("Spring newsletter").check()
+    page.get_by_label("Body", exact=True).fill("<p>Hello</p>")
+    expect(page.get_by_label("Subject (Français)")).to_be_visible()
+    expect(page.get_by_label("Subject (日本語)")).to_be_hidden()
+    page.get_by_role("tab", name="日本語").click()
+    expect(page.get_by_label("Subject (Français)")).to_be_hidden()
+    page.get_by_label("Subject (日本語)").fill("春のセール")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Spring offers")).to_be_visible()
+    assert list(Mailing.objects.get().translations.values_list("lang", "subject")) == [("ja", "春のセール")]
