@@ -72,7 +72,7 @@ def _refusals(more: int) -> None:
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("fr", ["Courrier entrant", "Refusé", "Rebond", "Refusé en SMTP", "Décision", "Reçu (UTC)"]),
+        ("fr", ["E-mails entrants", "Refusé", "Rebond", "Refusé en SMTP", "Décision", "Reçu (UTC)"]),
         ("ja", ["受信メール", "拒否", "バウンス", "SMTPで拒否", "判定", "受信日時（UTC）"]),
     ],
 )
