@@ -34,6 +34,16 @@ def _empty_cache() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language_after() -> Iterator[None]:
+    """A request through LocaleMiddleware leaves its language active in the thread: the next test
+    starts in the default language."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark ``nodb`` the tests that cannot reach the database (pytest-django blocks it for them):
     the second pass of ``make test`` (PostgreSQL and Redis) leaves them out, since they would

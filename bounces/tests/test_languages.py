@@ -3,20 +3,16 @@ reasons and plurals are translated; the SMTP replies and the refused commands st
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 
 from bounces import services
 from bounces.models import InboundMessage
 from bounces.tests.dsn_builder import make_dsn
 from bounces.tests.smtp_talk import make_mail
-from chatter.ui_services import partner_for_user
-from mailcore.models import Partner
+from tests.languages import compile_catalogues, staff_client_in
 
 pytestmark = pytest.mark.django_db
 LOCALE = Path(__file__).resolve().parent.parent / "locale"
@@ -24,20 +20,7 @@ LOCALE = Path(__file__).resolve().parent.parent / "locale"
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled() -> None:
-    """The .mo files are built, never committed (``make compilemessages``): build stale ones here."""
-    for po in LOCALE.glob("*/LC_MESSAGES/django.po"):
-        mo = po.with_suffix(".mo")
-        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            subprocess.run(["msgfmt", "--check", "-o", str(mo), str(po)], check=True)
-
-
-def _client(lang: str) -> Client:
-    """A staff user whose language (kept on the contact, as Odoo does) is ``lang``."""
-    user = get_user_model().objects.create_user(f"staff-{lang}", password="pw", is_staff=True)
-    Partner.objects.filter(pk=partner_for_user(user).pk).update(lang=lang)
-    client = Client(HTTP_ACCEPT_LANGUAGE=lang)
-    client.force_login(user)
-    return client
+    compile_catalogues(LOCALE)
 
 
 def _rows() -> tuple[InboundMessage, InboundMessage]:
@@ -78,7 +61,7 @@ def _refusals(more: int) -> None:
 )
 def test_inbound_log_in_the_users_language(lang: str, expected: list[str]) -> None:
     _rows()
-    page = _client(lang).get(reverse("bounces:inbound_list")).content.decode()
+    page = staff_client_in(lang).get(reverse("bounces:inbound_list")).content.decode()
     assert f'<html lang="{lang}">' in page
     for text in expected:
         assert text in page, text
@@ -88,7 +71,7 @@ def test_inbound_log_in_the_users_language(lang: str, expected: list[str]) -> No
 
 def test_detail_translates_labels_and_reasons_but_keeps_the_smtp_reply() -> None:
     rejected, bounced = _rows()
-    client = _client("fr")
+    client = staff_client_in("fr")
     page = client.get(reverse("bounces:inbound_detail", args=[rejected.pk])).content.decode()
     assert "Enveloppe" in page and "Réponse SMTP" in page
     assert "550-5.7.1 The email sent to catchall@mailcore.localhost" in page  # our SMTP reply: protocol text
@@ -108,7 +91,7 @@ def test_detail_translates_labels_and_reasons_but_keeps_the_smtp_reply() -> None
 )
 def test_refusals_tab_uses_the_plural_of_the_language(lang: str, more: int, text: str) -> None:
     _refusals(more)
-    page = _client(lang).get(reverse("bounces:inbound_list"), {"filter": "refused"}).content.decode()
+    page = staff_client_in(lang).get(reverse("bounces:inbound_list"), {"filter": "refused"}).content.decode()
     assert text in page
     assert "550 5.1.1 Recipient address rejected: mailbox unavailable" in page
     assert ("pas de HELO" if lang == "fr" else "HELOなし") in page
@@ -116,5 +99,5 @@ def test_refusals_tab_uses_the_plural_of_the_language(lang: str, more: int, text
 
 def test_english_stays_the_default() -> None:
     _rows()
-    page = _client("en").get(reverse("bounces:inbound_list")).content.decode()
+    page = staff_client_in("en").get(reverse("bounces:inbound_list")).content.decode()
     assert "Inbound mail" in page and "Refused in SMTP" in page

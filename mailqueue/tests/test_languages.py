@@ -3,19 +3,16 @@ and buttons, plural-aware messages and translated API errors, while SMTP answers
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 
 from chatter.models import Message
-from chatter.ui_services import partner_for_user
 from demo.models import Lead
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailState
+from tests.languages import compile_catalogues, staff_client_in
 
 LOCALE = Path(__file__).resolve().parent.parent / "locale"
 SMTP_ANSWER = "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown"
@@ -23,20 +20,7 @@ SMTP_ANSWER = "550 5.1.1 <bob@example.com>: Recipient address rejected: User unk
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled() -> None:
-    """The .mo files are built, never committed (``make compilemessages``): build stale ones here."""
-    for po in LOCALE.glob("*/LC_MESSAGES/django.po"):
-        mo = po.with_suffix(".mo")
-        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-            subprocess.run(["msgfmt", "--check", "-o", str(mo), str(po)], check=True)
-
-
-def _client(lang: str) -> Client:
-    """A staff user whose language (kept on the contact, as Odoo does) is ``lang``."""
-    user = get_user_model().objects.create_user(f"staff-{lang}", password="pw", is_staff=True)
-    Partner.objects.filter(pk=partner_for_user(user).pk).update(lang=lang)
-    client = Client(HTTP_ACCEPT_LANGUAGE=lang)
-    client.force_login(user)
-    return client
+    compile_catalogues(LOCALE)
 
 
 def _failed_mail() -> Mail:
@@ -63,7 +47,7 @@ def _failed_mail() -> Mail:
 )
 def test_queue_page_in_the_users_language(lang: str, expected: list[str], english: str) -> None:
     _failed_mail()
-    page = _client(lang).get(reverse("mailqueue:list")).content.decode()
+    page = staff_client_in(lang).get(reverse("mailqueue:list")).content.decode()
     assert f'<html lang="{lang}">' in page
     for text in expected:
         assert text in page, text
@@ -75,7 +59,7 @@ def test_queue_page_in_the_users_language(lang: str, expected: list[str], englis
 @pytest.mark.django_db
 def test_detail_page_translates_labels_but_keeps_the_smtp_answer() -> None:
     mail = _failed_mail()
-    page = _client("fr").get(reverse("mailqueue:detail", args=[mail.pk])).content.decode()
+    page = staff_client_in("fr").get(reverse("mailqueue:detail", args=[mail.pk])).content.decode()
     assert "Historique des tentatives" in page
     assert "Télécharger le .eml" in page
     assert "Échec de livraison" in page
@@ -91,7 +75,7 @@ def test_detail_page_translates_labels_but_keeps_the_smtp_answer() -> None:
     ],
 )
 def test_action_messages_use_the_plural_of_the_language(lang: str, one: str, two: str) -> None:
-    client = _client(lang)
+    client = staff_client_in(lang)
     first, second, third = (_failed_mail() for _ in range(3))
     Mail.objects.update(state=MailState.OUTGOING, failure_reason="")
     url = reverse("mailqueue:action")
@@ -103,7 +87,7 @@ def test_action_messages_use_the_plural_of_the_language(lang: str, one: str, two
 
 @pytest.mark.django_db
 def test_api_errors_are_translated() -> None:
-    response = _client("fr").get("/api/queue/", {"state": "lost"})
+    response = staff_client_in("fr").get("/api/queue/", {"state": "lost"})
     assert response.status_code == 400
     assert response.json() == {
         "state": ["Statut 'lost' inconnu ; valeurs attendues : outgoing, sent, received, exception, cancel."]
@@ -113,6 +97,6 @@ def test_api_errors_are_translated() -> None:
 @pytest.mark.django_db
 def test_english_stays_the_default() -> None:
     _failed_mail()
-    page = _client("en").get(reverse("mailqueue:list")).content.decode()
+    page = staff_client_in("en").get(reverse("mailqueue:list")).content.decode()
     assert "Delivery Failed" in page
     assert "Retry selected" in page

@@ -7,7 +7,6 @@ Needs the compiled catalogues (``make compilemessages``), like every translated 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email import message_from_bytes
 from email import policy as email_policy
 
@@ -34,14 +33,6 @@ from marketing.unsubscribe import unsubscribe_token
 from tests.api_helpers import client_for, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _default_language_after() -> Iterator[None]:
-    """A request through LocaleMiddleware leaves its language active in this thread: later tests
-    expect the default one."""
-    yield
-    translation.deactivate()
 
 
 VARIANTS = {
