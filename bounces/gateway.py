@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import signal
 import ssl
 import threading
 import time
@@ -574,3 +575,15 @@ def make_controller(*, host: str | None = None, port: int | None = None, reuse_p
         tls_context=context,
         require_starttls=False,
     )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (Ctrl-C): a serving command waits on it, then stops cleanly."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from bounces import conf
-from bounces.gateway import make_controller
+from bounces.gateway import make_controller, stop_on_signals
 
 
 class Command(BaseCommand):
@@ -45,13 +45,7 @@ class Command(BaseCommand):
 
     def _serve(self, host: str, port: int, *, reuse_port: bool) -> None:
         controller = make_controller(host=host, port=port, reuse_port=reuse_port)
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: object) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop = stop_on_signals()
         controller.start()
         tls = " with STARTTLS" if controller.SMTP_kwargs.get("tls_context") else ""
         self.stdout.write(f"mailcore gateway listening on {host}:{port}{tls} (pid {os.getpid()})", ending="\n")

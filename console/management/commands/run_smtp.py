@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from bounces.gateway import make_controller
+from bounces.gateway import make_controller, stop_on_signals
 from mailcore import conf
 from mailcore.sink import sink_listen
 
@@ -34,13 +32,7 @@ class Command(BaseCommand):
         directory = conf.sink_dir()
         directory.mkdir(parents=True, exist_ok=True)
         controller = make_controller()
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: object) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop = stop_on_signals()
         controller.start()
         sink: asyncio.Server | None = None
         try:
