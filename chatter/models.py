@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from chatter.registry import BounceNotice, bounce_notice_read
 from mailcore.models import AliasDomain, MailServer, Partner
-from mailcore.smtp_replies import summarize_delivery_failure
+from mailcore.smtp_replies import describe_unknown_failure, summarize_delivery_failure
 
 
 class MessageType(models.TextChoices):
@@ -159,7 +159,7 @@ def failure_summary(failure_type: str, failure_reason: str) -> str:
             return summary
     if failure_type and failure_type != FailureType.UNKNOWN and failure_type in FailureType.values:
         return str(FailureType(failure_type).label)
-    return f"Unknown error: {failure_reason}" if failure_reason else "Unknown error"
+    return describe_unknown_failure(failure_reason)
 
 
 class NotificationKind(models.TextChoices):

@@ -6,6 +6,9 @@ that form (:func:`delivery_failure_reason` writes it, :func:`parse_delivery_fail
 and the words a user sees for it (:func:`summarize_smtp_reply`). The envelope, the queue and the
 API all show the summary through the same functions, so they never disagree.
 
+The recorded reason stays as the server wrote it (English protocol text: support searches for it);
+only the summary is translated, into the language active when it is shown.
+
 The decision follows what a mail administrator reads first: the SMTP stage the answer came at
 (connection, AUTH, MAIL, RCPT, DATA), the basic code (RFC 5321), the enhanced status code
 (RFC 3463: class.subject.detail) and, last, the server's text, because many providers put the
@@ -19,6 +22,9 @@ import enum
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 
 class SmtpStage(enum.StrEnum):
     CONNECT = "connect"
@@ -30,7 +36,7 @@ class SmtpStage(enum.StrEnum):
 
 
 class Summary(enum.StrEnum):
-    """The words shown for a refusal; one sentence fragment each."""
+    """The kinds of refusal; the value is the English summary, :attr:`label` the one shown."""
 
     CONNECTION_FAILED = "Connection failed"
     AUTHENTICATION_REQUIRED = "Authentication required"
@@ -49,6 +55,32 @@ class Summary(enum.StrEnum):
     MESSAGE_REFUSED = "Message refused"
     TEMPORARY = "Temporarily refused by the server"
     REFUSED = "Refused by the server"
+
+    @property
+    def label(self) -> str:
+        """The summary in the active language."""
+        return str(_SUMMARY_LABELS[self])
+
+
+_SUMMARY_LABELS = {
+    Summary.CONNECTION_FAILED: _("Connection failed"),
+    Summary.AUTHENTICATION_REQUIRED: _("Authentication required"),
+    Summary.AUTHENTICATION_FAILED: _("Authentication failed"),
+    Summary.SENDER_REFUSED: _("Sender refused"),
+    Summary.SENDER_NOT_AUTHENTICATED: _("Sender not authenticated (SPF/DKIM/DMARC)"),
+    Summary.RELAY_DENIED: _("Relaying denied"),
+    Summary.RECIPIENT_UNKNOWN: _("Recipient unknown"),
+    Summary.RECIPIENT_DOMAIN_UNKNOWN: _("Recipient domain not found"),
+    Summary.RECIPIENT_REFUSED: _("Recipient refused"),
+    Summary.MAILBOX_DISABLED: _("Mailbox disabled"),
+    Summary.MAILBOX_FULL: _("Mailbox full"),
+    Summary.MESSAGE_TOO_BIG: _("Message too big"),
+    Summary.SPAM: _("Message rejected as spam"),
+    Summary.RATE_LIMITED: _("Too many messages (rate limited)"),
+    Summary.MESSAGE_REFUSED: _("Message refused"),
+    Summary.TEMPORARY: _("Temporarily refused by the server"),
+    Summary.REFUSED: _("Refused by the server"),
+}
 
 
 # The smtplib and socket exceptions our sender records, by the stage they come from.
@@ -176,7 +208,7 @@ def parse_delivery_failure(reason: str) -> SmtpReply | None:
     return None
 
 
-def summarize_smtp_reply(reply: SmtpReply) -> str:
+def summarize_smtp_reply(reply: SmtpReply) -> Summary:
     """The one-line summary of an SMTP refusal, decided by stage, code, enhanced status, text."""
     stage, code, text = reply.stage, reply.code, reply.text
     enhanced = reply.enhanced
@@ -242,6 +274,14 @@ def summarize_smtp_reply(reply: SmtpReply) -> str:
 
 
 def summarize_delivery_failure(reason: str) -> str | None:
-    """The summary of a recorded failure reason, or ``None`` when it holds no SMTP answer."""
+    """The summary of a recorded failure reason in the active language, or ``None`` when it holds
+    no SMTP answer."""
     reply = parse_delivery_failure(reason)
-    return str(summarize_smtp_reply(reply)) if reply is not None else None
+    return summarize_smtp_reply(reply).label if reply is not None else None
+
+
+def describe_unknown_failure(reason: str = "") -> str:
+    """Odoo's "Unknown error" summary (``format_failure_reason``), with the reason when there is one."""
+    if not reason:
+        return gettext("Unknown error")
+    return gettext("Unknown error: %(reason)s") % {"reason": reason}
