@@ -22,12 +22,17 @@ from django.views.decorators.http import require_GET, require_POST
 from console.context_processors import DEVELOPER_MODE_SESSION_KEY
 from mailcore import conf
 from mailcore.diagnostics import (
+    ADMIN_EMAIL_TITLE,
+    DNS_TITLE,
+    LOG_FILES_TITLE,
+    QUOTA_TITLE,
     Check,
     DomainReport,
     Status,
     check_admin_email,
     check_log_files,
     check_quota,
+    could_not_check,
     describe_error,
     dns_check,
     domain_reports,
@@ -64,8 +69,7 @@ def _domain_section() -> tuple[list[DomainReport], Check]:
         reports = domain_reports()
     except Exception as exc:  # domain_reports guards each lookup; this is the last net
         logger.exception("Domain diagnostics failed")
-        title = "SPF, DKIM and DMARC of the alias domains"
-        return [], Check("dns", title, Status.UNKNOWN, f"could not check: {describe_error(exc)}")
+        return [], Check("dns", str(DNS_TITLE), Status.UNKNOWN, could_not_check(describe_error(exc)))
     return reports, dns_check(reports)
 
 
@@ -74,12 +78,12 @@ def _domain_section() -> tuple[list[DomainReport], Check]:
 def diagnostics_index(request: HttpRequest) -> HttpResponse:
     """Every check of Odoo's troubleshooting page's common issues, worst first in the summary."""
     checks = [
-        run_check("admin_email", "Administrator e-mail address", check_admin_email),
-        run_check("quota", "Daily sending quota", check_quota),
+        run_check("admin_email", ADMIN_EMAIL_TITLE, check_admin_email),
+        run_check("quota", QUOTA_TITLE, check_quota),
         *queue_checks(),
     ]
     reports, dns = _domain_section()
-    logs = run_check("log_files", "Log files", check_log_files)
+    logs = run_check("log_files", LOG_FILES_TITLE, check_log_files)
     sections = [*checks, dns, logs]
     return render(
         request,

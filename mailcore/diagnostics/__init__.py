@@ -8,15 +8,36 @@ live in :mod:`mailqueue.support`, higher in the dependency chain (mailcore ← c
 
 Every check returns a :class:`Check`; :func:`run_check` turns an exception into a
 "could not check: …" result, so a DNS timeout never breaks the page support is asked to look at.
+Titles, summaries and advice are in the active language (each title has one owner, a lazy
+``*_TITLE`` constant); DNS records, host names and protocol words stay as they are.
 """
 
-from mailcore.diagnostics.base import Check, Item, Status, describe_error, run_check, worst
-from mailcore.diagnostics.checks import check_admin_email, check_log_files, check_quota, log_files
-from mailcore.diagnostics.domains import DomainReport, check_dkim, check_dmarc, dns_check, domain_reports
+from mailcore.diagnostics.base import Check, Item, Status, could_not_check, describe_error, run_check, worst
+from mailcore.diagnostics.checks import (
+    ADMIN_EMAIL_TITLE,
+    LOG_FILES_TITLE,
+    QUOTA_TITLE,
+    check_admin_email,
+    check_log_files,
+    check_quota,
+    log_files,
+)
+from mailcore.diagnostics.domains import (
+    DNS_TITLE,
+    DomainReport,
+    check_dkim,
+    check_dmarc,
+    dns_check,
+    domain_reports,
+)
 from mailcore.diagnostics.lookup import DnsVerdict, make_resolver
 from mailcore.diagnostics.spf import check_spf
 
 __all__ = [
+    "ADMIN_EMAIL_TITLE",
+    "DNS_TITLE",
+    "LOG_FILES_TITLE",
+    "QUOTA_TITLE",
     "Check",
     "DnsVerdict",
     "DomainReport",
@@ -28,6 +49,7 @@ __all__ = [
     "check_log_files",
     "check_quota",
     "check_spf",
+    "could_not_check",
     "describe_error",
     "dns_check",
     "domain_reports",

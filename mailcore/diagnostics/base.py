@@ -7,6 +7,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext, pgettext
+from django_stubs_ext import StrOrPromise
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,7 +23,13 @@ class Status(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"ok": "OK", "warning": "Warning", "error": "Problem", "unknown": "Could not check"}[self.value]
+        """The badge's word, in the active language."""
+        return {
+            "ok": pgettext("diagnostic status", "OK"),
+            "warning": pgettext("diagnostic status", "Warning"),
+            "error": pgettext("diagnostic status", "Problem"),
+            "unknown": pgettext("diagnostic status", "Could not check"),
+        }[self.value]
 
 
 _SEVERITY = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.ERROR: 3}
@@ -54,13 +63,21 @@ class Check:
     items: tuple[Item, ...] = ()
 
 
-def run_check(key: str, title: str, func: Callable[[], Check]) -> Check:
-    """``func()``, or an "could not check" result when it raises: the page always renders."""
+def run_check(key: str, title: StrOrPromise, func: Callable[[], Check]) -> Check:
+    """``func()``, or an "could not check" result when it raises: the page always renders.
+
+    ``title`` is the check's own (lazy) title constant, shown in the active language.
+    """
     try:
         return func()
     except Exception as exc:
         logger.exception("Diagnostic %s failed", key)
-        return Check(key=key, title=title, status=Status.UNKNOWN, summary=f"could not check: {describe_error(exc)}")
+        return Check(key=key, title=str(title), status=Status.UNKNOWN, summary=could_not_check(describe_error(exc)))
+
+
+def could_not_check(reason: str) -> str:
+    """The verdict of a check that could not run; ``reason`` is the error (as Python or DNS words it)."""
+    return gettext("could not check: %(reason)s") % {"reason": reason}
 
 
 def describe_error(exc: BaseException) -> str:

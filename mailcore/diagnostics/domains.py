@@ -20,12 +20,16 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import dns.resolver
+from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from publicsuffixlist import PublicSuffixList
 
 from mailcore import conf
-from mailcore.diagnostics.base import Check, Item, Status, describe_error, worst
+from mailcore.diagnostics.base import Check, Item, Status, could_not_check, describe_error, worst
 from mailcore.diagnostics.lookup import DnsLookupError, DnsVerdict, make_resolver, query, txt_records
 from mailcore.diagnostics.spf import check_spf
 from mailcore.dkim import dkim_public_key
@@ -36,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 # RFC 6761 / RFC 2606 special-use names: never published in the public DNS.
 SPECIAL_USE_TLDS = {"localhost", "test", "invalid", "example", "local", "internal", "home.arpa"}
+
+DNS_TITLE = _("SPF, DKIM and DMARC of the alias domains")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -117,52 +126,65 @@ def check_dkim(
     try:
         records = [r for r in query(resolver, name, "TXT") if "p=" in r.replace(" ", "")]
     except DnsLookupError as exc:
-        return DnsVerdict("DKIM", name, Status.UNKNOWN, f"could not check: {exc}")
+        return DnsVerdict("DKIM", name, Status.UNKNOWN, could_not_check(str(exc)))
     if not records:
         return DnsVerdict(
             "DKIM",
             name,
             Status.ERROR,
-            f"No DKIM key for selector '{selector}': receivers cannot verify the signature of your mail.",
+            gettext("No DKIM key for selector '%(selector)s': receivers cannot verify the signature of your mail.")
+            % {"selector": selector},
         )
     record = records[0]
     tags = _tags(record)
     key_type = tags.get("k", "rsa").lower()
     public_key = tags.get("p", "")
     if not public_key:
-        return DnsVerdict("DKIM", name, Status.ERROR, "The key is revoked (empty p=).", record=record)
+        return DnsVerdict("DKIM", name, Status.ERROR, gettext("The key is revoked (empty p=)."), record=record)
     try:
         der = base64.b64decode(public_key, validate=True)
     except ValueError:
-        return DnsVerdict("DKIM", name, Status.ERROR, "The key (p=) is not valid base64.", record=record)
+        return DnsVerdict("DKIM", name, Status.ERROR, gettext("The key (p=) is not valid base64."), record=record)
     if signing_key and public_key != signing_key:
         return DnsVerdict(
             "DKIM",
             name,
             Status.ERROR,
-            "The published key is not the one mailcore signs this domain's mail with: every signature fails. "
-            "Publish the record shown on the alias domain's page.",
+            gettext(
+                "The published key is not the one mailcore signs this domain's mail with: every signature fails. "
+                "Publish the record shown on the alias domain's page."
+            ),
             record=record,
         )
     if key_type == "rsa":
         bits = _rsa_bits(der)
         if bits is None:
-            return DnsVerdict("DKIM", name, Status.ERROR, "The key (p=) is not an RSA public key.", record=record)
+            return DnsVerdict(
+                "DKIM", name, Status.ERROR, gettext("The key (p=) is not an RSA public key."), record=record
+            )
         if bits < 1024:
             return DnsVerdict(
                 "DKIM",
                 name,
                 Status.ERROR,
-                f"The RSA key has only {bits} bits; receivers ignore keys under 1024 bits (RFC 8301).",
+                gettext("The RSA key has only %(bits)d bits; receivers ignore keys under 1024 bits (RFC 8301).")
+                % {"bits": bits},
                 record=record,
             )
-        description = f"RSA key of {bits} bits"
-        status = Status.OK if bits >= 2048 else Status.WARNING
-        verdict = f"Key published for selector '{selector}' ({description})." + (
-            "" if status is Status.OK else " 2048 bits are recommended."
-        )
-        return DnsVerdict("DKIM", name, status, verdict, record=record)
-    return DnsVerdict("DKIM", name, Status.OK, f"Key published for selector '{selector}' ({key_type}).", record=record)
+        if bits >= 2048:
+            verdict = gettext("Key published for selector '%(selector)s' (RSA key of %(bits)d bits).")
+            status = Status.OK
+        else:
+            verdict = gettext(
+                "Key published for selector '%(selector)s' (RSA key of %(bits)d bits). 2048 bits are recommended."
+            )
+            status = Status.WARNING
+        return DnsVerdict("DKIM", name, status, verdict % {"selector": selector, "bits": bits}, record=record)
+    verdict = gettext("Key published for selector '%(selector)s' (%(type)s).") % {
+        "selector": selector,
+        "type": key_type,
+    }
+    return DnsVerdict("DKIM", name, Status.OK, verdict, record=record)
 
 
 # --- DMARC --------------------------------------------------------------------------------------
@@ -190,41 +212,43 @@ def check_dmarc(resolver: dns.resolver.Resolver, domain: str) -> DnsVerdict:
             if org_records:
                 name, records, inherited = f"_dmarc.{org}", org_records, True
     except DnsLookupError as exc:
-        return DnsVerdict("DMARC", name, Status.UNKNOWN, f"could not check: {exc}")
+        return DnsVerdict("DMARC", name, Status.UNKNOWN, could_not_check(str(exc)))
     if not records:
         return DnsVerdict(
             "DMARC",
             name,
             Status.WARNING,
-            "No DMARC record: large mailbox providers expect one from senders, and receivers get no policy "
-            "for mail failing SPF and DKIM.",
+            gettext(
+                "No DMARC record: large mailbox providers expect one from senders, and receivers get no policy "
+                "for mail failing SPF and DKIM."
+            ),
         )
     if len(records) > 1:
         return DnsVerdict(
             "DMARC",
             name,
             Status.ERROR,
-            f"{len(records)} DMARC records: receivers ignore them all (RFC 7489 §6.6.3).",
+            gettext("%(count)d DMARC records: receivers ignore them all (RFC 7489 §6.6.3).") % {"count": len(records)},
             record=" | ".join(records),
         )
     record = records[0]
     tags = _tags(record)
     policy = (tags.get("sp", "") if inherited and tags.get("sp") else tags.get("p", "")).lower()
-    details = [f"Policy: p={tags.get('p', '')}"]
+    details = [gettext("Policy: %(tag)s") % {"tag": f"p={tags.get('p', '')}"}]
     if "sp" in tags:
-        details.append(f"Subdomain policy: sp={tags['sp']}")
+        details.append(gettext("Subdomain policy: %(tag)s") % {"tag": f"sp={tags['sp']}"})
     if "pct" in tags:
-        details.append(f"Applied to {tags['pct']}% of failing mail (pct)")
+        details.append(gettext("Applied to %(pct)s%% of failing mail (pct)") % {"pct": tags["pct"]})
     if "rua" in tags:
-        details.append(f"Aggregate reports to {tags['rua']}")
+        details.append(gettext("Aggregate reports to %(address)s") % {"address": tags["rua"]})
     if inherited:
-        details.append(f"Inherited from the organizational domain ({name}).")
+        details.append(gettext("Inherited from the organizational domain (%(name)s).") % {"name": name})
     if policy not in {"none", "quarantine", "reject"}:
         return DnsVerdict(
             "DMARC",
             name,
             Status.ERROR,
-            "The record has no valid policy (p=none, quarantine or reject).",
+            gettext("The record has no valid policy (p=none, quarantine or reject)."),
             record=record,
             details=tuple(details),
         )
@@ -233,14 +257,14 @@ def check_dmarc(resolver: dns.resolver.Resolver, domain: str) -> DnsVerdict:
             "DMARC",
             name,
             Status.WARNING,
-            "Policy none: monitoring only, receivers take no action on mail failing SPF and DKIM.",
+            gettext("Policy none: monitoring only, receivers take no action on mail failing SPF and DKIM."),
             record=record,
             details=tuple(details),
         )
     verdict = (
-        "Policy reject: mail failing SPF and DKIM is refused."
+        gettext("Policy reject: mail failing SPF and DKIM is refused.")
         if policy == "reject"
-        else "Policy quarantine: mail failing SPF and DKIM goes to spam."
+        else gettext("Policy quarantine: mail failing SPF and DKIM goes to spam.")
     )
     return DnsVerdict("DMARC", name, Status.OK, verdict, record=record, details=tuple(details))
 
@@ -263,7 +287,7 @@ def domain_reports() -> list[DomainReport]:
     try:
         resolver = make_resolver()
     except Exception as exc:  # no /etc/resolv.conf, a nameserver that is not an IP…
-        failure = f"could not check: no DNS resolver ({describe_error(exc)})"
+        failure = could_not_check(gettext("no DNS resolver (%(error)s)") % {"error": describe_error(exc)})
         return [
             DomainReport(
                 d.name,
@@ -277,7 +301,9 @@ def domain_reports() -> list[DomainReport]:
 
     def spf(domain: str) -> DnsVerdict:
         if not hosts[domain]:
-            return DnsVerdict("SPF", domain, Status.UNKNOWN, "could not check: no outgoing server sends for it.")
+            return DnsVerdict(
+                "SPF", domain, Status.UNKNOWN, could_not_check(gettext("no outgoing server sends for it."))
+            )
         return check_spf(resolver, domain, hosts[domain])
 
     reports: list[DomainReport] = []
@@ -285,19 +311,19 @@ def domain_reports() -> list[DomainReport]:
     with ThreadPoolExecutor(max_workers=max(1, min(9, 3 * len(public)))) as pool:
         futures = {
             name: (
-                pool.submit(spf, name),
-                pool.submit(check_dkim, resolver, name, selectors[name], signing_keys[name]),
-                pool.submit(check_dmarc, resolver, name),
+                pool.submit(in_language(spf), name),
+                pool.submit(in_language(check_dkim), resolver, name, selectors[name], signing_keys[name]),
+                pool.submit(in_language(check_dmarc), resolver, name),
             )
             for name in public
         }
         for alias_domain in domains:
             name = alias_domain.name
             if name not in futures:
-                verdict = (
-                    f"{name} is not a public domain (RFC 6761): receivers cannot check SPF, DKIM or DMARC "
+                verdict = gettext(
+                    "%(domain)s is not a public domain (RFC 6761): receivers cannot check SPF, DKIM or DMARC "
                     "for it. Set your own domain as alias domain."
-                )
+                ) % {"domain": name}
                 reports.append(
                     DomainReport(
                         name,
@@ -327,27 +353,39 @@ def _result(get: Callable[[], DnsVerdict], kind: str, name: str) -> DnsVerdict:
         return get()
     except Exception as exc:  # a bug in a check must not hide the others
         logger.exception("DNS check %s %s failed", kind, name)
-        return DnsVerdict(kind, name, Status.UNKNOWN, f"could not check: {describe_error(exc)}")
+        return DnsVerdict(kind, name, Status.UNKNOWN, could_not_check(describe_error(exc)))
+
+
+def in_language(func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` run in the caller's active language: a pool's threads do not inherit it."""
+    language = translation.get_language()
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with translation.override(language):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def dns_check(reports: list[DomainReport]) -> Check:
     """The domain reports summed up as one check (for the page heading and the support bundle)."""
-    title = "SPF, DKIM and DMARC of the alias domains"
+    title = str(DNS_TITLE)
     if not reports:
-        return Check("dns", title, Status.WARNING, "No alias domain is configured.")
+        return Check("dns", title, Status.WARNING, gettext("No alias domain is configured."))
     status = worst([r.status for r in reports])
     summary = {
-        Status.OK: "Every alias domain authorises its sending server and publishes DKIM and DMARC.",
-        Status.WARNING: "Some records are missing or weak: mail may land in spam.",
-        Status.ERROR: "Some records are missing or wrong: mail may be refused with no error message.",
-        Status.UNKNOWN: "Some records could not be checked.",
+        Status.OK: gettext("Every alias domain authorises its sending server and publishes DKIM and DMARC."),
+        Status.WARNING: gettext("Some records are missing or weak: mail may land in spam."),
+        Status.ERROR: gettext("Some records are missing or wrong: mail may be refused with no error message."),
+        Status.UNKNOWN: gettext("Some records could not be checked."),
     }[status]
     return Check(
         "dns",
         title,
         status,
         summary,
-        advice=(
+        advice=gettext(
             "When using a custom domain, verify that SPF, DKIM and DMARC are correctly configured so "
             "that the sending server is allowed to send on the domain's behalf."
         ),

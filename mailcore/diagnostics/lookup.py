@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
+from django.utils.translation import gettext
 
 from mailcore import conf
 from mailcore.diagnostics.base import Status, describe_error
@@ -36,9 +37,13 @@ def query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[str]:
     except dns.resolver.NXDOMAIN:
         return []
     except dns.resolver.LifetimeTimeout as exc:
-        raise DnsLookupError(f"no answer from the DNS server for {name} {rdtype} (timeout)") from exc
+        raise DnsLookupError(
+            gettext("no answer from the DNS server for %(query)s (timeout)") % {"query": f"{name} {rdtype}"}
+        ) from exc
     except dns.resolver.NoNameservers as exc:
-        raise DnsLookupError(f"the DNS server failed to answer {name} {rdtype} (SERVFAIL)") from exc
+        raise DnsLookupError(
+            gettext("the DNS server failed to answer %(query)s (SERVFAIL)") % {"query": f"{name} {rdtype}"}
+        ) from exc
     except dns.exception.DNSException as exc:
         raise DnsLookupError(f"{name} {rdtype}: {describe_error(exc)}") from exc
     if answer.rrset is None:

@@ -9,8 +9,9 @@ from typing import Any
 
 import dns.resolver
 import spf
+from django.utils.translation import gettext
 
-from mailcore.diagnostics.base import Status
+from mailcore.diagnostics.base import Status, could_not_check
 from mailcore.diagnostics.lookup import DnsLookupError, DnsVerdict, make_resolver, query, txt_records
 
 
@@ -74,20 +75,21 @@ def check_spf(resolver: dns.resolver.Resolver, domain: str, host: str) -> DnsVer
     try:
         records = spf_record(resolver, domain)
     except DnsLookupError as exc:
-        return DnsVerdict("SPF", domain, Status.UNKNOWN, f"could not check: {exc}")
+        return DnsVerdict("SPF", domain, Status.UNKNOWN, could_not_check(str(exc)))
     if not records:
         return DnsVerdict(
             "SPF",
             domain,
             Status.ERROR,
-            f"No SPF record: receivers cannot tell which servers may send for {domain}.",
+            gettext("No SPF record: receivers cannot tell which servers may send for %(domain)s.") % {"domain": domain},
         )
     if len(records) > 1:
         return DnsVerdict(
             "SPF",
             domain,
             Status.ERROR,
-            f"{len(records)} SPF records: exactly one is allowed, receivers treat this as an error (permerror).",
+            gettext("%(count)d SPF records: exactly one is allowed, receivers treat this as an error (permerror).")
+            % {"count": len(records)},
             record=" | ".join(records),
         )
     record = records[0]
@@ -99,13 +101,13 @@ def check_spf(resolver: dns.resolver.Resolver, domain: str, host: str) -> DnsVer
         try:
             addresses = [ipaddress.ip_address(a) for a in query(resolver, host, "A") + query(resolver, host, "AAAA")]
         except DnsLookupError as exc:
-            return DnsVerdict("SPF", domain, Status.UNKNOWN, f"could not check: {exc}", record=record)
+            return DnsVerdict("SPF", domain, Status.UNKNOWN, could_not_check(str(exc)), record=record)
         if not addresses:
             return DnsVerdict(
                 "SPF",
                 domain,
                 Status.UNKNOWN,
-                f"could not check: the sending server {host} has no address in DNS.",
+                could_not_check(gettext("the sending server %(host)s has no address in DNS.") % {"host": host}),
                 record=record,
             )
     if all(_is_local(a) for a in addresses):
@@ -113,21 +115,26 @@ def check_spf(resolver: dns.resolver.Resolver, domain: str, host: str) -> DnsVer
             "SPF",
             domain,
             Status.UNKNOWN,
-            f"could not check: the sending server {host} is a local address; receivers check the public "
-            "address your relay sends from.",
+            could_not_check(
+                gettext(
+                    "the sending server %(host)s is a local address; receivers check the public address your "
+                    "relay sends from."
+                )
+                % {"host": host}
+            ),
             record=record,
         )
     results: dict[str, str] = {}
     for address in addresses:
         result, explanation = spf_check_host(address, domain)
         if result == "temperror":
-            return DnsVerdict("SPF", domain, Status.UNKNOWN, f"could not check: {explanation}", record=record)
+            return DnsVerdict("SPF", domain, Status.UNKNOWN, could_not_check(explanation), record=record)
         results[str(address)] = result
         if result == "permerror":
             details.append(f"{address}: permerror: {explanation}")
     includes = [term.partition(":")[2] for term in record.split() if term.lstrip("+-~?").lower().startswith("include:")]
     if includes:
-        details.append("Includes: " + ", ".join(includes))
+        details.append(gettext("Includes: %(domains)s") % {"domains": ", ".join(includes)})
     details.extend(f"{address}: {result}" for address, result in results.items())
     outcome = set(results.values())
     if "+all" in record.lower().split() or record.lower().split()[-1] == "all":
@@ -135,18 +142,23 @@ def check_spf(resolver: dns.resolver.Resolver, domain: str, host: str) -> DnsVer
             "SPF",
             domain,
             Status.WARNING,
-            "The record ends in +all: it lets any server on the internet send as this domain.",
+            gettext("The record ends in +all: it lets any server on the internet send as this domain."),
             record=record,
             details=tuple(details),
         )
     if outcome == {"pass"}:
-        status, verdict = Status.OK, f"Authorises the sending server {host}."
+        status, verdict = Status.OK, gettext("Authorises the sending server %(host)s.") % {"host": host}
     elif "permerror" in outcome:
-        status, verdict = Status.ERROR, "The record is invalid (permerror): receivers ignore it."
+        status, verdict = Status.ERROR, gettext("The record is invalid (permerror): receivers ignore it.")
     elif "fail" in outcome:
-        status, verdict = Status.ERROR, f"Does not authorise the sending server {host} (fail): its mail is refused."
+        status = Status.ERROR
+        verdict = gettext("Does not authorise the sending server %(host)s (fail): its mail is refused.") % {
+            "host": host
+        }
     else:
         worst_result = "softfail" if "softfail" in outcome else "neutral"
         status = Status.WARNING
-        verdict = f"Does not authorise the sending server {host} ({worst_result}): its mail is likely marked as spam."
+        verdict = gettext(
+            "Does not authorise the sending server %(host)s (%(result)s): its mail is likely marked as spam."
+        ) % {"host": host, "result": worst_result}
     return DnsVerdict("SPF", domain, status, verdict, record=record, details=tuple(details))

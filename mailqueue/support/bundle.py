@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import django
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from chatter.models import FailureType, Message, Notification, NotificationStatus
 from mailcore import conf as mailcore_conf
 from mailcore.diagnostics import (
+    ADMIN_EMAIL_TITLE,
+    QUOTA_TITLE,
     Check,
     DomainReport,
     check_admin_email,
@@ -133,6 +135,7 @@ def support_bundle(mail_id: int, *, notification_id: int | None = None, now: dt.
     attempt and per-recipient outcome), ``notifications.txt`` (each recipient's status and
     failure reason) and ``log-lines.txt`` (matching lines of the daily log files).
 
+    The files are in English, whatever the active language (the checks' texts included).
     Raises :class:`SupportBundleNotFound` when neither the row nor a delivery log of it exists.
     """
     now = now or timezone.now()
@@ -144,6 +147,15 @@ def support_bundle(mail_id: int, *, notification_id: int | None = None, now: dt.
     logs = list(DeliveryLog.objects.filter(mail_id_ref=mail_id).order_by("date", "id"))
     if mail is None and not logs:
         raise SupportBundleNotFound(_("No outgoing e-mail #%(id)s, and no delivery log of it.") % {"id": mail_id})
+    # Written in English whatever the operator's language: it is read by support, outside the
+    # company, next to the English SMTP answers and log lines it quotes; one language throughout.
+    with translation.override("en"):
+        return _bundle(mail_id, mail, logs, notification_id=notification_id, now=now)
+
+
+def _bundle(
+    mail_id: int, mail: Mail | None, logs: list[DeliveryLog], *, notification_id: int | None, now: dt.datetime
+) -> bytes:
     message = (
         mail.message if mail is not None else next((log.chatter_message for log in logs if log.chatter_message), None)
     )
@@ -210,8 +222,8 @@ def support_bundle(mail_id: int, *, notification_id: int | None = None, now: dt.
         for d in AliasDomain.objects.order_by("sequence", "id")
     ]
     facts += ["", "== Checks ==", *_check_lines([
-        run_check("quota", "Daily sending quota", check_quota),
-        run_check("admin_email", "Administrator e-mail address", check_admin_email),
+        run_check("quota", QUOTA_TITLE, check_quota),
+        run_check("admin_email", ADMIN_EMAIL_TITLE, check_admin_email),
         *queue_checks(),
         dns_check(reports),
     ])]  # fmt: skip

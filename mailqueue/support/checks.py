@@ -1,4 +1,8 @@
-"""Queue diagnostics: bounce rate, queue lag, failed rows, scheduled actions."""
+"""Queue diagnostics: bounce rate, queue lag, failed rows, scheduled actions.
+
+Titles, summaries and advice are in the active language; the scheduled actions' names (their
+keys in the database) and the recorded failure reasons stay as stored.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from django.db.models import Count, F, Min, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import PeriodicTask
 
 from chatter.models import FAILED_STATUSES, FailureType, Notification, NotificationKind, NotificationStatus
@@ -36,6 +43,13 @@ FAILED_ROWS_SHOWN = 20
 # worker busy with a long queue run may start it a few minutes later.
 CRON_GRACE = dt.timedelta(minutes=10)
 
+# The titles, one owner each: the diagnostics page and the support bundle show them.
+BOUNCE_RATE_TITLE = _("Bounce rate")
+QUEUE_LAG_TITLE = _("Queue lag")
+FAILED_MAIL_TITLE = _("Failed e-mails")
+BEAT_TITLE = _("Celery beat")
+CRONS_TITLE = _("Scheduled actions")
+
 
 def format_utc(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
@@ -49,12 +63,12 @@ def one_line(text: str) -> str:
 def _duration(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 60:
-        return f"{seconds} s"
+        return gettext("%(seconds)d s") % {"seconds": seconds}
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return gettext("%(minutes)d min") % {"minutes": seconds // 60}
     if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+        return gettext("%(hours)d h %(minutes)02d min") % {"hours": seconds // 3600, "minutes": seconds % 3600 // 60}
+    return gettext("%(days)d d %(hours)d h") % {"days": seconds // 86400, "hours": seconds % 86400 // 3600}
 
 
 def check_bounce_rate(now: dt.datetime | None = None) -> Check:
@@ -64,7 +78,7 @@ def check_bounce_rate(now: dt.datetime | None = None) -> Check:
     after "Ignore all" cancelled it: its failure type is still ``mail_bounce``.
     """
     now = now or timezone.now()
-    title = "Bounce rate"
+    title = str(BOUNCE_RATE_TITLE)
     since = now - dt.timedelta(days=BOUNCE_WINDOW_DAYS)
     counts = (
         Notification.objects.filter(notification_type=NotificationKind.EMAIL, message__date__gte=since)
@@ -79,15 +93,23 @@ def check_bounce_rate(now: dt.datetime | None = None) -> Check:
     )
     attempted, bounced = counts["attempted"], counts["bounced"]
     if not attempted:
-        return Check("bounce_rate", title, Status.OK, f"No e-mail sent in the last {BOUNCE_WINDOW_DAYS} days.")
+        summary = gettext("No e-mail sent in the last %(days)d days.") % {"days": BOUNCE_WINDOW_DAYS}
+        return Check("bounce_rate", title, Status.OK, summary)
     rate = bounced / attempted
-    summary = (
-        f"{rate:.1%} of e-mail notifications bounced in the last {BOUNCE_WINDOW_DAYS} days ({bounced} of {attempted})."
-    )
+    summary = gettext(
+        "%(rate)s%% of e-mail notifications bounced in the last %(days)d days (%(bounced)d of %(attempted)d)."
+    ) % {
+        "rate": number_format(100 * rate, decimal_pos=1),
+        "days": BOUNCE_WINDOW_DAYS,
+        "bounced": bounced,
+        "attempted": attempted,
+    }
     status = Status.ERROR if rate >= BOUNCE_ERROR_RATE else Status.WARNING if rate >= BOUNCE_WARNING_RATE else Status.OK
     advice = (
-        "Addresses that do not exist make providers distrust your server. Fix or remove the contacts "
-        "whose mail bounced (their failures show a red envelope) before sending more."
+        gettext(
+            "Addresses that do not exist make providers distrust your server. Fix or remove the contacts "
+            "whose mail bounced (their failures show a red envelope) before sending more."
+        )
         if status is not Status.OK
         else ""
     )
@@ -97,7 +119,7 @@ def check_bounce_rate(now: dt.datetime | None = None) -> Check:
 def check_queue_lag(now: dt.datetime | None = None) -> Check:
     """How long the oldest outgoing row that is due has waited (since created, scheduled or retried)."""
     now = now or timezone.now()
-    title = "Queue lag"
+    title = str(QUEUE_LAG_TITLE)
     due = (
         Mail.objects.filter(state=MailState.OUTGOING)
         .filter(Q(scheduled_date__isnull=True) | Q(scheduled_date__lte=now))
@@ -112,20 +134,27 @@ def check_queue_lag(now: dt.datetime | None = None) -> Check:
     )
     stats = due.aggregate(count=Count("id"), oldest=Min("due_since"))
     waiting = Mail.objects.filter(state=MailState.OUTGOING).count() - stats["count"]
-    items = [Item("Due now", str(stats["count"])), Item("Waiting (scheduled, retry or quota)", str(waiting))]
+    items = [
+        Item(gettext("Due now"), str(stats["count"])),
+        Item(gettext("Waiting (scheduled, retry or quota)"), str(waiting)),
+    ]
     if not stats["count"]:
-        return Check("queue_lag", title, Status.OK, "No outgoing e-mail is waiting to be sent.", items=tuple(items))
+        summary = gettext("No outgoing e-mail is waiting to be sent.")
+        return Check("queue_lag", title, Status.OK, summary, items=tuple(items))
     lag = max(now - stats["oldest"], dt.timedelta(0))
     status = Status.ERROR if lag >= LAG_ERROR else Status.WARNING if lag >= LAG_WARNING else Status.OK
-    items.append(Item("Oldest due since", format_utc(stats["oldest"])))
+    items.append(Item(gettext("Oldest due since"), format_utc(stats["oldest"])))
     return Check(
         "queue_lag",
         title,
         status,
-        f"The oldest due e-mail has waited {_duration(lag)} ({stats['count']} due).",
+        gettext("The oldest due e-mail has waited %(duration)s (%(count)d due).")
+        % {"duration": _duration(lag), "count": stats["count"]},
         advice=(
-            "Check that the Celery worker and beat run and that the Email Queue Manager is enabled "
-            "(see Scheduled actions)."
+            gettext(
+                "Check that the Celery worker and beat run and that the Email Queue Manager is enabled "
+                "(see Scheduled actions)."
+            )
             if status is not Status.OK
             else ""
         ),
@@ -135,7 +164,7 @@ def check_queue_lag(now: dt.datetime | None = None) -> Check:
 
 def check_failed_mail() -> Check:
     """Rows in Delivery Failed, newest first, each with its support bundle link."""
-    title = "Failed e-mails"
+    title = str(FAILED_MAIL_TITLE)
     failed = Mail.objects.filter(state=MailState.EXCEPTION)
     count = failed.count()
     red = Notification.objects.filter(
@@ -143,7 +172,8 @@ def check_failed_mail() -> Check:
         notification_status__in=FAILED_STATUSES,
     ).count()
     if not count and not red:
-        return Check("failed_mail", title, Status.OK, "No e-mail in Delivery Failed and no failed recipient.")
+        summary = gettext("No e-mail in Delivery Failed and no failed recipient.")
+        return Check("failed_mail", title, Status.OK, summary)
     rows = failed.select_related("message").order_by("-updated_at", "-id")[:FAILED_ROWS_SHOWN]
     items = tuple(
         Item(
@@ -155,7 +185,7 @@ def check_failed_mail() -> Check:
             )[:300],
             status=Status.ERROR,
             url=reverse("mailqueue:support_bundle", args=[mail.pk]),
-            url_label="Support bundle",
+            url_label=gettext("Support bundle"),
         )
         for mail in rows
     )
@@ -163,9 +193,16 @@ def check_failed_mail() -> Check:
         "failed_mail",
         title,
         Status.WARNING,
-        f"{count} e-mail{'s' if count != 1 else ''} in Delivery Failed; "
-        f"{red} recipient{'s' if red != 1 else ''} with a red envelope.",
-        advice=(
+        gettext("%(mails)s; %(recipients)s.")
+        % {
+            "mails": ngettext("%(count)d e-mail in Delivery Failed", "%(count)d e-mails in Delivery Failed", count)
+            % {"count": count},
+            "recipients": ngettext(
+                "%(count)d recipient with a red envelope", "%(count)d recipients with a red envelope", red
+            )
+            % {"count": red},
+        },
+        advice=gettext(
             "Retry them from the e-mail queue once the cause is fixed, or download a support bundle: it holds "
             "the .eml and the facts support asks for."
         ),
@@ -176,30 +213,31 @@ def check_failed_mail() -> Check:
 def check_beat(now: dt.datetime | None = None) -> Check:
     """Whether Celery beat runs, from the heartbeat its scheduler writes while it ticks."""
     now = now or timezone.now()
-    title = "Celery beat"
+    title = str(BEAT_TITLE)
     heartbeat = beat_heartbeat_get()
-    advice = (
-        "Start it: `celery -A config beat` (production, one process only), or a worker with `-B` "
+    advice = gettext(
+        "Start it: `%(beat)s` (production, one process only), or a worker with `-B` "
         "(`make run` does this). Without beat no scheduled action runs."
-    )
+    ) % {"beat": "celery -A config beat"}
     if heartbeat is None:
-        return Check("beat", title, Status.WARNING, "Celery beat has never run against this database.", advice=advice)
+        summary = gettext("Celery beat has never run against this database.")
+        return Check("beat", title, Status.WARNING, summary, advice=advice)
     age = max(now - heartbeat.beat_at, dt.timedelta(0))
     items = (
-        Item("Last heartbeat", format_utc(heartbeat.beat_at)),
-        Item("Running since", format_utc(heartbeat.started_at)),
-        Item("Host", f"{heartbeat.hostname} (pid {heartbeat.pid})"),
+        Item(gettext("Last heartbeat"), format_utc(heartbeat.beat_at)),
+        Item(gettext("Running since"), format_utc(heartbeat.started_at)),
+        Item(gettext("Host"), f"{heartbeat.hostname} (pid {heartbeat.pid})"),
     )
     if age > HEARTBEAT_STALE_AFTER:
         return Check(
             "beat",
             title,
             Status.WARNING,
-            f"Celery beat's last heartbeat is {_duration(age)} old: beat is stopped or stuck.",
+            gettext("Celery beat's last heartbeat is %(age)s old: beat is stopped or stuck.") % {"age": _duration(age)},
             advice=advice,
             items=items,
         )
-    summary = f"Celery beat is running (last heartbeat {_duration(age)} ago)."
+    summary = gettext("Celery beat is running (last heartbeat %(age)s ago).") % {"age": _duration(age)}
     return Check("beat", title, Status.OK, summary, items=items)
 
 
@@ -210,10 +248,11 @@ def check_cron_health(now: dt.datetime | None = None) -> Check:
     fresh start) is healthy; whether beat runs is :func:`check_beat`'s question.
     """
     now = now or timezone.now()
-    title = "Scheduled actions"
+    title = str(CRONS_TITLE)
     states = {state.name: state for state in CronState.objects.all()}
     if not states:
-        return Check("crons", title, Status.WARNING, "No scheduled action has been set up (run migrate).")
+        summary = gettext("No scheduled action has been set up (run migrate).")
+        return Check("crons", title, Status.WARNING, summary)
     tasks = {
         task.name: task
         for task in PeriodicTask.objects.select_related("interval", "crontab").filter(name__in=list(states))
@@ -221,39 +260,50 @@ def check_cron_health(now: dt.datetime | None = None) -> Check:
     items: list[Item] = []
     for name in sorted(states):
         state, task = states[name], tasks.get(name)
-        parts = [f"last run {format_utc(state.last_run_at)}" if state.last_run_at else "not run yet"]
+        parts = [
+            gettext("last run %(date)s") % {"date": format_utc(state.last_run_at)}
+            if state.last_run_at
+            else gettext("not run yet")
+        ]
         if state.last_duration is not None:
-            parts.append(f"took {state.last_duration:.1f} s")
+            parts.append(gettext("took %(seconds)s s") % {"seconds": number_format(state.last_duration, 1)})
         if state.failure_count:
-            parts.append(f"{state.failure_count} failure{'s' if state.failure_count != 1 else ''}")
+            parts.append(
+                ngettext("%(count)d failure", "%(count)d failures", state.failure_count)
+                % {"count": state.failure_count}
+            )
         running = bool(state.running_until and state.running_until > now)
         if running:
-            parts.append("running now")
+            parts.append(gettext("running now"))
         due_at = cron_due_at(task, state) if task is not None else None
         status = Status.OK
         if task is None or not task.enabled:
             status = Status.WARNING
-            parts.append("disabled" if task is not None else "no beat schedule (run migrate)")
+            parts.append(gettext("disabled") if task is not None else gettext("no beat schedule (run migrate)"))
         elif state.last_success is False:
             status = Status.ERROR
-            parts.append("last run failed: " + (state.last_result or "no detail")[:200])
+            detail = (state.last_result or gettext("no detail"))[:200]
+            parts.append(gettext("last run failed: %(detail)s") % {"detail": detail})
         elif due_at is not None and not running and now - due_at > CRON_GRACE:
             status = Status.WARNING
             every = schedule_interval(interval=task.interval, crontab=task.crontab)
-            parts.append(
-                f"overdue: due {format_utc(due_at)}, {_duration(now - due_at)} ago"
-                + (f" (expected every {_duration(every)})" if every else "")
-                + "; is a Celery worker running?"
-            )
+            late_by = {"date": format_utc(due_at), "ago": _duration(now - due_at)}
+            if every:
+                overdue = gettext(
+                    "overdue: due %(date)s, %(ago)s ago (expected every %(every)s); is a Celery worker running?"
+                ) % {**late_by, "every": _duration(every)}
+            else:
+                overdue = gettext("overdue: due %(date)s, %(ago)s ago; is a Celery worker running?") % late_by
+            parts.append(overdue)
         elif due_at is not None:
-            parts.append(f"next due {format_utc(max(due_at, now))}")
+            parts.append(gettext("next due %(date)s") % {"date": format_utc(max(due_at, now))})
         items.append(Item(name, "; ".join(parts), status=status))
     overall = worst([i.status for i in items if i.status is not None])
     late = [i.label for i in items if i.status is Status.WARNING]
     summary = {
-        Status.OK: "Every scheduled action is on time; none failed on its last run.",
-        Status.WARNING: "Disabled or overdue: " + ", ".join(late) + ".",
-        Status.ERROR: "A scheduled action failed on its last run.",
+        Status.OK: gettext("Every scheduled action is on time; none failed on its last run."),
+        Status.WARNING: gettext("Disabled or overdue: %(actions)s.") % {"actions": ", ".join(late)},
+        Status.ERROR: gettext("A scheduled action failed on its last run."),
     }.get(overall, "")
     return Check("crons", title, overall, summary, items=tuple(items))
 
@@ -261,9 +311,9 @@ def check_cron_health(now: dt.datetime | None = None) -> Check:
 def queue_checks() -> list[Check]:
     """The queue-level diagnostics, each one safe (a failing check reads "could not check")."""
     return [
-        run_check("bounce_rate", "Bounce rate", check_bounce_rate),
-        run_check("queue_lag", "Queue lag", check_queue_lag),
-        run_check("failed_mail", "Failed e-mails", check_failed_mail),
-        run_check("beat", "Celery beat", check_beat),
-        run_check("crons", "Scheduled actions", check_cron_health),
+        run_check("bounce_rate", BOUNCE_RATE_TITLE, check_bounce_rate),
+        run_check("queue_lag", QUEUE_LAG_TITLE, check_queue_lag),
+        run_check("failed_mail", FAILED_MAIL_TITLE, check_failed_mail),
+        run_check("beat", BEAT_TITLE, check_beat),
+        run_check("crons", CRONS_TITLE, check_cron_health),
     ]
