@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -42,12 +43,22 @@ MESSAGES_PER_PAGE = 30
 # --- record types ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RecordType:
-    """A model with a chatter, as the UI lists it (``/leads/`` …)."""
+    """A model with a chatter, as the UI lists it (``/leads/`` …).
+
+    The slug is the English plural (URLs do not change with the language); the labels are read
+    from the model's (translated) verbose names each time, in the active language.
+    """
 
     model: type[MailThread]
     slug: str
-    label: str
-    label_plural: str
+
+    @property
+    def label(self) -> str:
+        return str(self.model._meta.verbose_name).capitalize()
+
+    @property
+    def label_plural(self) -> str:
+        return str(self.model._meta.verbose_name_plural).capitalize()
 
     @property
     def content_type(self) -> ContentType:
@@ -57,18 +68,11 @@ class RecordType:
 @cache
 def _record_types() -> tuple[RecordType, ...]:
     found = []
-    for model in apps.get_models():
-        if issubclass(model, MailThread) and not model._meta.abstract:
-            meta = model._meta
-            found.append(
-                RecordType(
-                    model=model,
-                    slug=slugify(str(meta.verbose_name_plural)),
-                    label=str(meta.verbose_name).capitalize(),
-                    label_plural=str(meta.verbose_name_plural).capitalize(),
-                )
-            )
-    return tuple(sorted(found, key=lambda rt: rt.label_plural))
+    with translation.override(None):  # the slug and the order must not depend on who asked first
+        for model in apps.get_models():
+            if issubclass(model, MailThread) and not model._meta.abstract:
+                found.append(RecordType(model=model, slug=slugify(str(model._meta.verbose_name_plural))))
+        return tuple(sorted(found, key=lambda rt: rt.label_plural))
 
 
 def record_types() -> list[RecordType]:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DemoConfig(AppConfig):
     name = "demo"
-    verbose_name = "Demo records"
+    verbose_name = _("Demo records")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

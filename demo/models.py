@@ -1,10 +1,16 @@
-"""Demo record types with a chatter, so every flow can be shown: leads, quotations, tickets."""
+"""Demo record types with a chatter, so every flow can be shown: leads, quotations, tickets.
+
+Names, stages and fields carry Odoo's words (CRM's leads, Sales' quotations, Helpdesk's tickets),
+translated like the rest of the product; the stored values stay Odoo's keys.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from chatter.thread import MailThread
 from mailcore.models import Partner
@@ -12,24 +18,28 @@ from mailcore.models import Partner
 
 class Lead(MailThread):
     class Stage(models.TextChoices):
-        NEW = "new", "New"
-        QUALIFIED = "qualified", "Qualified"
-        PROPOSITION = "proposition", "Proposition"
-        WON = "won", "Won"
-        LOST = "lost", "Lost"
+        NEW = "new", pgettext_lazy("lead stage", "New")
+        QUALIFIED = "qualified", _("Qualified")
+        PROPOSITION = "proposition", _("Proposition")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
 
     mail_tracked_fields = ("stage", "expected_revenue", "customer")
     mail_partner_field = "customer"
 
-    name = models.CharField(max_length=255)
-    customer = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NEW)
-    expected_revenue = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(_("opportunity"), max_length=255)
+    customer = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("customer")
+    )
+    stage = models.CharField(_("stage"), max_length=16, choices=Stage.choices, default=Stage.NEW)
+    expected_revenue = models.DecimalField(_("expected revenue"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    description = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
 
     def __str__(self) -> str:
         return self.name
@@ -43,22 +53,26 @@ class Lead(MailThread):
 
 class Quotation(MailThread):
     class State(models.TextChoices):
-        DRAFT = "draft", "Quotation"
-        SENT = "sent", "Quotation Sent"
-        SALE = "sale", "Sales Order"
-        CANCEL = "cancel", "Cancelled"
+        DRAFT = "draft", _("Quotation")
+        SENT = "sent", _("Quotation Sent")
+        SALE = "sale", _("Sales Order")
+        CANCEL = "cancel", _("Cancelled")
 
     mail_tracked_fields = ("state", "amount_total", "customer")
     mail_partner_field = "customer"
 
-    name = models.CharField(max_length=64)
-    customer = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
-    amount_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(_("order reference"), max_length=64)
+    customer = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("customer")
+    )
+    state = models.CharField(_("status"), max_length=16, choices=State.choices, default=State.DRAFT)
+    amount_total = models.DecimalField(_("total"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("quotation")
+        verbose_name_plural = _("quotations")
 
     def __str__(self) -> str:
         return self.name
@@ -71,29 +85,35 @@ class Quotation(MailThread):
 
 class Ticket(MailThread):
     class Priority(models.TextChoices):
-        LOW = "0", "Low"
-        NORMAL = "1", "Normal"
-        HIGH = "2", "High"
-        URGENT = "3", "Urgent"
+        LOW = "0", pgettext_lazy("ticket priority", "Low")
+        NORMAL = "1", pgettext_lazy("ticket priority", "Normal")
+        HIGH = "2", pgettext_lazy("ticket priority", "High")
+        URGENT = "3", pgettext_lazy("ticket priority", "Urgent")
 
     class Stage(models.TextChoices):
-        NEW = "new", "New"
-        IN_PROGRESS = "in_progress", "In Progress"
-        SOLVED = "solved", "Solved"
+        NEW = "new", pgettext_lazy("ticket stage", "New")
+        IN_PROGRESS = "in_progress", _("In Progress")
+        SOLVED = "solved", _("Solved")
 
     mail_tracked_fields = ("stage", "priority", "customer")
     mail_partner_field = "customer"
 
-    name = models.CharField(max_length=255)
-    customer = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    email_from = models.CharField(max_length=255, blank=True, help_text="Set by mail creating the ticket.")
-    priority = models.CharField(max_length=1, choices=Priority.choices, default=Priority.NORMAL)
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NEW)
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(_("subject"), max_length=255)
+    customer = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("customer")
+    )
+    email_from = models.CharField(
+        _("customer e-mail"), max_length=255, blank=True, help_text=_("Set by mail creating the ticket.")
+    )
+    priority = models.CharField(_("priority"), max_length=1, choices=Priority.choices, default=Priority.NORMAL)
+    stage = models.CharField(_("stage"), max_length=16, choices=Stage.choices, default=Stage.NEW)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created on"), auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
 
     def __str__(self) -> str:
         return self.name

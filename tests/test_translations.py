@@ -41,6 +41,7 @@ TRANSLATED: dict[str, str] = {
     "mailqueue": "mailqueue/locale",
     "bounces": "bounces/locale",
     "marketing": "marketing/locale",
+    "demo": "demo/locale",
 }
 # Single templates translated ahead of their app (the notification e-mail layout).
 TRANSLATED_TEMPLATES: list[str] = ["mailqueue/templates/mailqueue/mail/notification_body.html"]
