@@ -3,24 +3,30 @@ and buttons, plural-aware messages and translated API errors, while SMTP answers
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
-from chatter.models import Message
+from chatter.models import FailureType, Message, Notification, NotificationStatus
 from demo.models import Lead
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailState
+from mailqueue.support import queue_checks, support_bundle
 from tests.languages import compile_catalogues, staff_client_in
 
 LOCALE = Path(__file__).resolve().parent.parent / "locale"
+MAILCORE_LOCALE = Path(__file__).resolve().parent.parent.parent / "mailcore" / "locale"
 SMTP_ANSWER = "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled() -> None:
     compile_catalogues(LOCALE)
+    compile_catalogues(MAILCORE_LOCALE)  # the failure summaries and the diagnostics' words
 
 
 def _failed_mail() -> Mail:
@@ -100,3 +106,74 @@ def test_english_stays_the_default() -> None:
     page = staff_client_in("en").get(reverse("mailqueue:list")).content.decode()
     assert "Delivery Failed" in page
     assert "Retry selected" in page
+
+
+SUMMARIES = {"fr": "Destinataire inconnu", "ja": "宛先が存在しません"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", ["fr", "ja"])
+def test_failure_summary_is_translated_everywhere_but_the_reason_stays_english(lang: str) -> None:
+    """The queue screen, the failure dialog and the API show one summary, in the user's language."""
+    mail = _failed_mail()
+    Notification.objects.filter(message=mail.message).update(
+        notification_status=NotificationStatus.EXCEPTION, failure_type=FailureType.MAIL_SMTP, failure_reason=SMTP_ANSWER
+    )
+    client = staff_client_in(lang)
+    summary = SUMMARIES[lang]
+
+    queue = client.get(reverse("mailqueue:list")).content.decode()
+    assert f'<div class="small failure-summary" style="color:var(--danger)" title="{SMTP_ANSWER}">{summary}</div>' in (
+        queue.replace("&lt;", "<").replace("&gt;", ">")
+    )
+    dialog = client.get(reverse("chatter:resend", args=[mail.message_id])).content.decode()
+    assert f'<div class="reason">{summary}</div>' in dialog
+    assert "Recipient unknown" not in queue + dialog
+
+    rows = client.get("/api/queue/").json()
+    row = next(r for r in (rows["results"] if isinstance(rows, dict) else rows) if r["id"] == mail.pk)
+    assert row["failure_summary"] == summary  # field names stay English, the words follow the language
+    assert row["failure_reason"] == SMTP_ANSWER  # the remote server's protocol text, as stored
+
+    mail.refresh_from_db()
+    assert mail.failure_reason == SMTP_ANSWER
+    assert Notification.objects.get(message=mail.message).failure_reason == SMTP_ANSWER
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lang", "titles", "failed"),
+    [
+        (
+            "fr",
+            ["Taux de rebond", "Retard de la file d’attente", "E-mails en échec", "Celery beat", "Actions planifiées"],
+            "1 e-mail en Échec de livraison ; 0 destinataire avec une enveloppe rouge.",
+        ),
+        (
+            "ja",
+            ["バウンス率", "キューの遅延", "送信失敗したEメール", "Celery beat", "スケジュールされたアクション"],
+            "配信失敗のEメール 1 通、赤い封筒の宛先 0 件。",
+        ),
+    ],
+)
+def test_queue_checks_in_french_and_japanese(lang: str, titles: list[str], failed: str) -> None:
+    _failed_mail()
+    with translation.override(lang):
+        checks = {check.key: check for check in queue_checks()}
+        assert [check.title for check in checks.values()] == titles
+        assert checks["failed_mail"].summary == failed
+        assert checks["failed_mail"].items[0].text.startswith(SUMMARIES[lang] + ": 550 5.1.1")
+        assert checks["failed_mail"].items[0].url_label == {"fr": "Dossier pour le support", "ja": "サポート用パッケージ"}[lang]
+
+
+@pytest.mark.django_db
+def test_the_support_bundle_stays_english_for_support() -> None:
+    """The bundle goes to support next to English SMTP answers: one language, whoever downloads it."""
+    mail = _failed_mail()
+    with translation.override("ja"):
+        archive = zipfile.ZipFile(io.BytesIO(support_bundle(mail.pk)))
+    facts = archive.read("facts.txt").decode()
+    assert "Failed e-mails [Warning]: 1 e-mail in Delivery Failed" in facts
+    assert "Daily sending quota [" in facts
+    assert "配信失敗" not in facts
+    assert translation.get_language() == "en"  # the override ended with the bundle

@@ -1,0 +1,125 @@
+"""mailcore's words in the user's language (French, Japanese): the SMTP failure summaries and the
+diagnostics, while the recorded reason, DNS records and host names stay as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import translation
+
+from mailcore.diagnostics import Status, check_admin_email, check_quota, dns_check, domain_reports
+from mailcore.models import AliasDomain
+from mailcore.smtp_replies import delivery_failure_reason, describe_unknown_failure, summarize_delivery_failure
+from mailcore.testing.dns import DnsStandIn
+from tests.languages import compile_catalogues
+
+LOCALE = Path(__file__).resolve().parent.parent / "locale"
+REASON = delivery_failure_reason(
+    "smtp.example.net", "SMTPRecipientsRefused", "550 5.1.1 <bob@example.org>: Recipient address rejected"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled() -> None:
+    compile_catalogues(LOCALE)
+
+
+@pytest.fixture
+def dns_server(settings: Any) -> Iterator[DnsStandIn]:
+    with DnsStandIn() as server:
+        settings.MAILCORE_DNS_NAMESERVER = server.host
+        settings.MAILCORE_DNS_PORT = server.port
+        settings.MAILCORE_DNS_TIMEOUT = 0.5
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("lang", "summary", "mailbox_full", "unknown"),
+    [
+        ("fr", "Destinataire inconnu", "Boîte aux lettres pleine", "Erreur inconnue : boom"),
+        ("ja", "宛先が存在しません", "メールボックス容量超過", "不明なエラー: boom"),
+        ("en", "Recipient unknown", "Mailbox full", "Unknown error: boom"),
+    ],
+)
+def test_smtp_summaries_follow_the_active_language(lang: str, summary: str, mailbox_full: str, unknown: str) -> None:
+    with translation.override(lang):
+        assert summarize_delivery_failure(REASON) == summary
+        assert summarize_delivery_failure("smtp; 552 5.2.2 mailbox full") == mailbox_full
+        assert describe_unknown_failure("boom") == unknown
+    # The recorded reason is the server's protocol text, in English whatever the language.
+    assert REASON.endswith("SMTPRecipientsRefused: 550 5.1.1 <bob@example.org>: Recipient address rejected")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lang", "title", "summary", "label"),
+    [
+        (
+            "fr",
+            "Adresse e-mail de l’administrateur",
+            "2 comptes utilisent encore l’adresse fictive admin@example.com.",
+            "Avertissement",
+        ),
+        (
+            "ja",
+            "管理者Eメールアドレス",
+            "2 件のアカウントがまだプレースホルダーのアドレス admin@example.com を使用しています。",
+            "警告",
+        ),
+    ],
+)
+def test_admin_address_check_in_french_and_japanese(lang: str, title: str, summary: str, label: str) -> None:
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    get_user_model().objects.create_user("ops", "admin@example.com", "pw", is_staff=True)
+    with translation.override(lang):
+        check = check_admin_email()
+        assert (check.title, check.summary, check.status.label) == (title, summary, label)
+        assert [item.text for item in check.items] == (
+            ["administrateur", "personnel"] if lang == "fr" else ["管理者", "スタッフ"]
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lang", "title", "summary"),
+    [
+        ("fr", "Quota d’envoi journalier", "0 e-mails utilisés sur 50 (0 %) ; le quota est réinitialisé le "),
+        ("ja", "日次送信上限", "50 通中 0 通のEメールを使用済み(0%)。上限は "),
+    ],
+)
+def test_quota_check_in_french_and_japanese(lang: str, title: str, summary: str, settings: Any) -> None:
+    settings.MAILCORE_DAILY_LIMIT = 50
+    with translation.override(lang):
+        check = check_quota()
+    assert check.status is Status.OK
+    assert check.title == title
+    assert check.summary.startswith(summary)
+    assert "UTC" in check.summary  # the reset time keeps its protocol form
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lang", "no_dkim", "timeout"),
+    [
+        ("fr", "Aucune clé DKIM pour le sélecteur « mailcore »", "vérification impossible : pas de réponse du serveur DNS"),
+        ("ja", "セレクター「mailcore」のDKIMキーがありません", "確認できません: _dmarc.example.com TXT に対するDNSサーバーの応答"),
+    ],
+)
+def test_dns_verdicts_are_translated_in_the_lookup_threads(
+    lang: str, no_dkim: str, timeout: str, dns_server: DnsStandIn
+) -> None:
+    """The lookups run in a thread pool: each thread speaks the language of the request."""
+    AliasDomain.objects.create(name="example.com", sequence=20)
+    dns_server.add_txt("example.com", "v=spf1 ip4:192.0.2.0/24 -all")
+    dns_server.silence("_dmarc.example.com")
+    with translation.override(lang):
+        report = next(r for r in domain_reports() if r.domain == "example.com")
+        check = dns_check([report])
+    assert report.dkim.verdict.startswith(no_dkim)
+    assert report.dmarc.verdict.startswith(timeout)
+    assert report.spf.record == "v=spf1 ip4:192.0.2.0/24 -all"  # DNS records are never translated
+    assert check.title == {"fr": "SPF, DKIM et DMARC des domaines d’alias", "ja": "エイリアスドメインのSPF、DKIM、DMARC"}[lang]
