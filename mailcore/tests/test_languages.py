@@ -105,8 +105,16 @@ def test_quota_check_in_french_and_japanese(lang: str, title: str, summary: str,
 @pytest.mark.parametrize(
     ("lang", "no_dkim", "timeout"),
     [
-        ("fr", "Aucune clé DKIM pour le sélecteur « mailcore »", "vérification impossible : pas de réponse du serveur DNS"),
-        ("ja", "セレクター「mailcore」のDKIMキーがありません", "確認できません: _dmarc.example.com TXT に対するDNSサーバーの応答"),
+        (
+            "fr",
+            "Aucune clé DKIM pour le sélecteur « mailcore »",
+            "vérification impossible : pas de réponse du serveur DNS",
+        ),
+        (
+            "ja",
+            "セレクター「mailcore」のDKIMキーがありません",
+            "確認できません: _dmarc.example.com TXT に対するDNSサーバーの応答",
+        ),
     ],
 )
 def test_dns_verdicts_are_translated_in_the_lookup_threads(
@@ -122,4 +130,7 @@ def test_dns_verdicts_are_translated_in_the_lookup_threads(
     assert report.dkim.verdict.startswith(no_dkim)
     assert report.dmarc.verdict.startswith(timeout)
     assert report.spf.record == "v=spf1 ip4:192.0.2.0/24 -all"  # DNS records are never translated
-    assert check.title == {"fr": "SPF, DKIM et DMARC des domaines d’alias", "ja": "エイリアスドメインのSPF、DKIM、DMARC"}[lang]
+    assert (
+        check.title
+        == {"fr": "SPF, DKIM et DMARC des domaines d’alias", "ja": "エイリアスドメインのSPF、DKIM、DMARC"}[lang]
+    )

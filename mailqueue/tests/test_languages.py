@@ -163,7 +163,10 @@ def test_queue_checks_in_french_and_japanese(lang: str, titles: list[str], faile
         assert [check.title for check in checks.values()] == titles
         assert checks["failed_mail"].summary == failed
         assert checks["failed_mail"].items[0].text.startswith(SUMMARIES[lang] + ": 550 5.1.1")
-        assert checks["failed_mail"].items[0].url_label == {"fr": "Dossier pour le support", "ja": "サポート用パッケージ"}[lang]
+        assert (
+            checks["failed_mail"].items[0].url_label
+            == {"fr": "Dossier pour le support", "ja": "サポート用パッケージ"}[lang]
+        )
 
 
 @pytest.mark.django_db
