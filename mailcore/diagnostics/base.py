@@ -6,9 +6,12 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext, pgettext
-from django_stubs_ext import StrOrPromise
+
+if TYPE_CHECKING:  # django-stubs is a development dependency
+    from django_stubs_ext import StrOrPromise
 
 logger = logging.getLogger(__name__)
 
