@@ -212,3 +212,78 @@ def test_untranslated_text_is_found() -> None:
     assert untranslated_text("<style>.a { color: red }</style><script>let a;</script>") == []
     assert untranslated_text("<p>{{ n }} mails</p>") == ["… mails"]
     assert untranslated_text('<p>{{ a|default:"None" }}{{ b|default:_("None") }}</p>') == ['default:"None"']
+
+
+# --- one word for one thing -------------------------------------------------------------------------
+# Django merges every catalogue of a language into one: LOCALE_PATHS first, then the apps in
+# INSTALLED_APPS order, the first translation of a (context, msgid) winning. Two catalogues that
+# translate the same string differently therefore show one app's word on another app's page. The
+# same English word meaning two things gets a context instead (pgettext, ``{% translate … context %}``).
+PO_KEYWORD = re.compile(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?) "(.*)"$')
+
+
+def _project_catalogues(lang: str) -> list[Path]:
+    """The catalogues of ``lang`` Django loads for this project (its own, not Django's or libraries')."""
+    from django.apps import apps
+    from django.conf import settings
+
+    dirs = [Path(p) for p in settings.LOCALE_PATHS] + [Path(a.path) / "locale" for a in apps.get_app_configs()]
+    paths = [d / lang / "LC_MESSAGES" / "django.po" for d in dirs if d.resolve().is_relative_to(ROOT)]
+    return [p for p in paths if p.exists()]
+
+
+def po_entries(text: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(msgctxt, msgid) -> its msgstr (every plural form), for the translated, non-fuzzy entries.
+
+    Strings are kept as written in the file (escapes included): equal text is written equally.
+    """
+    entries: dict[tuple[str, str], tuple[str, ...]] = {}
+    for block in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        key = ""
+        fuzzy = False
+        for line in block.splitlines():
+            if line.startswith("#,") and "fuzzy" in line:
+                fuzzy = True
+            elif match := PO_KEYWORD.match(line):
+                key = match[1]
+                fields[key] = match[2]
+            elif line.startswith('"') and key:
+                fields[key] += line[1:-1]
+        msgstr = tuple(v for k, v in sorted(fields.items()) if k.startswith("msgstr"))
+        if fields.get("msgid") and not fuzzy and any(msgstr):
+            entries[(fields.get("msgctxt", ""), fields["msgid"])] = msgstr
+    return entries
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+def test_one_translation_per_string_across_catalogues(lang: str) -> None:
+    seen: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
+    for path in _project_catalogues(lang):
+        name = str(path.relative_to(ROOT).parent.parent.parent)
+        for key, msgstr in po_entries(path.read_text(encoding="utf-8")).items():
+            seen.setdefault(key, {})[name] = msgstr
+    differing = [
+        f"{msgid!r}{f' (context {ctx!r})' if ctx else ''}: "
+        + "; ".join(f"{' / '.join(msgstr)} in {name}" for name, msgstr in by_catalogue.items())
+        for (ctx, msgid), by_catalogue in sorted(seen.items())
+        if len(set(by_catalogue.values())) > 1
+    ]
+    if differing:
+        pytest.fail(f"{lang}: the same string translated differently:\n" + "\n".join(differing), pytrace=False)
+
+
+def test_po_entries_reads_contexts_plurals_and_skips_fuzzy() -> None:
+    text = (
+        'msgid ""\nmsgstr ""\n"Language: fr\\n"\n\n'
+        'msgctxt "state"\nmsgid "Received"\nmsgstr "Reçu"\n\n'
+        'msgid "Received"\nmsgstr ""\n"Date de "\n"réception"\n\n'
+        'msgid "%(n)d mail"\nmsgid_plural "%(n)d mails"\nmsgstr[0] "%(n)d e-mail"\nmsgstr[1] "%(n)d e-mails"\n\n'
+        '#, fuzzy\nmsgid "Failed"\nmsgstr "Échoué"\n\n'
+        'msgid "Sent"\nmsgstr ""\n'
+    )
+    assert po_entries(text) == {
+        ("state", "Received"): ("Reçu",),
+        ("", "Received"): ("Date de réception",),
+        ("", "%(n)d mail"): ("%(n)d e-mail", "%(n)d e-mails"),
+    }

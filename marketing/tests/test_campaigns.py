@@ -120,6 +120,21 @@ def test_statistics_follow_odoos_formulas() -> None:
     assert stats.excluded == {"mail_bl": 1, "mail_optout": 1}
 
 
+def test_campaign_page_shows_its_progress_once_it_has_recipients() -> None:
+    client = marketer()
+    draft = ready_campaign()
+    page = client.get(reverse("marketing:mailing_detail", args=[draft.pk])).content.decode()
+    assert 'id="mailing-progress"' not in page  # nobody to mail yet
+    sending = ready_campaign(state=MailingState.SENDING)
+    statuses = [TraceStatus.OUTGOING] * 3 + [TraceStatus.SENT]
+    MailingTrace.objects.bulk_create(
+        MailingTrace(mailing=sending, email=f"{i}@example.com", trace_status=s) for i, s in enumerate(statuses)
+    )
+    page = client.get(reverse("marketing:mailing_detail", args=[sending.pk])).content.decode()
+    assert '<progress class="progress" max="100" value="25"' in page  # 1 of 4 no longer waiting
+    assert "25% · 3 waiting of 4" in page
+
+
 def test_campaign_pages_create_check_send_and_list_recipients() -> None:
     client = marketer()
     news = mailing_list_create(name="Newsletter")

@@ -182,3 +182,10 @@ def test_states_reasons_and_plural_counts_are_translated() -> None:
         for count, text in ((1, "1 contact"), (3, "3 contacte"), (21, "21 de contacte")):
             page = translation.ngettext("%(counter)s contact", "%(counter)s contacts", count) % {"counter": count}
             assert page == text
+
+
+def test_a_campaigns_cancel_is_odoos_word_and_a_dialogs_cancel_is_not() -> None:
+    """Stopping a campaign and closing a dialog are both "Cancel" in English, not in Japanese."""
+    with translation.override("ja"):
+        assert translation.pgettext("stop a campaign", "Cancel") == "取消"  # Odoo's button, per its documentation
+        assert translation.gettext("Cancel") == "キャンセル"

@@ -1,5 +1,6 @@
 """The product in French, Japanese, Romanian and Chinese: a user of each language walks the red
-envelope, the failure dialog and the queue screen at 1280 px and 390 px; nothing overflows its box.
+envelope, the failure dialog and the queue screen, and a campaign's page (its state, progress and
+statistics), at 1280 px and 390 px; nothing overflows its box.
 
 The failure is set on the rows directly (no worker): what is tested here is the pages in each
 language, not delivery (the English browser tests cover that).
@@ -17,6 +18,8 @@ from chatter.models import FailureType, Notification, NotificationStatus
 from demo.models import Lead
 from mailcore.models import Partner
 from mailqueue.models import Mail, MailState
+from marketing.models import Mailing, MailingState, MailingTrace, TraceFailure, TraceStatus
+from marketing.services import mailing_list_create, mailing_list_subscribe
 
 REASON = "RCPT 550 5.1.1 mx.bad.example: <bob@bad.example>: Recipient address rejected: User unknown"
 # Each language's words for what the walk checks (Odoo's own terms where its documentation has them).
@@ -24,7 +27,14 @@ WORDS = {
     "fr": {"failed": "Échec de livraison", "dialog": "Envoyer et fermer", "details": "Voir les détails de l’erreur"},
     "ja": {"failed": "配信失敗", "dialog": "送信して閉じる", "details": "エラー詳細を表示"},
     "ro": {"failed": "Livrare eșuată", "dialog": "Trimite și închide", "details": "Vezi detaliile erorii"},
-    "zh-hans": {"failed": "投递失败", "dialog": "发送并关闭", "details": "查看错误详情"},
+    "zh-hans": {"failed": "发送失败", "dialog": "发送并关闭", "details": "查看错误详情"},
+}
+# A campaign in each language: its subject, and the page's words for its state and its statistics.
+CAMPAIGN = {
+    "fr": {"subject": "Offres de printemps", "state": "Envoi en cours", "statistics": "Statistiques"},
+    "ja": {"subject": "春のセールのお知らせ", "state": "送信中", "statistics": "統計"},
+    "ro": {"subject": "Oferte de primăvară", "state": "Se trimite", "statistics": "Statistici"},
+    "zh-hans": {"subject": "春季优惠活动", "state": "正在发送", "statistics": "统计"},
 }
 WIDTHS = {"desktop": (1280, 860), "phone": (390, 844)}
 
@@ -38,6 +48,10 @@ OVERFLOWING = """() => [...document.querySelectorAll(
     if (!e.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) return false;
     return e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 2 && s.overflowY === 'hidden';
   }).map(e => `${e.scrollWidth}>${e.clientWidth} ${e.id} ${e.className} ${e.textContent.trim().slice(0, 60)}`)"""
+
+# How far each table scrolls sideways in its card (0 when it fits): a column pushed out of the card,
+# its buttons cut at the card's edge, is a label that does not fit either.
+SIDEWAYS = "() => [...document.querySelectorAll('.table-wrap')].map(e => e.scrollWidth - e.clientWidth)"
 
 
 def _failed_message(author: Partner) -> tuple[Lead, Mail]:
@@ -58,8 +72,12 @@ def _failed_message(author: Partner) -> tuple[Lead, Mail]:
 
 
 def _no_overflow(page: Page, where: str) -> None:
+    wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"{where}: page wider than the window by {wide}px"
     overflowing = page.evaluate(OVERFLOWING)
     assert overflowing == [], f"{where}: {overflowing}"
+    scrolling = page.evaluate(SIDEWAYS)
+    assert all(extra <= 1 for extra in scrolling), f"{where}: a table scrolls sideways by {scrolling}px"
 
 
 @pytest.mark.parametrize("lang", list(WORDS))
@@ -100,3 +118,63 @@ def test_user_walks_red_envelope_dialog_and_queue_in_their_language(
         expect(page.locator(f'#queue-table tr[data-mail-id="{mail.pk}"]')).to_be_visible()
         _no_overflow(page, f"{lang} {size} queue")
         screenshot(page, f"lang-{lang}-queue-{size}")
+
+
+def _campaign_half_sent(subject: str) -> Mailing:
+    """A campaign to a list being sent: 12 recipients, 5 still waiting in the queue, the others
+    delivered, opened, replied, bounced, failed or left out (opted out, blacklisted)."""
+    newsletter = mailing_list_create(name="Newsletter")
+    mailing = Mailing.objects.create(
+        subject=subject, email_from="news@mailcore.localhost", body_html="<p>{{ contact.name }}</p>",
+        state=MailingState.SENDING,
+    )  # fmt: skip
+    sent = {"sent_datetime": mailing.created_at}
+    outcomes: list[dict[str, Any]] = [{"trace_status": TraceStatus.OUTGOING}] * 5 + [
+        {"trace_status": TraceStatus.SENT, **sent},
+        {"trace_status": TraceStatus.OPEN, "links_click_datetime": mailing.created_at, **sent},
+        {"trace_status": TraceStatus.REPLY, **sent},
+        {"trace_status": TraceStatus.BOUNCE, "hard_bounce": True, "failure_type": TraceFailure.MAIL_BOUNCE, **sent},
+        {"trace_status": TraceStatus.ERROR, "failure_type": TraceFailure.MAIL_SMTP, "failure_reason": REASON},
+        {"trace_status": TraceStatus.CANCEL, "failure_type": TraceFailure.MAIL_OPTOUT},
+        {"trace_status": TraceStatus.CANCEL, "failure_type": TraceFailure.MAIL_BL},
+    ]
+    mailing.mailing_lists.set([newsletter])
+    for i, outcome in enumerate(outcomes):
+        contact = Partner.objects.create(name=f"Contact {i}", email=f"contact{i}@example.com")
+        mailing_list_subscribe(mailing_list=newsletter, contacts=[contact])
+        MailingTrace.objects.create(mailing=mailing, contact=contact, email=contact.email, **outcome)
+    return mailing
+
+
+@pytest.mark.parametrize("lang", list(CAMPAIGN))
+def test_marketer_sees_a_campaign_page_in_their_language(
+    page: Page,
+    app_url: str,
+    make_user: Callable[..., Any],
+    login: Callable[[Page, str], None],
+    screenshot: Callable[[Any, str], Any],
+    lang: str,
+) -> None:
+    user = make_user(f"marketer-{lang}", staff=True)
+    Partner.objects.filter(pk=user.partner_id).update(lang=lang)
+    words = CAMPAIGN[lang]
+    mailing = _campaign_half_sent(words["subject"])
+    login(page, user.username)
+    for size, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{app_url}/marketing/campaigns/{mailing.pk}/")
+        expect(page.locator("h1")).to_have_text(words["subject"])
+        expect(page.locator(".page-head .badge")).to_have_text(words["state"])
+        expect(page.locator("h2", has_text=words["statistics"])).to_be_visible()
+        progress = page.locator("#mailing-progress")
+        expect(progress.locator("progress")).to_have_attribute("value", "58")  # 7 of 12 no longer waiting
+        expect(progress).to_contain_text("58%")
+        _no_overflow(page, f"{lang} {size} campaign")
+        screenshot(page, f"lang-{lang}-campaign-{size}")
+        # Where the marketer comes from and goes next: the campaigns with their progress, the form.
+        page.goto(f"{app_url}/marketing/campaigns/")
+        expect(page.locator("table .badge").first).to_have_text(words["state"])
+        _no_overflow(page, f"{lang} {size} campaigns")
+        page.goto(f"{app_url}/marketing/campaigns/new/")
+        expect(page.locator("form textarea").first).to_be_visible()
+        _no_overflow(page, f"{lang} {size} campaign form")
