@@ -228,7 +228,10 @@ def _project_catalogues(lang: str) -> list[Path]:
     from django.conf import settings
 
     dirs = [Path(p) for p in settings.LOCALE_PATHS] + [Path(a.path) / "locale" for a in apps.get_app_configs()]
-    paths = [d / lang / "LC_MESSAGES" / "django.po" for d in dirs if d.resolve().is_relative_to(ROOT)]
+    # Our own apps only: a virtualenv may live inside the checkout, and Django's and third-party
+    # catalogues are theirs to word.
+    ours = [d for d in dirs if d.resolve().is_relative_to(ROOT) and "site-packages" not in d.resolve().parts]
+    paths = [d / lang / "LC_MESSAGES" / "django.po" for d in ours]
     return [p for p in paths if p.exists()]
 
 

@@ -27,7 +27,7 @@ WORDS = {
     "fr": {"failed": "Échec de livraison", "dialog": "Envoyer et fermer", "details": "Voir les détails de l’erreur"},
     "ja": {"failed": "配信失敗", "dialog": "送信して閉じる", "details": "エラー詳細を表示"},
     "ro": {"failed": "Livrare eșuată", "dialog": "Trimite și închide", "details": "Vezi detaliile erorii"},
-    "zh-hans": {"failed": "发送失败", "dialog": "发送并关闭", "details": "查看错误详情"},
+    "zh-hans": {"failed": "投递失败", "dialog": "发送并关闭", "details": "查看错误详情"},
 }
 # A campaign in each language: its subject, and the page's words for its state and its statistics.
 CAMPAIGN = {
