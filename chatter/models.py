@@ -6,10 +6,14 @@ Names follow Odoo's ``mail.message``, ``mail.message.subtype``, ``mail.followers
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import cached_property
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from chatter.registry import BounceNotice, bounce_notice_read
@@ -47,6 +51,12 @@ class MessageSubtype(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """The name in the reader's language: the shipped subtypes are stored in English and
+        translated when shown (Odoo's translatable ``name``); a name an admin typed is shown as typed."""
+        return gettext(self.name) if self.name else ""
 
 
 class Attachment(models.Model):
@@ -244,3 +254,44 @@ class TrackingValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field_desc}: {self.old_value_char} → {self.new_value_char}"
+
+    # The stored texts (``field_desc``, the values' labels) are written in the company's language
+    # (``LANGUAGE_CODE``), as the API returns them; pages and e-mails show them in the reader's
+    # language through the record's field, as Odoo shows ``field_id``'s description.
+    def _record_field(self) -> models.Field | None:  # type: ignore[type-arg]
+        model_id = self.message.model_id
+        model = ContentType.objects.get_for_id(model_id).model_class() if model_id is not None else None
+        if model is None:
+            return None
+        try:
+            field = model._meta.get_field(self.field_name)
+        except FieldDoesNotExist:
+            return None
+        return field if isinstance(field, models.Field) else None
+
+    @property
+    def label(self) -> str:
+        """The tracked field's name in the reader's language."""
+        field = self._record_field()
+        return str(capfirst(field.verbose_name)) if field is not None else self.field_desc
+
+    def _shown(self, stored: str) -> str:
+        field = self._record_field()
+        if not stored or field is None:
+            return stored
+        if field.choices:
+            with translation.override(settings.LANGUAGE_CODE):
+                keys = {str(label): key for key, label in field.flatchoices}
+            if stored in keys:
+                return str(dict(field.flatchoices)[keys[stored]])
+        elif isinstance(field, models.BooleanField):
+            return {"Yes": gettext("Yes"), "No": gettext("No")}.get(stored, stored)
+        return stored
+
+    @property
+    def old_value_label(self) -> str:
+        return self._shown(self.old_value_char)
+
+    @property
+    def new_value_label(self) -> str:
+        return self._shown(self.new_value_char)

@@ -11,9 +11,13 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.html import format_html
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 from chatter.context import acting_partner
 from chatter.exceptions import MessagePostError, UnknownSubtypeError
@@ -354,14 +358,16 @@ def thread_track_changes(*, record: MailThread, initial: dict[str, Any], changed
         field = record._meta.get_field(name)
         assert isinstance(field, models.Field)  # tracked fields are concrete fields
         old, new = initial[name], getattr(record, field.attname)
-        value = TrackingValue(
-            field_name=name,
-            field_desc=str(getattr(field, "verbose_name", name)).capitalize(),
-            field_type=field.get_internal_type(),
-            old_value_char=_display(record, field, old),
-            new_value_char=_display(record, field, new),
-            sequence=sequence,
-        )
+        # Stored in the company's language whoever writes; shown in each reader's (TrackingValue.label).
+        with translation.override(settings.LANGUAGE_CODE):
+            value = TrackingValue(
+                field_name=name,
+                field_desc=str(capfirst(field.verbose_name)),
+                field_type=field.get_internal_type(),
+                old_value_char=_display(record, field, old),
+                new_value_char=_display(record, field, new),
+                sequence=sequence,
+            )
         if isinstance(old, bool) or isinstance(new, bool):
             value.old_value_integer = None if old is None else int(old)
             value.new_value_integer = None if new is None else int(new)
@@ -378,7 +384,7 @@ def thread_track_changes(*, record: MailThread, initial: dict[str, Any], changed
     subtype = subtype_get(subtype_code) if subtype_code else None
     return message_post(
         record=record,
-        body=subtype.description if subtype is not None and subtype.description else "",
+        body=gettext(subtype.description) if subtype is not None and subtype.description else "",
         message_type=MessageType.NOTIFICATION,
         subtype=subtype_code or MT_NOTE,
         tracking_values=values,
@@ -396,10 +402,11 @@ def thread_log_creation(*, record: MailThread) -> Message | None:
         _subscribe_if_absent(model=ContentType.objects.get_for_model(record), res_id=record.pk, partner=actor)
     if not record.mail_log_creation:
         return None
-    name = str(record._meta.verbose_name).capitalize()
+    # In the creator's language, as Odoo writes its creation message.
+    body = gettext("%(document)s created") % {"document": capfirst(record._meta.verbose_name)}
     return message_post(
         record=record,
-        body=f"<p>{name} created</p>",
+        body=format_html("<p>{}</p>", body),
         message_type=MessageType.NOTIFICATION,
         subtype=MT_NOTE,
         author=actor,

@@ -9,19 +9,29 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps as global_apps
+from django.utils.translation import gettext_noop
+
+# Names are stored in English and translated when shown (``MessageSubtype.label``); the markers
+# put them in the catalogues.
 
 CORE_SUBTYPES: list[dict[str, Any]] = [
-    {"code": "mt_comment", "name": "Discussions", "internal": False, "default": True, "sequence": 0},
-    {"code": "mt_note", "name": "Note", "internal": True, "default": False, "sequence": 100},
-    {"code": "mt_activities", "name": "Activities", "internal": False, "default": True, "sequence": 90},
+    {"code": "mt_comment", "name": gettext_noop("Discussions"), "internal": False, "default": True, "sequence": 0},
+    {"code": "mt_note", "name": gettext_noop("Note"), "internal": True, "default": False, "sequence": 100},
+    {"code": "mt_activities", "name": gettext_noop("Activities"), "internal": False, "default": True, "sequence": 90},
 ]
 
 # (code, demo model, name, description, default)
 DEMO_SUBTYPES: list[tuple[str, str, str, str, bool]] = [
-    ("demo.mt_lead_stage", "lead", "Stage Changed", "Stage changed", False),
-    ("demo.mt_lead_won", "lead", "Opportunity Won", "Opportunity won", True),
-    ("demo.mt_order_confirmed", "quotation", "Sales Order Confirmed", "Quotation confirmed", True),
-    ("demo.mt_ticket_solved", "ticket", "Ticket Solved", "Ticket solved", True),
+    ("demo.mt_lead_stage", "lead", gettext_noop("Stage Changed"), gettext_noop("Stage changed"), False),
+    ("demo.mt_lead_won", "lead", gettext_noop("Opportunity Won"), gettext_noop("Opportunity won"), True),
+    (
+        "demo.mt_order_confirmed",
+        "quotation",
+        gettext_noop("Sales Order Confirmed"),
+        gettext_noop("Quotation confirmed"),
+        True,
+    ),
+    ("demo.mt_ticket_solved", "ticket", gettext_noop("Ticket Solved"), gettext_noop("Ticket solved"), True),
 ]
 
 

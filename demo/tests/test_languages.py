@@ -9,8 +9,10 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from chatter.models import Message, TrackingValue
 from chatter.selectors import _record_types, record_type_for_slug
 from demo.models import Lead, Quotation, Ticket
+from mailqueue.services import render_notification_body
 from tests.languages import compile_catalogues, staff_client_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled() -> None:
-    for app in ("demo", "chatter"):
+    for app in ("demo", "chatter", "mailcore"):
         compile_catalogues(ROOT / app / "locale")
 
 
@@ -73,3 +75,26 @@ def test_record_urls_do_not_depend_on_who_asked_first() -> None:
         assert [rt.slug for rt in _record_types()] == ["leads", "quotations", "tickets"]
     finally:
         _record_types.cache_clear()
+
+
+def test_a_stage_change_written_in_french_reads_in_japanese() -> None:
+    """Tracked changes and subtypes are stored in the company's language and shown in the reader's:
+    a French user's stage change reads in Japanese on the record and in a Japanese e-mail (Odoo
+    shows the field's description and the subtype's name translated)."""
+    with translation.override("fr"):
+        lead = Lead.objects.create(name="Office Design Project")
+        lead.stage = Lead.Stage.QUALIFIED
+        lead.save()
+    tracking = TrackingValue.objects.get(message__res_id=lead.pk)
+    assert (tracking.field_desc, tracking.old_value_char, tracking.new_value_char) == ("Stage", "New", "Qualified")
+    creation = Message.objects.filter(res_id=lead.pk, tracking_values__isnull=True).get()
+    assert "Piste" in creation.body  # the creation message is written in its writer's language, as Odoo's
+
+    page = staff_client_in("ja").get(reverse("chatter:record_detail", args=["leads", lead.pk])).content.decode()
+    for text in ("ステージ", "新規", "見込みあり", "ステージ変更"):
+        assert text in page, text
+    assert "Qualified" not in page and "Stage Changed" not in page
+
+    with translation.override("ja"):
+        body = render_notification_body(tracking.message, lang="ja")
+    assert "ステージ: 新規 → 見込みあり" in body
