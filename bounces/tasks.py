@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.utils.translation import gettext_noop
 
 from bounces import conf, services
 
-SWEEP_CRON = "Mail: Inbound Sweep"  # ours: Odoo fetches mail itself and has no doorbell to lose
+SWEEP_CRON = gettext_noop("Mail: Inbound Sweep")  # ours: Odoo fetches mail itself and has no doorbell to lose
 SWEEP_TASK = "bounces.tasks.inbound_sweep"
 
 

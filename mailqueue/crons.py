@@ -31,7 +31,7 @@ from django.apps.registry import Apps
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from mailqueue.exceptions import MailQueueError
@@ -41,9 +41,11 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-QUEUE_CRON = "Mail: Email Queue Manager"
-AUTOVACUUM_CRON = "Base: Auto-Vacuum"
-SWEEP_CRON = "Mail: Queue Sweep"  # ours: Odoo has no lost doorbells to make up for
+# A cron's name is its key (stored, in English); pages show it translated (CronInfo.label), as
+# Odoo's scheduled actions have translated names.
+QUEUE_CRON = gettext_noop("Mail: Email Queue Manager")
+AUTOVACUUM_CRON = gettext_noop("Base: Auto-Vacuum")
+SWEEP_CRON = gettext_noop("Mail: Queue Sweep")  # ours: Odoo has no lost doorbells to make up for
 
 QUEUE_TASK = "mailqueue.tasks.process_email_queue_task"
 AUTOVACUUM_TASK = "mailqueue.tasks.autovacuum_task"
@@ -233,6 +235,11 @@ class CronInfo:
     running: bool
     internal: bool
 
+    @property
+    def label(self) -> str:
+        """The name in the reader's language (each app's catalogue has its crons' names)."""
+        return gettext(self.name)
+
 
 def _periodic_task(name: str) -> PeriodicTask:
     try:
@@ -373,17 +380,13 @@ def cron_lease_acquire(name: str, *, owner: str, seconds: float) -> bool:
 
 def cron_lease_expiry(name: str) -> dt.datetime | None:
     """When the current run lease of ``name`` expires (None when no run holds it)."""
-    value: dt.datetime | None = (
-        CronState.objects.filter(name=name).values_list("running_until", flat=True).first()
-    )
+    value: dt.datetime | None = CronState.objects.filter(name=name).values_list("running_until", flat=True).first()
     return value
 
 
 def cron_lease_release(name: str, *, owner: str) -> bool:
     """Give the lease back, if it is still ours (an expired lease may have passed to another run)."""
-    return bool(
-        CronState.objects.filter(name=name, running_owner=owner).update(running_until=None, running_owner="")
-    )
+    return bool(CronState.objects.filter(name=name, running_owner=owner).update(running_until=None, running_owner=""))
 
 
 def cron_run(

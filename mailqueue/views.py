@@ -310,7 +310,7 @@ def cron_interval_view(request: HttpRequest) -> HttpResponse:
             ngettext(
                 "“%(name)s” now runs every %(count)d minute.", "“%(name)s” now runs every %(count)d minutes.", minutes
             )
-            % {"name": name, "count": minutes},
+            % {"name": _(name), "count": minutes},
         )
     return redirect("mailqueue:crons")
 
@@ -324,7 +324,9 @@ def cron_run_view(request: HttpRequest) -> HttpResponse:
         crons.cron_run_now(name)
     except crons.CronNotFoundError:
         raise Http404(_("No such scheduled action.")) from None
-    messages.success(request, _("“%(name)s” was asked to run now; a worker picks it up in a moment.") % {"name": name})
+    messages.success(
+        request, _("“%(name)s” was asked to run now; a worker picks it up in a moment.") % {"name": _(name)}
+    )
     return redirect("mailqueue:crons")
 
 

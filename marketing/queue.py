@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from bounces.registry import BouncedDelivery
 from chatter.models import Message, MessageType
@@ -55,7 +55,7 @@ from marketing.validation import mailing_errors
 
 logger = logging.getLogger(__name__)
 
-MARKETING_CRON = "Mail Marketing: Process queue"
+MARKETING_CRON = gettext_noop("Mail Marketing: Process queue")
 MARKETING_TASK = "marketing.tasks.process_marketing_queue_task"
 
 # Translated when each mail is rendered, in the language active then.

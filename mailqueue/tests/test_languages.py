@@ -180,3 +180,26 @@ def test_the_support_bundle_stays_english_for_support() -> None:
     assert "Daily sending quota [" in facts
     assert "配信失敗" not in facts
     assert translation.get_language() == "en"  # the override ended with the bundle
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lang", "names"),
+    [
+        ("fr", ["Mail : Gestionnaire de la file d’attente des e-mails", "Base : Nettoyage automatique"]),
+        ("ja", ["メール: Eメール送信予約管理機能", "ベース: 自動バキューム"]),
+    ],
+)
+def test_scheduled_actions_carry_odoos_translated_names(lang: str, names: list[str]) -> None:
+    """The seed page in each language names the crons; the page shows those names, while the
+    name kept in the database (the key beat and the forms use) stays the English one."""
+    from mailqueue.crons import QUEUE_CRON, crons_ensure
+
+    crons_ensure()
+    client = staff_client_in(lang)
+    page = client.get(reverse("mailqueue:crons")).content.decode()
+    for name in names:
+        assert name in page, name
+    assert f'value="{QUEUE_CRON}"' in page  # the form still posts the key
+    answer = client.post(reverse("mailqueue:cron_run"), {"name": QUEUE_CRON}, follow=True).content.decode()
+    assert names[0] in answer
