@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import datetime as dt
+
 from django import template
 from django.db import models
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -16,6 +20,25 @@ from chatter.models import Message
 from chatter.sanitize import html_block_remote_images
 
 register = template.Library()
+
+
+@register.filter
+def short_when(value: dt.datetime | None, precision: str = "") -> str:
+    """A moment of this year or so, in the reader's language and time zone, without the year:
+    "December 4 18:05", "4 décembre 18:05", "12月4日 18:05". ``precision`` may ask for the
+    ``seconds`` and the ``zone`` ("December 4 18:05:09 JST"): a moment shown in the reader's time
+    zone must not be labelled with another.
+
+    A fixed "M j, H:i" would put the month first in every language.
+    """
+    if not value:
+        return ""
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    words = precision.split()
+    clock = "H:i:s" if "seconds" in words else "H:i"
+    shown = f"{date_format(value, 'MONTH_DAY_FORMAT')} {date_format(value, clock)}"
+    return f"{shown} {date_format(value, 'T')}" if "zone" in words else shown
 
 
 @register.filter

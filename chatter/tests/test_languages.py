@@ -78,3 +78,28 @@ def test_bad_language_or_time_zone_is_refused_and_changes_nothing() -> None:
         assert response.status_code == 400 and error in response.content.decode()
     partner.refresh_from_db()
     assert (partner.lang, partner.tz) == ("en", "")
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [("en", "December 4 18:05"), ("fr", "4 décembre 18:05"), ("ja", "12月4日 18:05"), ("ro", "4 Decembrie 18:05")],
+)
+def test_short_moments_follow_the_languages_order(lang: str, expected: str) -> None:
+    from django.utils import translation
+
+    from chatter.templatetags.chatter_ui import short_when
+
+    moment = dt.datetime(2026, 12, 4, 18, 5, 9, tzinfo=dt.UTC)
+    with translation.override(lang), timezone.override("UTC"):
+        assert short_when(moment) == expected
+        assert short_when(moment, "seconds") == f"{expected}:09"
+
+
+def test_a_moment_labelled_with_a_zone_is_in_that_zone() -> None:
+    from chatter.templatetags.chatter_ui import short_when
+
+    moment = dt.datetime(2026, 12, 4, 18, 5, 9, tzinfo=dt.UTC)
+    with timezone.override("Asia/Tokyo"):
+        assert short_when(moment, "seconds zone") == "December 5 03:05:09 JST"
+    with timezone.override("UTC"):
+        assert short_when(moment, "zone") == "December 4 18:05 UTC"

@@ -126,8 +126,8 @@ def test_a_retrying_mail_says_when_it_tries_again_everywhere_and_is_not_red(sett
     assert send_mails().retried == 1  # a second temporary failure: attempt 3 comes next
     row = row_of(message)
     assert row.next_attempt_at is not None and row.retry_gives_up_at is not None
-    next_at = f"{row.next_attempt_at:%b} {row.next_attempt_at.day}, {row.next_attempt_at:%H:%M:%S}"
-    gives_up = f"{row.retry_gives_up_at:%b} {row.retry_gives_up_at.day}, {row.retry_gives_up_at:%H:%M}"
+    next_at = f"{row.next_attempt_at:%B} {row.next_attempt_at.day} {row.next_attempt_at:%H:%M:%S}"
+    gives_up = f"{row.retry_gives_up_at:%B} {row.retry_gives_up_at.day} {row.retry_gives_up_at:%H:%M}"
     expected = f"next attempt at {next_at} UTC (attempt 3, gives up at {gives_up} UTC)"
     user = make_user("root", staff=True)
     client = client_for(user)
