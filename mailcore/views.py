@@ -13,6 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailcore import conf
@@ -30,10 +31,10 @@ DKIM_SELECTOR_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9
 # --- outgoing mail servers ----------------------------------------------------------------------
 class MailServerForm(forms.ModelForm):  # type: ignore[type-arg]
     smtp_pass = forms.CharField(
-        label=_("Password"),
+        label=gettext_lazy("Password"),
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text=_("Leave empty to keep the current password."),
+        help_text=gettext_lazy("Leave empty to keep the current password."),
     )
 
     class Meta:
@@ -136,8 +137,8 @@ def alias_domain_edit_view(request: HttpRequest, pk: int | None = None) -> HttpR
         "mailcore/alias_domain_form.html",
         {
             "form": form,
-            "title": domain.name if domain else "New alias domain",
-            "parent_label": "Alias domains",
+            "title": domain.name if domain else _("New alias domain"),
+            "parent_label": _("Alias domains"),
             "parent_url": "mailcore:alias_domains",
             "delete_url": "mailcore:alias_domain_delete" if domain else "",
             "object": domain,
@@ -177,10 +178,11 @@ def alias_domain_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 # --- aliases ------------------------------------------------------------------------------------
 class AliasForm(forms.ModelForm):  # type: ignore[type-arg]
     alias_defaults = forms.JSONField(
+        label=Alias._meta.get_field("alias_defaults").verbose_name,
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='Field values for new records, e.g. {"stage": "new"}.',
+        help_text=gettext_lazy('Field values for new records, e.g. {"stage": "new"}.'),
     )
 
     class Meta:
@@ -195,14 +197,6 @@ class AliasForm(forms.ModelForm):  # type: ignore[type-arg]
             "alias_bounced_content",
             "active",
         ]
-        labels = {
-            "alias_name": "Alias name",
-            "alias_domain": "Domain",
-            "alias_model": "Creates records of",
-            "alias_force_thread_id": "Post on record id",
-            "alias_contact": "Accept e-mails from",
-            "alias_bounced_content": "Custom rejection message",
-        }
         widgets = {"alias_contact": forms.RadioSelect, "alias_bounced_content": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -248,13 +242,15 @@ def alias_edit_view(request: HttpRequest, pk: int | None = None) -> HttpResponse
         "mailcore/simple_form.html",
         {
             "form": form,
-            "title": alias.display_email if alias else "New alias",
-            "parent_label": "Aliases",
+            "title": alias.display_email if alias else _("New alias"),
+            "parent_label": _("Aliases"),
             "parent_url": "mailcore:aliases",
             "delete_url": "mailcore:alias_delete" if alias else "",
             "object": alias,
-            "intro": "Mail sent to the alias creates a record (or posts on one). The contact policy says "
-            "who may write; refused senders get the custom rejection message in the bounce.",
+            "intro": _(
+                "Mail sent to the alias creates a record (or posts on one). The contact policy says "
+                "who may write; refused senders get the custom rejection message in the bounce."
+            ),
         },
     )
 

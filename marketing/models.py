@@ -82,13 +82,16 @@ class ScheduleType(models.TextChoices):
 class Mailing(models.Model):
     """An e-mail marketing campaign (Odoo ``mailing.mailing``)."""
 
-    subject = models.CharField(max_length=998)
+    subject = models.CharField(_("Subject"), max_length=998)
     preview = models.CharField(
-        max_length=255, blank=True, help_text=_("The line mail programs show after the subject, before opening.")
+        _("Preview"),
+        max_length=255,
+        blank=True,
+        help_text=_("The line mail programs show after the subject, before opening."),
     )
     email_from = models.CharField(_("From"), max_length=512)
-    reply_to_mode = models.CharField(max_length=16, choices=ReplyToMode.choices, default=ReplyToMode.NEW)
-    reply_to = models.CharField(max_length=512, blank=True)
+    reply_to_mode = models.CharField(_("Replies"), max_length=16, choices=ReplyToMode.choices, default=ReplyToMode.NEW)
+    reply_to = models.CharField(_("Reply-To address"), max_length=512, blank=True)
     body_html = models.TextField(_("Body"), blank=True)
     mailing_lists = models.ManyToManyField(MailingList, blank=True, related_name="mailings")
     # Or: the contacts of the records of a model with a chatter that match a filter.
