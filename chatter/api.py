@@ -28,6 +28,8 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Exists, Prefetch, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -67,7 +69,7 @@ class InvalidRequest(APIException):
     """A 400 whose body is ``{"detail": "<why>"}``: input that no single field explains."""
 
     status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "Invalid request."
+    default_detail = gettext_lazy("Invalid request.")
     default_code = "invalid"
 
 
@@ -238,7 +240,7 @@ class ThreadRecordSerializer(serializers.ModelSerializer[Any]):
 class Base64Field(serializers.Field[bytes, str, str, Any]):
     """Bytes carried as standard base64 text."""
 
-    default_error_messages = {"invalid": "Not valid base64 content."}
+    default_error_messages = {"invalid": gettext_lazy("Not valid base64 content.")}
 
     def to_internal_value(self, data: Any) -> bytes:
         if not isinstance(data, str):
@@ -260,8 +262,8 @@ class AttachmentInputSerializer(serializers.Serializer[Any]):
 
 class _SubtypeCodeField(serializers.SlugRelatedField[MessageSubtype]):
     default_error_messages = {
-        "does_not_exist": "Unknown subtype {value!r}.",
-        "invalid": "A subtype code is a string such as 'mt_comment' (without NUL characters).",
+        "does_not_exist": gettext_lazy("Unknown subtype {value!r}."),
+        "invalid": gettext_lazy("A subtype code is a string such as 'mt_comment' (without NUL characters)."),
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -280,7 +282,7 @@ class _SubtypeCodeField(serializers.SlugRelatedField[MessageSubtype]):
 
 
 class _PartnerIdField(serializers.PrimaryKeyRelatedField[Partner]):
-    default_error_messages = {"does_not_exist": "Unknown contact id {pk_value}."}
+    default_error_messages = {"does_not_exist": gettext_lazy("Unknown contact id {pk_value}.")}
 
 
 class MessagePostSerializer(serializers.Serializer[Any]):
@@ -304,7 +306,7 @@ class MessagePostSerializer(serializers.Serializer[Any]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs["body"].strip() and not attrs["attachments"]:
             raise serializers.ValidationError(
-                {"body": ["The message is empty: write a body or attach a file."]}, code="empty"
+                {"body": [_("The message is empty: write a body or attach a file.")]}, code="empty"
             )
         return attrs
 
@@ -437,7 +439,7 @@ class ThreadRecordViewSet(
         wrong = [s.code for s in subtypes if s.pk not in allowed]
         if wrong:
             raise serializers.ValidationError(
-                {"subtypes": [f"Subtype {code!r} does not apply to this model." for code in wrong]}
+                {"subtypes": [_("Subtype %(code)r does not apply to this model.") % {"code": code} for code in wrong]}
             )
 
     @extend_schema(summary="Follow the record", request=FollowSerializer, responses=FollowerSerializer)
@@ -488,7 +490,7 @@ class ThreadRecordViewSet(
         record = self.get_object()
         follower = thread_followers(record).filter(pk=follower_id).first()
         if follower is None:
-            raise NotFound("This record has no follower with that id.")
+            raise NotFound(_("This record has no follower with that id."))
         serializer = FollowerSubtypesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         subtypes: list[MessageSubtype] = serializer.validated_data["subtypes"]

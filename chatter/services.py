@@ -57,7 +57,7 @@ def subtype_get(code: str) -> MessageSubtype:
     try:
         return MessageSubtype.objects.get(code=code)
     except MessageSubtype.DoesNotExist as exc:
-        raise UnknownSubtypeError(f"No message subtype with code {code!r}.") from exc
+        raise UnknownSubtypeError(gettext("No message subtype with code %(code)r.") % {"code": code}) from exc
 
 
 def alias_domain_default() -> AliasDomain | None:
@@ -139,15 +139,17 @@ def message_post(
     """
     if record.pk is None:
         raise MessagePostError(
-            "Posting a message should be done on a business document. "
-            "Use message_notify to send a notification to an user."
+            gettext(
+                "Posting a message should be done on a business document. "
+                "Use message_notify to send a notification to an user."
+            )
         )
     if message_type == MessageType.USER_NOTIFICATION:
-        raise MessagePostError("Use message_notify to send a notification to an user.")
+        raise MessagePostError(gettext("Use message_notify to send a notification to an user."))
     subtype_obj = subtype_get(subtype or MT_NOTE)
     author, email_from = _compute_author(author, email_from)
     if author is None and not email_from and message_type != MessageType.NOTIFICATION:
-        raise MessagePostError("Unable to send message, please configure the sender's email address.")
+        raise MessagePostError(gettext("Unable to send message, please configure the sender's email address."))
 
     model = ContentType.objects.get_for_model(record)
     alias_domain = alias_domain_default()

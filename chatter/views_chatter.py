@@ -103,9 +103,9 @@ def message_post_view(request: HttpRequest, content_type_id: int, pk: int) -> Ht
     body = request.POST.get("body", "").strip()
     files = request.FILES.getlist("attachments")
     if any(f.size is not None and f.size > MAX_ATTACHMENT_BYTES for f in files):
-        return _chatter_response(request, record_type, record, error="Attachments are limited to 25 MB each.")
+        return _chatter_response(request, record_type, record, error=_("Attachments are limited to 25 MB each."))
     if not body and not files:
-        return _chatter_response(request, record_type, record, error="Write something or attach a file first.")
+        return _chatter_response(request, record_type, record, error=_("Write something or attach a file first."))
     services.message_post(
         record=record,
         body=body,
@@ -199,7 +199,7 @@ def resend_view(request: HttpRequest, message_id: int) -> HttpResponse:
                 try:
                     email_updates[partner.pk] = contact_email_clean(email, required=True)
                 except InvalidEmailError:
-                    errors[partner.pk] = "This e-mail address is not valid."
+                    errors[partner.pk] = _("This e-mail address is not valid.")
         if errors:
             response = render(
                 request,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
@@ -109,7 +110,7 @@ def parse_bool_param(name: str, value: str) -> bool:
         return True
     if lowered in {"0", "false", "no"}:
         return False
-    raise serializers.ValidationError({name: [f"Expected true or false, got {value!r}."]})
+    raise serializers.ValidationError({name: [_("Expected true or false, got %(value)r.") % {"value": value}]})
 
 
 class PartnerSummarySerializer(serializers.ModelSerializer[Partner]):

@@ -20,13 +20,12 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import ngettext
 from drf_spectacular.authentication import BasicScheme
 from rest_framework import authentication, exceptions, throttling
 from rest_framework.request import Request
 
 from mailcore import conf
-
-THROTTLED_MESSAGE = "Too many failed logins for this user from your address. Try again in {wait}."
 
 
 def _keys(username: str, address: str) -> tuple[str, str]:
@@ -66,7 +65,11 @@ def login_failures_clear(*, username: str, address: str) -> None:
 
 def throttled_message(wait: int) -> str:
     minutes = math.ceil(wait / 60)
-    return THROTTLED_MESSAGE.format(wait=f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return ngettext(
+        "Too many failed logins for this user from your address. Try again in %(count)d minute.",
+        "Too many failed logins for this user from your address. Try again in %(count)d minutes.",
+        minutes,
+    ) % {"count": minutes}
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from django.db.models import F, QuerySet
+from django.utils.translation import gettext as _
 
 from mailcore.addresses import email_normalize
 from mailcore.exceptions import InvalidEmailError
@@ -28,8 +29,6 @@ from mailcore.models import Partner
 # RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its angle brackets. The user's own
 # ``email`` column (Django's EmailField) holds no more either, and Preferences writes both.
 EMAIL_MAX_LENGTH = 254
-# The label of Odoo's failure type ``mail_email_invalid``, so the API, the UI and the chatter agree.
-EMAIL_INVALID_LABEL = "Invalid email address"
 
 
 # --- selectors ----------------------------------------------------------------------------------
@@ -66,17 +65,20 @@ def contact_email_clean(email: str, *, required: bool = False) -> str:
 
     One address, optionally with a display name (``"Jane Doe <jane@example.com>"``). Empty is
     accepted (a contact may have no address) unless ``required``. The error's message names the
-    input and uses Odoo's label for the failure type ``mail_email_invalid``.
+    input and starts with Odoo's label for the failure type ``mail_email_invalid`` (or
+    ``mail_email_missing``), so the API, the UI and the chatter agree; it is in the active language.
     """
     email = (email or "").strip()
     if not email:
         if required:
-            raise InvalidEmailError("Missing email address.", email=email)  # Odoo's ``mail_email_missing``
+            raise InvalidEmailError(_("Missing email address."), email=email)
         return ""
     if len(email) > EMAIL_MAX_LENGTH:
-        raise InvalidEmailError(f"{EMAIL_INVALID_LABEL}: longer than {EMAIL_MAX_LENGTH} characters.", email=email)
+        raise InvalidEmailError(
+            _("Invalid email address: longer than %(max)d characters.") % {"max": EMAIL_MAX_LENGTH}, email=email
+        )
     if email_normalize(email) is None:
-        raise InvalidEmailError(f"{EMAIL_INVALID_LABEL}: {email!r}.", email=email)
+        raise InvalidEmailError(_("Invalid email address: %(email)r.") % {"email": email}, email=email)
     return email
 
 

@@ -8,6 +8,7 @@ because operators search the web for them.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.utils.translation import gettext_noop
 
 # Odoo ``NO_FOUND_FROM`` (ir_mail_server.py), with our setting names in place of Odoo's ICPs.
 NO_FOUND_FROM = (
@@ -17,8 +18,10 @@ NO_FOUND_FROM = (
 )
 # Odoo ``NO_VALID_FROM``.
 NO_VALID_FROM = "Malformed 'Return-Path' or 'From' address. It should contain one valid plain ASCII email"
-# Odoo ``connect`` without a host.
-NO_SMTP_HOST = "Missing SMTP Server\nPlease define at least one SMTP server, or provide the SMTP parameters explicitly."
+# Odoo ``connect`` without a host. Stored in English on failed mail; "Test Connection" shows it translated.
+NO_SMTP_HOST = gettext_noop(
+    "Missing SMTP Server\nPlease define at least one SMTP server, or provide the SMTP parameters explicitly."
+)
 
 
 class MailcoreError(Exception):
@@ -76,7 +79,6 @@ class QuotaConfigError(MailcoreError, ImproperlyConfigured):
 class InvalidQueryParameter(MailcoreError, SuspiciousOperation):
     """A query-string parameter that cannot be used; Django answers 400 (Bad Request) to it."""
 
-    def __init__(self, name: str, reason: str) -> None:
+    def __init__(self, name: str, message: str) -> None:
         self.name = name
-        self.reason = reason
-        super().__init__(f"The parameter {name!r} {reason}.")
+        super().__init__(message)

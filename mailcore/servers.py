@@ -16,6 +16,8 @@ import ssl
 from dataclasses import dataclass
 from email.utils import getaddresses
 
+from django.utils.translation import gettext as _
+
 from mailcore import conf
 from mailcore.addresses import email_normalize, formataddr
 from mailcore.exceptions import MailFromInvalidError, MailFromMissingError, SmtpServerMissingError
@@ -315,50 +317,56 @@ def server_test_connection(server: MailServer | None) -> tuple[bool, str]:
         smtp = smtp_connect(choice)
         code, reply = smtp.mail(sender)
         if code != 250:
-            return False, (
-                f"The server refused the sender address ({sender}) with error {reply.decode(errors='replace')}"
-            )
+            return False, _("The server refused the sender address (%(email_from)s) with error %(repr)s") % {
+                "email_from": sender,
+                "repr": reply.decode(errors="replace"),
+            }
         code, reply = smtp.rcpt(TEST_RECIPIENT)
         if code not in (250, 251):
-            return False, (
-                f"The server refused the test recipient ({TEST_RECIPIENT}) with error {reply.decode(errors='replace')}"
-            )
+            return False, _("The server refused the test recipient (%(email_to)s) with error %(repr)s") % {
+                "email_to": TEST_RECIPIENT,
+                "repr": reply.decode(errors="replace"),
+            }
         # Not smtp.data(): that would send a message. 354 means the server would take one.
         smtp.putcmd("data")
         code, reply = smtp.getreply()
         if code != 354:
-            return False, f"The server refused the test connection with error {reply.decode(errors='replace')}"
+            return False, _("The server refused the test connection with error %(repr)s") % {
+                "repr": reply.decode(errors="replace")
+            }
     except SmtpServerMissingError as exc:
-        return False, str(exc)
+        return False, _(str(exc))  # NO_SMTP_HOST, marked with gettext_noop
     except UnicodeError as exc:
-        return False, f"Invalid server name!\n {exc}"
+        return False, _("Invalid server name!\n %(error)s") % {"error": exc}
     except (socket.gaierror, TimeoutError, ConnectionRefusedError) as exc:
         # Odoo maps only DNS failures and timeouts here; a refused port is the same mistake
         # (wrong address or port), so it gets the same advice instead of the generic text.
-        return False, f"No response received. Check server address and port number.\n {exc}"
+        return False, _("No response received. Check server address and port number.\n %(error)s") % {"error": exc}
     except smtplib.SMTPServerDisconnected as exc:
-        return False, (
+        return False, _(
             "The server has closed the connection unexpectedly. Check configuration served on this port number.\n "
-            f"{exc}"
-        )
+            "%(error)s"
+        ) % {"error": exc}
     except smtplib.SMTPResponseException as exc:
         error = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
-        return False, f"Server replied with following exception:\n {exc.smtp_code} {error}"
+        return False, _("Server replied with following exception:\n %(error)s") % {"error": f"{exc.smtp_code} {error}"}
     except smtplib.SMTPNotSupportedError as exc:
-        return False, f"An option is not supported by the server:\n {exc}"
+        return False, _("An option is not supported by the server:\n %(error)s") % {"error": exc}
     except smtplib.SMTPException as exc:
-        return False, f"An SMTP exception occurred. Check port number and connection security type.\n {exc}"
+        return False, _(
+            "An SMTP exception occurred. Check port number and connection security type.\n %(error)s"
+        ) % {"error": exc}
     except ssl.SSLError as exc:
-        return False, f"An SSL exception occurred. Check connection security type.\n {exc}"
+        return False, _("An SSL exception occurred. Check connection security type.\n %(error)s") % {"error": exc}
     except Exception as exc:
         logger.warning("Connection test on %s failed", choice.host, exc_info=True)
-        return False, f"Connection Test Failed! Here is what we got instead:\n {exc}"
+        return False, _("Connection Test Failed! Here is what we got instead:\n %(error)s") % {"error": exc}
     finally:
         if smtp is not None:
             # Close, do not QUIT: after 354 anything we send is message data. Dropping the
             # connection mid-DATA makes the server discard the unfinished message (Odoo does too).
             smtp.close()
-    return True, "Connection Test Successful!"
+    return True, _("Connection Test Successful!")
 
 
 def servers_active() -> list[MailServer]:
