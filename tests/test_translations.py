@@ -6,6 +6,9 @@
 2. Every template of a translated part is parsed: a text node or a user-visible attribute
    (title, aria-label, placeholder, alt, data-confirm) with letters outside ``{% translate %}`` /
    ``{% blocktranslate %}`` fails, except the few words in ALLOWED_TEXT (brand, symbols).
+3. Every form our pages render shows its labels, help texts and choices in French and Japanese: a
+   text equal to its English one fails (a field without a translated verbose name, a label fixed
+   at import time with ``gettext`` instead of ``gettext_lazy``), except the words in SAME_AS_ENGLISH.
 
 TRANSLATED lists the parts done so far; each part is a directory holding ``templates/`` and, for an
 app, its own ``locale/`` (the top-level ``templates/`` and ``config/`` share ``locale/``). When every
@@ -14,6 +17,7 @@ app is translated the list covers them all.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -23,9 +27,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django import forms
 from django.core.management import call_command
 from django.template.base import Lexer, TokenType
 from django.test import override_settings
+from django.utils import translation
+
+from tests.languages import compile_catalogues
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ["fr", "ja", "ro", "zh_Hans"]
@@ -290,3 +298,79 @@ def test_po_entries_reads_contexts_plurals_and_skips_fuzzy() -> None:
         ("", "Received"): ("Date de réception",),
         ("", "%(n)d mail"): ("%(n)d e-mail", "%(n)d e-mails"),
     }
+
+
+# --- the forms of our pages ---------------------------------------------------------------------------
+# The modules whose views render forms; every form class defined in them is checked.
+FORM_MODULES = ["mailcore.views", "chatter.views", "chatter.views_chatter", "chatter.views_inbox"]
+FORM_MODULES += ["mailqueue.views", "bounces.views", "marketing.views", "marketing.public_views", "console.views"]
+# Texts a form may show unchanged: protocol names, and words the language writes as English does.
+SAME_AS_ENGLISH = {
+    "fr": {"E-mail", "TLS (STARTTLS)", "SSL/TLS", "Description", "Notes", "Proposition", "Total"},
+    "ja": {"TLS (STARTTLS)", "SSL/TLS"},
+}
+
+
+def _page_forms() -> list[forms.BaseForm]:
+    from chatter.selectors import record_types
+    from chatter.views import _record_form_class
+
+    found: list[forms.BaseForm] = []
+    for module_name in FORM_MODULES:
+        for obj in vars(importlib.import_module(module_name)).values():
+            if isinstance(obj, type) and issubclass(obj, forms.BaseForm) and obj.__module__ == module_name:
+                found.append(obj())
+    # The record pages build one form per record type.
+    found += [_record_form_class(record_type)() for record_type in record_types()]
+    return found
+
+
+def _form_texts(form: forms.BaseForm) -> dict[str, str]:
+    """What the form shows of each field, in the active language: label, help text, choices."""
+    texts: dict[str, str] = {}
+    for name, field in form.fields.items():
+        texts[f"{name}: label"] = str(form[name].label)  # a field without a label shows its name
+        if field.help_text:
+            texts[f"{name}: help text"] = str(field.help_text)
+        if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+            texts |= {f"{name}: choice {value!r}": str(label) for value, label in field.choices if value != ""}
+    return texts
+
+
+@pytest.fixture(scope="module")
+def compiled() -> None:
+    for locale_dir in sorted(set(TRANSLATED.values())):
+        compile_catalogues(ROOT / locale_dir)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", ["fr", "ja"])
+def test_form_texts_are_translated(compiled: None, lang: str) -> None:
+    page_forms = _page_forms()
+    names = {type(form).__name__ for form in page_forms}
+    assert {"MailServerForm", "AliasDomainForm", "AliasForm", "MailingForm", "MailingListForm"} <= names
+    untranslated = []
+    for form in page_forms:
+        with translation.override("en"):
+            english = _form_texts(form)
+        with translation.override(lang):
+            translated = _form_texts(form)
+        untranslated += [
+            f"{type(form).__name__} {key} {text!r}"
+            for key, text in english.items()
+            if translated[key] == text and text not in SAME_AS_ENGLISH[lang]
+        ]
+    assert not untranslated, f"{lang}: shown in English:\n" + "\n".join(untranslated)
+
+
+def test_form_texts_catch_a_label_fixed_at_import() -> None:
+    """The checker itself: a label translated once at import is the same in every language."""
+
+    class Fixed(forms.Form):
+        with translation.override("fr"):
+            port = forms.IntegerField(label=translation.gettext("Password"))
+
+    with translation.override("en"):
+        english = _form_texts(Fixed())
+    with translation.override("ja"):
+        assert _form_texts(Fixed()) == english

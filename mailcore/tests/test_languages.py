@@ -1,5 +1,6 @@
-"""mailcore's words in the user's language (French, Japanese): the SMTP failure summaries and the
-diagnostics, while the recorded reason, DNS records and host names stay as they are."""
+"""mailcore's words in the user's language (French, Japanese): the SMTP failure summaries, the
+diagnostics, the settings forms and "Test Connection", while the recorded reason, DNS records and
+host names stay as they are."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import translation
 
 from mailcore.diagnostics import Status, check_admin_email, check_quota, dns_check, domain_reports
-from mailcore.models import AliasDomain
+from mailcore.models import AliasDomain, MailServer
+from mailcore.servers import server_test_connection
 from mailcore.smtp_replies import delivery_failure_reason, describe_unknown_failure, summarize_delivery_failure
 from mailcore.testing.dns import DnsStandIn
-from tests.languages import compile_catalogues
+from mailcore.testing.smtp import free_port
+from tests.languages import compile_catalogues, staff_client_in
 
 LOCALE = Path(__file__).resolve().parent.parent / "locale"
 REASON = delivery_failure_reason(
@@ -134,3 +138,49 @@ def test_dns_verdicts_are_translated_in_the_lookup_threads(
         check.title
         == {"fr": "SPF, DKIM et DMARC des domaines d’alias", "ja": "エイリアスドメインのSPF、DKIM、DMARC"}[lang]
     )
+
+
+@pytest.mark.django_db
+def test_server_form_in_japanese() -> None:
+    page = staff_client_in("ja").get(reverse("mailcore:server_create")).content.decode()
+    for text in ["SMTPサーバー", "SMTPポート", "接続の暗号化", "FROMフィルタリング", "タイムアウト(秒)", "有効"]:
+        assert text in page
+    assert "現在のパスワードを維持する場合は空欄のままにしてください。" in page  # a help text of the form
+    assert ">なし<" in page  # the encryption choice "None" (django.contrib.admin's catalogue says "None")
+    for english in ["SMTP server", "Connection encryption", "Timeout (seconds)", "Comma-separated", "Active"]:
+        assert english not in page
+
+
+@pytest.mark.django_db
+def test_alias_forms_in_japanese() -> None:
+    client = staff_client_in("ja")
+    page = client.get(reverse("mailcore:alias_create")).content.decode()
+    for text in ["新規エイリアス", "エイリアス名", "作成するレコードの種類", "デフォルト値", "投稿先のレコードID"]:
+        assert text in page
+    for text in ["Eメールの受付元", "全員", "カスタム拒否メッセージ", "エイリアス宛てのメールはレコードを作成します"]:
+        assert text in page
+    for english in ["Alias name", "Creates records of", "Alias defaults", "Custom rejection message", "Everyone"]:
+        assert english not in page
+    page = client.get(reverse("mailcore:alias_domain_create")).content.decode()
+    for text in ["新規エイリアスドメイン", "バウンスエイリアス", "キャッチオールエイリアス", "デフォルト送信元"]:
+        assert text in page
+    assert "Bounce alias" not in page and "Catchall alias" not in page
+
+
+@pytest.mark.django_db
+def test_alias_form_errors_in_japanese() -> None:
+    domain = AliasDomain.objects.get()
+    page = staff_client_in("ja").post(
+        reverse("mailcore:alias_create"), {"alias_name": "sales team", "alias_domain": domain.pk}
+    )
+    assert "@より前の部分のみを、スペースなしで入力してください。" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_connection_test_speaks_the_users_language() -> None:
+    """Odoo's "Test Connection" messages, translated; the system's own error text stays as it is."""
+    server = MailServer.objects.create(name="closed", smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=2)
+    with translation.override("ja"):
+        ok, message = server_test_connection(server)
+    assert not ok
+    assert message.startswith("応答がありません。サーバーアドレスとポート番号を確認してください。\n ")
