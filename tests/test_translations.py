@@ -284,6 +284,21 @@ def test_one_translation_per_string_across_catalogues(lang: str) -> None:
         pytest.fail(f"{lang}: the same string translated differently:\n" + "\n".join(differing), pytrace=False)
 
 
+@pytest.mark.parametrize("lang", LOCALES)
+def test_our_translation_is_the_one_shown(compiled: None, lang: str) -> None:
+    """No other app's catalogue (Django's admin, django_celery_beat …) replaces our word for a string."""
+    shown_otherwise = []
+    with translation.override(translation.to_language(lang)):
+        for path in _project_catalogues(lang):
+            for (ctx, msgid), msgstr in po_entries(path.read_text(encoding="utf-8")).items():
+                if len(msgstr) > 1 or "\\" in msgid or "\\" in msgstr[0]:
+                    continue  # plurals and escapes: compared as written, not worth decoding here
+                shown = translation.pgettext(ctx, msgid) if ctx else translation.gettext(msgid)
+                if shown != msgstr[0]:
+                    shown_otherwise.append(f"{msgid!r}: {msgstr[0]!r} in {path.relative_to(ROOT)}, shown {shown!r}")
+    assert not shown_otherwise, f"{lang}:\n" + "\n".join(shown_otherwise)
+
+
 def test_po_entries_reads_contexts_plurals_and_skips_fuzzy() -> None:
     text = (
         'msgid ""\nmsgstr ""\n"Language: fr\\n"\n\n'

@@ -33,6 +33,17 @@ ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,lo
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
+    # Our apps first: of two catalogues translating one word, the app listed first wins, and our
+    # pages must show our words (django_celery_beat says 任务名 "task name" for "Name" in Chinese,
+    # django.contrib.admin keeps "None" in English in Japanese). None of them overrides a template,
+    # static file or command of the apps below.
+    "mailcore",
+    "chatter",
+    "mailqueue",
+    "bounces",
+    "marketing",
+    "demo",
+    "console",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,13 +56,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN (the API docs work offline)
     "django_htmx",
-    "mailcore",
-    "chatter",
-    "mailqueue",
-    "bounces",
-    "marketing",
-    "demo",
-    "console",
 ]
 
 MIDDLEWARE = [
