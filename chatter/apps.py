@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatterConfig(AppConfig):
     name = "chatter"
-    verbose_name = "Chatter"
+    verbose_name = _("Chatter")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

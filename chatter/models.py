@@ -34,20 +34,31 @@ class MessageSubtype(models.Model):
     """A kind of message followers can subscribe to (Odoo ``mail.message.subtype``)."""
 
     # Stable key used by code, like Odoo's xmlid: "mt_comment", "mt_note", "demo.mt_lead_won".
-    code = models.CharField(max_length=128, unique=True)
-    name = models.CharField(max_length=128)
-    description = models.TextField(blank=True, help_text="Text posted when the subtype is used by tracking.")
-    internal = models.BooleanField(default=False, help_text="Only visible to employees, like notes.")
-    default = models.BooleanField(default=True, help_text="Checked for new followers.")
-    res_model = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every model."
+    code = models.CharField(_("code"), max_length=128, unique=True)
+    name = models.CharField(_("name"), max_length=128)
+    description = models.TextField(
+        _("description"), blank=True, help_text=_("Text posted when the subtype is used by tracking.")
     )
-    sequence = models.PositiveIntegerField(default=1)
-    hidden = models.BooleanField(default=False)
-    track_recipients = models.BooleanField(default=False)
+    internal = models.BooleanField(
+        _("internal only"), default=False, help_text=_("Only visible to employees, like notes.")
+    )
+    default = models.BooleanField(_("default"), default=True, help_text=_("Checked for new followers."))
+    res_model = models.ForeignKey(
+        ContentType,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        verbose_name=_("model"),
+        help_text=_("Empty: every model."),
+    )
+    sequence = models.PositiveIntegerField(_("sequence"), default=1)
+    hidden = models.BooleanField(_("hidden"), default=False)
+    track_recipients = models.BooleanField(_("track recipients"), default=False)
 
     class Meta:
         ordering = ["sequence", "id"]
+        verbose_name = _("message subtype")
+        verbose_name_plural = _("message subtypes")
 
     def __str__(self) -> str:
         return self.name
@@ -77,27 +88,48 @@ class Attachment(models.Model):
 class Message(models.Model):
     """A line of a chatter (Odoo ``mail.message``), linked to its record by (model, res_id)."""
 
-    model = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.CASCADE)
-    res_id = models.PositiveBigIntegerField(null=True, blank=True)
-    record_name = models.CharField(max_length=255, blank=True)
-    message_type = models.CharField(max_length=32, choices=MessageType.choices, default=MessageType.COMMENT)
-    subtype = models.ForeignKey(MessageSubtype, null=True, blank=True, on_delete=models.SET_NULL)
-    is_internal = models.BooleanField(default=False)
-    author = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    email_from = models.CharField(max_length=512, blank=True)
-    reply_to = models.CharField(max_length=512, blank=True)
-    subject = models.CharField(max_length=998, blank=True)
-    body = models.TextField(blank=True, help_text="Sanitised HTML.")
+    model = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("related document model")
+    )
+    res_id = models.PositiveBigIntegerField(_("related document id"), null=True, blank=True)
+    record_name = models.CharField(_("record name"), max_length=255, blank=True)
+    message_type = models.CharField(_("type"), max_length=32, choices=MessageType.choices, default=MessageType.COMMENT)
+    subtype = models.ForeignKey(
+        MessageSubtype, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("subtype")
+    )
+    is_internal = models.BooleanField(_("employee only"), default=False)
+    author = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("author")
+    )
+    email_from = models.CharField(_("from"), max_length=512, blank=True)
+    reply_to = models.CharField(_("reply-to address"), max_length=512, blank=True)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    body = models.TextField(_("contents"), blank=True, help_text=_("Sanitised HTML."))
     message_id = models.CharField("Message-Id", max_length=998, blank=True, db_index=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
-    partners = models.ManyToManyField(Partner, blank=True, related_name="+", help_text="Explicit recipients.")
-    attachments = models.ManyToManyField(Attachment, blank=True, related_name="messages")
-    mail_server = models.ForeignKey(MailServer, null=True, blank=True, on_delete=models.SET_NULL)
-    record_alias_domain = models.ForeignKey(AliasDomain, null=True, blank=True, on_delete=models.SET_NULL)
-    date = models.DateTimeField(default=timezone.now, db_index=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        verbose_name=_("parent message"),
+    )
+    partners = models.ManyToManyField(
+        Partner, blank=True, related_name="+", verbose_name=_("recipients"), help_text=_("Explicit recipients.")
+    )
+    attachments = models.ManyToManyField(Attachment, blank=True, related_name="messages", verbose_name=_("attachments"))
+    mail_server = models.ForeignKey(
+        MailServer, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("outgoing mail server")
+    )
+    record_alias_domain = models.ForeignKey(
+        AliasDomain, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("alias domain")
+    )
+    date = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-date", "-id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         # The same columns and directions as the chatter's keyset page (``ORDER BY date DESC, id
         # DESC`` on one record): PostgreSQL reads the newest page straight from the index, whatever
         # the thread's length and whether the table was ever analysed.
@@ -110,15 +142,15 @@ class Message(models.Model):
 class Follower(models.Model):
     """A contact following a record, for some subtypes (Odoo ``mail.followers``)."""
 
-    model = models.ForeignKey(ContentType, on_delete=models.CASCADE)
-    res_id = models.PositiveBigIntegerField()
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="followings")
-    subtypes = models.ManyToManyField(MessageSubtype, blank=True)
+    model = models.ForeignKey(ContentType, on_delete=models.CASCADE, verbose_name=_("related document model"))
+    res_id = models.PositiveBigIntegerField(_("related document id"))
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="followings", verbose_name=_("contact"))
+    subtypes = models.ManyToManyField(MessageSubtype, blank=True, verbose_name=_("subtypes"))
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["model", "res_id", "partner"], name="follower_unique_partner")
-        ]
+        verbose_name = _("follower")
+        verbose_name_plural = _("followers")
+        constraints = [models.UniqueConstraint(fields=["model", "res_id", "partner"], name="follower_unique_partner")]
         indexes = [models.Index(fields=["model", "res_id"], name="follower_record_idx")]
 
     def __str__(self) -> str:
@@ -180,23 +212,29 @@ class NotificationKind(models.TextChoices):
 class Notification(models.Model):
     """One recipient of one message (Odoo ``mail.notification``)."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
-    res_partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="notifications")
-    author = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    notification_type = models.CharField(max_length=16, choices=NotificationKind.choices)
-    notification_status = models.CharField(
-        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.READY
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("message")
     )
-    failure_type = models.CharField(max_length=32, choices=FailureType.choices, blank=True)
-    failure_reason = models.TextField(blank=True)
-    is_read = models.BooleanField(default=False)
-    read_date = models.DateTimeField(null=True, blank=True)
+    res_partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("recipient")
+    )
+    author = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("author")
+    )
+    notification_type = models.CharField(_("notification type"), max_length=16, choices=NotificationKind.choices)
+    notification_status = models.CharField(
+        _("status"), max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.READY
+    )
+    failure_type = models.CharField(_("failure type"), max_length=32, choices=FailureType.choices, blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    is_read = models.BooleanField(_("is read"), default=False)
+    read_date = models.DateTimeField(_("read date"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["message", "res_partner"], name="notification_unique_recipient")
-        ]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [models.UniqueConstraint(fields=["message", "res_partner"], name="notification_unique_recipient")]
         indexes = [
             models.Index(
                 fields=["res_partner", "is_read", "notification_status", "message"], name="notification_inbox_idx"
