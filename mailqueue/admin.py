@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from mailqueue.actions import mail_cancel, mail_retry, mail_send_now
 from mailqueue.models import DeliveryLog, Mail, MailRecipient
@@ -80,29 +82,52 @@ class MailAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Retry")
+    @admin.action(description=_("Retry"))
     def action_retry(self, request: HttpRequest, queryset: QuerySet[Mail]) -> None:
         count = mail_retry(mail_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} e-mail(s) put back in the queue.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d e-mail put back in the queue.", "%(count)d e-mails put back in the queue.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
-    @admin.action(description="Send Now")
+    @admin.action(description=_("Send Now"))
     def action_send_now(self, request: HttpRequest, queryset: QuerySet[Mail]) -> None:
         report = mail_send_now(mail_ids=list(queryset.values_list("pk", flat=True)))
         if not report.claimed:
-            self.message_user(request, "Nothing to send: only outgoing e-mails can be sent now.", messages.WARNING)
+            self.message_user(
+                request, gettext("Nothing to send: only outgoing e-mails can be sent now."), messages.WARNING
+            )
             return
         level = messages.SUCCESS if not (report.failed or report.retried or report.deferred_quota) else messages.WARNING
         self.message_user(
             request,
-            f"{report.claimed} e-mail(s) processed: {report.sent} sent, {report.failed} failed, "
-            f"{report.retried} will be retried, {report.deferred_quota} waiting for the daily limit.",
+            ngettext(
+                "%(count)d e-mail processed: %(sent)d sent, %(failed)d failed, %(retried)d will be retried, "
+                "%(waiting)d waiting for the daily limit.",
+                "%(count)d e-mails processed: %(sent)d sent, %(failed)d failed, %(retried)d will be retried, "
+                "%(waiting)d waiting for the daily limit.",
+                report.claimed,
+            )
+            % {
+                "count": report.claimed,
+                "sent": report.sent,
+                "failed": report.failed,
+                "retried": report.retried,
+                "waiting": report.deferred_quota,
+            },
             level,
         )
 
-    @admin.action(description="Cancel Email")
+    @admin.action(description=_("Cancel Email"))
     def action_cancel(self, request: HttpRequest, queryset: QuerySet[Mail]) -> None:
         count = mail_cancel(mail_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} e-mail(s) cancelled.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d e-mail cancelled.", "%(count)d e-mails cancelled.", count) % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(DeliveryLog)

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class MailqueueConfig(AppConfig):
     name = "mailqueue"
-    verbose_name = "Outgoing mail queue"
+    verbose_name = _("Outgoing mail queue")
 
     def ready(self) -> None:
         from chatter.registry import register_email_canceller, register_email_notifier, register_email_retry_lookup

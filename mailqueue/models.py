@@ -29,47 +29,69 @@ class Mail(models.Model):
     a crash mid-row never resends to recipients already served.
     """
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mails")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mails", verbose_name=_("message"))
     # Odoo ``is_notification``: created for an existing chatter message (deleting the row keeps it).
-    is_notification = models.BooleanField(default=True)
+    is_notification = models.BooleanField(_("notification e-mail"), default=True)
     # Odoo's mass-mail mode (campaigns): each row carries one personalised message with its own
     # Message-ID, and the outcome of each delivery is reported to the delivery listeners.
-    is_mass_mail = models.BooleanField(default=False)
+    is_mass_mail = models.BooleanField(_("mass mailing"), default=False)
     own_message_id = models.CharField(
-        "Own Message-Id", max_length=998, blank=True, help_text="A campaign mail's own; empty: the chatter message's."
+        _("own Message-Id"),
+        max_length=998,
+        blank=True,
+        help_text=_("A campaign mail's own; empty: the chatter message's."),
     )
-    subject = models.CharField(max_length=998, blank=True)
-    email_from = models.CharField(max_length=512, blank=True)
-    reply_to = models.CharField(max_length=512, blank=True)
-    email_to = models.TextField(blank=True, help_text="Raw addresses, besides the recipient contacts.")
-    body_html = models.TextField(blank=True)
-    headers = models.JSONField(default=dict, blank=True)
-    references = models.TextField(blank=True)
-    in_reply_to = models.CharField(max_length=998, blank=True)
-    state = models.CharField(max_length=16, choices=MailState.choices, default=MailState.OUTGOING, db_index=True)
-    failure_type = models.CharField(max_length=32, choices=FailureType.choices, blank=True)
-    failure_reason = models.TextField(blank=True)
-    scheduled_date = models.DateTimeField(null=True, blank=True, help_text="Not sent before (UTC).")
-    auto_delete = models.BooleanField(default=True, help_text="Delete the row once sent.")
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    email_from = models.CharField(_("from"), max_length=512, blank=True)
+    reply_to = models.CharField(_("reply-to address"), max_length=512, blank=True)
+    email_to = models.TextField(_("to"), blank=True, help_text=_("Raw addresses, besides the recipient contacts."))
+    body_html = models.TextField(_("contents"), blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    # Header names, shown as they appear in the message (like "Message-Id").
+    references = models.TextField("References", blank=True)
+    in_reply_to = models.CharField("In-Reply-To", max_length=998, blank=True)
+    state = models.CharField(
+        _("status"), max_length=16, choices=MailState.choices, default=MailState.OUTGOING, db_index=True
+    )
+    failure_type = models.CharField(_("failure type"), max_length=32, choices=FailureType.choices, blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    scheduled_date = models.DateTimeField(
+        _("scheduled date"), null=True, blank=True, help_text=_("Not sent before (UTC).")
+    )
+    auto_delete = models.BooleanField(_("auto delete"), default=True, help_text=_("Delete the row once sent."))
     # Person-to-person mail goes out right after commit; bulk mail waits for the queue cron.
-    urgent = models.BooleanField(default=True)
+    urgent = models.BooleanField(_("urgent"), default=True)
     mail_server = models.ForeignKey(
-        MailServer, null=True, blank=True, on_delete=models.SET_NULL, help_text="Forced server; else chosen."
+        MailServer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("outgoing mail server"),
+        help_text=_("Forced server; else chosen."),
     )
-    server_used = models.CharField(max_length=255, blank=True, help_text="Host the last attempt went through.")
-    attempt_count = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a temporary failure retries.")
+    server_used = models.CharField(
+        _("server used"), max_length=255, blank=True, help_text=_("Host the last attempt went through.")
+    )
+    attempt_count = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), null=True, blank=True, help_text=_("When a temporary failure retries.")
+    )
     first_failure_at = models.DateTimeField(
-        null=True, blank=True, help_text="First temporary failure of this run of retries (the retry window's start)."
+        _("first failure"),
+        null=True,
+        blank=True,
+        help_text=_("First temporary failure of this run of retries (the retry window's start)."),
     )
     # Claim lease: a worker owns the row until this time (SELECT … FOR UPDATE SKIP LOCKED + lease).
-    lease_until = models.DateTimeField(null=True, blank=True)
-    lease_owner = models.CharField(max_length=128, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    lease_owner = models.CharField(_("claimed by"), max_length=128, blank=True)
+    created_at = models.DateTimeField(_("created on"), default=timezone.now)
+    updated_at = models.DateTimeField(_("last updated on"), auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("outgoing e-mail")
+        verbose_name_plural = _("outgoing e-mails")
         indexes = [
             models.Index(
                 fields=["scheduled_date", "id"],
@@ -125,19 +147,32 @@ class RecipientState(models.TextChoices):
 class MailRecipient(models.Model):
     """One SMTP delivery of a mail row: a recipient contact (or raw address) and its outcome."""
 
-    mail = models.ForeignKey(Mail, on_delete=models.CASCADE, related_name="recipients")
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    mail = models.ForeignKey(
+        Mail, on_delete=models.CASCADE, related_name="recipients", verbose_name=_("outgoing e-mail")
     )
-    email = models.CharField(max_length=512, blank=True, help_text="Raw address when there is no contact.")
-    state = models.CharField(max_length=16, choices=RecipientState.choices, default=RecipientState.PENDING)
-    failure_type = models.CharField(max_length=32, choices=FailureType.choices, blank=True)
-    failure_reason = models.TextField(blank=True)
-    smtp_response = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("contact")
+    )
+    notification = models.ForeignKey(
+        Notification,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        verbose_name=_("notification"),
+    )
+    email = models.CharField(
+        _("e-mail"), max_length=512, blank=True, help_text=_("Raw address when there is no contact.")
+    )
+    state = models.CharField(_("status"), max_length=16, choices=RecipientState.choices, default=RecipientState.PENDING)
+    failure_type = models.CharField(_("failure type"), max_length=32, choices=FailureType.choices, blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    smtp_response = models.TextField(_("SMTP response"), blank=True)
+    sent_at = models.DateTimeField(_("sent on"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
         indexes = [models.Index(fields=["mail", "state"], name="recipient_mail_state_idx")]
 
     def __str__(self) -> str:
@@ -160,8 +195,8 @@ class SentContent(models.Model):
     ``MAILQUEUE_SENT_EML_RETENTION_DAYS``.
     """
 
-    mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
-    data = models.BinaryField(help_text="zlib-compressed.")
+    mail_id_ref = models.BigIntegerField(db_index=True, help_text=_("Id of the (maybe deleted) mail row."))
+    data = models.BinaryField(help_text=_("zlib-compressed."))
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
@@ -179,24 +214,41 @@ class SentContent(models.Model):
 class DeliveryLog(models.Model):
     """A compact record of each delivery that outlives auto-delete."""
 
-    mail_id_ref = models.BigIntegerField(db_index=True, help_text="Id of the (maybe deleted) mail row.")
-    chatter_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mail_id_ref = models.BigIntegerField(
+        _("outgoing e-mail id"), db_index=True, help_text=_("Id of the (maybe deleted) mail row.")
+    )
+    chatter_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("chatter message")
+    )
     message_id = models.CharField("Message-Id", max_length=998, db_index=True)
     # The delivery the bounce token names (MailRecipient id) and its notification: a bounce that
     # arrives after the row was auto-deleted still finds whom it is about.
-    recipient_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
-    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    recipient = models.CharField(max_length=512)
-    server = models.CharField(max_length=255, blank=True)
-    smtp_response = models.TextField(blank=True)
-    success = models.BooleanField(default=True)
-    date = models.DateTimeField(default=timezone.now, db_index=True)
+    recipient_ref = models.BigIntegerField(_("recipient id"), null=True, blank=True, db_index=True)
+    notification = models.ForeignKey(
+        Notification,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("notification"),
+    )
+    recipient = models.CharField(_("recipient"), max_length=512)
+    server = models.CharField(_("server"), max_length=255, blank=True)
+    smtp_response = models.TextField(_("SMTP response"), blank=True)
+    success = models.BooleanField(_("success"), default=True)
+    date = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     # The message handed to the server is ``recipient_lines`` + the content's bytes (Download .eml).
-    content = models.ForeignKey(SentContent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    recipient_lines = models.BinaryField(default=b"", blank=True, help_text="This recipient's own header lines.")
+    content = models.ForeignKey(
+        SentContent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("sent content")
+    )
+    recipient_lines = models.BinaryField(
+        _("recipient header lines"), default=b"", blank=True, help_text=_("This recipient's own header lines.")
+    )
 
     class Meta:
         ordering = ["-date", "-id"]
+        verbose_name = _("delivery log entry")
+        verbose_name_plural = _("delivery log")
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.recipient}"
@@ -213,11 +265,11 @@ class CronState(models.Model):
     running_until = models.DateTimeField(null=True, blank=True)
     running_owner = models.CharField(max_length=128, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
-    last_duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    last_duration = models.FloatField(null=True, blank=True, help_text=_("Seconds."))
     last_result = models.TextField(blank=True)
     last_success = models.BooleanField(null=True)
     failure_count = models.PositiveIntegerField(default=0)
-    next_trigger_at = models.DateTimeField(null=True, blank=True, help_text="An earlier run asked for.")
+    next_trigger_at = models.DateTimeField(null=True, blank=True, help_text=_("An earlier run asked for."))
 
     def __str__(self) -> str:
         return self.name
@@ -232,8 +284,8 @@ class BeatHeartbeat(models.Model):
 
     hostname = models.CharField(max_length=255, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
-    started_at = models.DateTimeField(help_text="When this beat process started.")
-    beat_at = models.DateTimeField(help_text="Its last tick.")
+    started_at = models.DateTimeField(help_text=_("When this beat process started."))
+    beat_at = models.DateTimeField(help_text=_("Its last tick."))
 
     def __str__(self) -> str:
         return f"beat on {self.hostname}:{self.pid} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -163,11 +163,11 @@ def test_admin_queue_actions(admin_client: Any, smtp_sink: SmtpSink) -> None:
         "Quarterly offer" not in admin_client.get("/admin/mailqueue/mail/", {"state__exact": "sent"}).content.decode()
     )
 
-    assert _admin_action(admin_client, "action_cancel", [row.pk]) == "1 e-mail(s) cancelled."
+    assert _admin_action(admin_client, "action_cancel", [row.pk]) == "1 e-mail cancelled."
     assert "only outgoing e-mails" in _admin_action(admin_client, "action_send_now", [row.pk])
-    assert _admin_action(admin_client, "action_retry", [row.pk]) == "1 e-mail(s) put back in the queue."
+    assert _admin_action(admin_client, "action_retry", [row.pk]) == "1 e-mail put back in the queue."
     assert _admin_action(admin_client, "action_send_now", [row.pk]) == (
-        "1 e-mail(s) processed: 1 sent, 0 failed, 0 will be retried, 0 waiting for the daily limit."
+        "1 e-mail processed: 1 sent, 0 failed, 0 will be retried, 0 waiting for the daily limit."
     )
     assert len(smtp_sink.wait_for(1)) == 1
 
