@@ -7,8 +7,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from bounces import services
 from bounces.models import BounceEvent, InboundMessage
@@ -25,15 +28,29 @@ class InboundMessageAdmin(admin.ModelAdmin):
     actions = ["reprocess"]
     list_select_related = ("routed_model",)
 
-    @admin.display(description="Raw message")
+    # The SMTP command's name, as the field's label: "<>" for the null sender.
+    @admin.display(description="MAIL FROM", ordering="mail_from")
+    def mail_from_display(self, obj: InboundMessage) -> str:
+        return obj.mail_from_display
+
+    @admin.display(description=_("raw message"))
     def download(self, obj: InboundMessage) -> str:
         url = reverse("bounces:inbound_eml", args=[obj.pk])
-        return format_html('<a href="{}">Download .eml ({} bytes)</a>', url, obj.size)
+        return format_html('<a href="{}">{}</a> ({})', url, gettext("Download .eml"), filesizeformat(obj.size))
 
-    @admin.action(description="Process again (rows in error)")
+    @admin.action(description=_("Process again (rows in error)"))
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
         count = services.inbound_reprocess(inbound_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} message(s) queued for processing again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d message queued for processing again.",
+                "%(count)d messages queued for processing again.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,11 +4,12 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.core import checks
+from django.utils.translation import gettext_lazy as _
 
 
 class BouncesConfig(AppConfig):
     name = "bounces"
-    verbose_name = "Inbound gateway and bounces"
+    verbose_name = _("Inbound gateway and bounces")
 
     def ready(self) -> None:
         from django_celery_beat.models import IntervalSchedule

@@ -41,49 +41,75 @@ class InboundMessage(models.Model):
     """One message received by the SMTP gateway, with its envelope and the routing decision."""
 
     # Short id given in the 250 reply ("queued as …") so support can find a sender's message.
-    queue_id = models.CharField(max_length=32)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    peer = models.CharField(max_length=255, blank=True, help_text="Client address and port.")
-    helo = models.CharField("HELO/EHLO name", max_length=255, blank=True)
-    mail_from = models.CharField("MAIL FROM", max_length=998, blank=True, help_text="Empty: null sender <>.")
+    queue_id = models.CharField(_("queue id"), max_length=32)
+    received_at = models.DateTimeField(_("received on"), default=timezone.now, db_index=True)
+    peer = models.CharField(_("client"), max_length=255, blank=True, help_text=_("Client address and port."))
+    # SMTP commands keep their names (RFC 5321), as an admin reads them in a transcript.
+    helo = models.CharField(_("HELO/EHLO name"), max_length=255, blank=True)
+    mail_from = models.CharField("MAIL FROM", max_length=998, blank=True, help_text=_("Empty: null sender <>."))
     rcpt_tos = models.JSONField("RCPT TO", default=list)
-    size = models.PositiveIntegerField(default=0)
-    raw = models.BinaryField(help_text="The message exactly as received (after dot-unstuffing).")
+    size = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    raw = models.BinaryField(_("raw message"), help_text=_("The message exactly as received (after dot-unstuffing)."))
 
     # Header facts read at the door (headers only — the body is parsed later).
     message_id = models.CharField("Message-Id", max_length=998, blank=True)
-    subject = models.CharField(max_length=998, blank=True)
-    email_from = models.CharField("From", max_length=998, blank=True)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    email_from = models.CharField(_("From"), max_length=998, blank=True)
     sender_email = models.CharField(
-        max_length=255, blank=True, help_text="Normalised From address (the envelope sender when there is no From)."
+        _("sender address"),
+        max_length=255,
+        blank=True,
+        help_text=_("Normalised From address (the envelope sender when there is no From)."),
     )
-    is_auto_submitted = models.BooleanField(default=False)
+    # The header's name (RFC 3834).
+    is_auto_submitted = models.BooleanField("Auto-Submitted", default=False)
 
-    decision = models.CharField(max_length=16, choices=InboundDecision.choices)
-    reason = models.TextField(blank=True)
-    smtp_reply = models.TextField("SMTP reply", blank=True)
+    decision = models.CharField(_("decision"), max_length=16, choices=InboundDecision.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    smtp_reply = models.TextField(_("SMTP reply"), blank=True)
     # The routes decided at the door: [{"kind": "update"|"create", "model": ct id, "res_id": …}].
-    routes = models.JSONField(default=list, blank=True)
+    routes = models.JSONField(_("routes"), default=list, blank=True)
     # "<ct>.<res_id>" or "alias.<id>": what the loop counter counts per sender.
-    loop_target = models.CharField(max_length=64, blank=True)
+    loop_target = models.CharField(_("loop target"), max_length=64, blank=True)
     # Not indexed: nothing filters on them, and every index costs each INSERT at the door.
-    alias = models.ForeignKey(Alias, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
-    routed_model = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    alias = models.ForeignKey(
+        Alias,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("alias"),
     )
-    routed_res_id = models.PositiveBigIntegerField(null=True, blank=True)
+    routed_model = models.ForeignKey(
+        ContentType,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("routed to model"),
+    )
+    routed_res_id = models.PositiveBigIntegerField(_("routed to record id"), null=True, blank=True)
     chatter_message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbound_messages",
+        verbose_name=_("chatter message"),
     )
 
-    state = models.CharField(max_length=16, choices=InboundState.choices, default=InboundState.RECEIVED)
-    error = models.TextField(blank=True)
-    attempt_count = models.PositiveIntegerField(default=0)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(_("status"), max_length=16, choices=InboundState.choices, default=InboundState.RECEIVED)
+    error = models.TextField(_("error"), blank=True)
+    attempt_count = models.PositiveIntegerField(_("attempts"), default=0)
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed on"), null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
         # Few indexes, and none of Django's extra LIKE indexes: each one costs every INSERT, and
         # the INSERT is on the critical path of the 250.
         constraints = [models.UniqueConstraint(fields=["queue_id"], name="inbound_queue_id_unique")]
@@ -137,17 +163,18 @@ class InboundRefusal(models.Model):
     """
 
     refused_at = models.DateTimeField(default=timezone.now, db_index=True)
-    remote_address = models.CharField(max_length=64, blank=True, help_text="Client IP address.")
-    helo = models.CharField("HELO/EHLO name", max_length=255, blank=True)
+    remote_address = models.CharField(max_length=64, blank=True, help_text=_("Client IP address."))
+    helo = models.CharField(_("HELO/EHLO name"), max_length=255, blank=True)
     mail_from = models.CharField(
-        "MAIL FROM", max_length=998, blank=True, help_text="Empty: null sender <>, or no MAIL FROM yet."
+        "MAIL FROM", max_length=998, blank=True, help_text=_("Empty: null sender <>, or no MAIL FROM yet.")
     )
     recipient = models.CharField("RCPT TO", max_length=998, blank=True)
-    command = models.CharField(max_length=998, blank=True, help_text="The refused command as received.")
-    reply = models.TextField("SMTP reply")
+    command = models.CharField(max_length=998, blank=True, help_text=_("The refused command as received."))
+    reply = models.TextField(_("SMTP reply"))
     reason = models.TextField(blank=True)
     more = models.PositiveIntegerField(
-        default=0, help_text="Further refusals from this address in this minute, counted but not recorded one by one."
+        default=0,
+        help_text=_("Further refusals from this address in this minute, counted but not recorded one by one."),
     )
 
     class Meta:
@@ -182,26 +209,42 @@ class BounceReason(models.TextChoices):
 class BounceEvent(models.Model):
     """One recipient a bounce (or delay notice, or feedback report) was about."""
 
-    date = models.DateTimeField(default=timezone.now, db_index=True)
-    email = models.CharField(max_length=255, help_text="Normalised bounced address.")
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=16, choices=BounceAction.choices)
-    status = models.CharField("Status code", max_length=16, blank=True, help_text="Enhanced code, e.g. 5.1.1.")
-    reason = models.CharField(max_length=32, choices=BounceReason.choices, default=BounceReason.OTHER)
-    hard = models.BooleanField(default=False, help_text="The address is dead.")
-    diagnostic = models.TextField(blank=True)
-    # How the original delivery was found: "token", "message_id", "references" or "" (not found).
-    attributed_by = models.CharField(max_length=16, blank=True)
-    inbound = models.ForeignKey(
-        InboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="bounce_events"
+    date = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
+    email = models.CharField(_("e-mail"), max_length=255, help_text=_("Normalised bounced address."))
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("contact")
     )
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(_("action"), max_length=16, choices=BounceAction.choices)
+    status = models.CharField(_("status code"), max_length=16, blank=True, help_text=_("Enhanced code, e.g. 5.1.1."))
+    reason = models.CharField(_("reason"), max_length=32, choices=BounceReason.choices, default=BounceReason.OTHER)
+    hard = models.BooleanField(_("hard bounce"), default=False, help_text=_("The address is dead."))
+    diagnostic = models.TextField(_("diagnostic"), blank=True)
+    # How the original delivery was found: "token", "message_id", "references" or "" (not found).
+    attributed_by = models.CharField(_("found by"), max_length=16, blank=True)
+    inbound = models.ForeignKey(
+        InboundMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bounce_events",
+        verbose_name=_("inbound message"),
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("message")
+    )
     notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="bounce_events"
+        Notification,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bounce_events",
+        verbose_name=_("notification"),
     )
 
     class Meta:
         ordering = ["-date", "-id"]
+        verbose_name = _("bounce event")
+        verbose_name_plural = _("bounce events")
         indexes = [models.Index(fields=["email", "hard", "date"], name="bounce_event_blacklist_idx")]
 
     def __str__(self) -> str:
