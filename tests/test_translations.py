@@ -9,6 +9,8 @@
 3. Every form our pages render shows its labels, help texts and choices in French and Japanese: a
    text equal to its English one fails (a field without a translated verbose name, a label fixed
    at import time with ``gettext`` instead of ``gettext_lazy``), except the words in SAME_AS_ENGLISH.
+4. The Django admin's change forms of a mail row, an inbound message and a chatter message show every
+   label and help text in Japanese, except the protocol's names (PROTOCOL_NAMES).
 
 TRANSLATED lists the parts done so far; each part is a directory holding ``templates/`` and, for an
 app, its own ``locale/`` (the top-level ``templates/`` and ``config/`` share ``locale/``). When every
@@ -29,9 +31,12 @@ from pathlib import Path
 import pytest
 from django import forms
 from django.core.management import call_command
+from django.http import HttpResponse
 from django.template.base import Lexer, TokenType
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import translation
+from django.utils.html import escape
+from django.utils.text import capfirst
 
 from tests.languages import compile_catalogues
 
@@ -389,3 +394,86 @@ def test_form_texts_catch_a_label_fixed_at_import() -> None:
         english = _form_texts(Fixed())
     with translation.override("ja"):
         assert _form_texts(Fixed()) == english
+
+
+# --- the Django admin -----------------------------------------------------------------------------------
+# Names an admin reads as they are written in a transcript or a message's header.
+PROTOCOL_NAMES = {"Message-Id", "MAIL FROM", "RCPT TO", "References", "In-Reply-To", "Auto-Submitted", "ID"}
+
+
+def _admin_texts(response: HttpResponse) -> dict[str, str]:
+    """Each field's label and help text on an admin change form (its inlines' columns too), evaluated
+    in the active language."""
+    texts: dict[str, str] = {}
+    for fieldset in response.context["adminform"]:
+        for line in fieldset:
+            for field in line:
+                if field.is_readonly:
+                    label, help_text = field.field["label"], field.field["help_text"]
+                else:
+                    label, help_text = field.field.label, field.field.help_text
+                name = field.field["name"] if field.is_readonly else field.field.name
+                texts[f"{name}: label"] = str(capfirst(label))
+                if help_text:
+                    texts[f"{name}: help text"] = str(help_text)
+    for inline in response.context["inline_admin_formsets"]:
+        for column in inline.fields():
+            texts[f"{inline.opts.model.__name__}.{column['name']}: label"] = str(column["label"])
+            if column.get("help_text"):
+                texts[f"{inline.opts.model.__name__}.{column['name']}: help text"] = str(column["help_text"])
+    return texts
+
+
+@pytest.mark.django_db
+def test_admin_change_forms_are_translated(compiled: None) -> None:
+    """A mail row's, an inbound message's and a chatter message's admin pages in Japanese: every label
+    and help text (the recipients' and notifications' columns too) is shown translated, except the
+    protocol's names."""
+    from django.contrib.auth import get_user_model
+
+    from bounces.models import InboundDecision, InboundMessage
+    from chatter.models import Message, Notification, NotificationKind
+    from chatter.ui_services import partner_for_user
+    from mailcore.models import Partner
+    from mailqueue.models import Mail, MailRecipient
+
+    user = get_user_model().objects.create_superuser("admin-ja", password="pw")
+    Partner.objects.filter(pk=partner_for_user(user).pk).update(lang="ja")
+    client = Client()
+    client.force_login(user)
+    mail = Mail.objects.create(message=Message.objects.create(subject="Offer"), subject="Offer")
+    MailRecipient.objects.create(mail=mail, email="bob@example.com")
+    Notification.objects.create(
+        message=mail.message, res_partner=Partner.objects.create(name="Bob"), notification_type=NotificationKind.EMAIL
+    )
+    inbound = InboundMessage.objects.create(
+        queue_id="Q1", raw=b"Subject: hi\r\n\r\nhi\r\n", decision=InboundDecision.ACCEPTED
+    )
+
+    for url, expected in (
+        (
+            f"/admin/mailqueue/mail/{mail.pk}/change/",
+            ["予約日時", "この日時(UTC)より前には送信されません。", "送信Eメール"],
+        ),
+        (f"/admin/bounces/inboundmessage/{inbound.pk}/change/", ["受信日時", "HELO/EHLO名", "生のメッセージ"]),
+        (
+            f"/admin/chatter/message/{mail.message_id}/change/",
+            ["関連ドキュメントモデル", "サニタイズ済みのHTML。", "失敗理由"],
+        ),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert '<html lang="ja"' in html
+        with translation.override("en"):
+            english = _admin_texts(response)
+        with translation.override("ja"):
+            japanese = _admin_texts(response)
+        untranslated = [
+            f"{key} {text!r}" for key, text in english.items() if japanese[key] == text and text not in PROTOCOL_NAMES
+        ]
+        assert not untranslated, f"{url}: shown in English:\n" + "\n".join(untranslated)
+        not_shown = [text for text in japanese.values() if text not in html and escape(text) not in html]
+        assert not not_shown, f"{url}: not on the page: {not_shown}"
+        for text in expected:
+            assert text in html, (url, text)
