@@ -116,20 +116,20 @@ def mail_action_view(request: HttpRequest) -> HttpResponse:
         elif report.claimed == 0:
             messages.warning(request, _("Nothing was sent: the e-mail is not outgoing, or a worker is sending it."))
         else:
-            # One plural-aware phrase per outcome: the number leads, as in "2 sent, 1 failed".
+            # One plural-aware phrase per outcome: the number leads, as in "2 sent, 1 failed". Each
+            # ngettext call is written out so makemessages finds its words.
+            phrases = {
+                "sent": lambda n: ngettext("%(count)d sent", "%(count)d sent", n),
+                "failed": lambda n: ngettext("%(count)d failed", "%(count)d failed", n),
+                "retried": lambda n: ngettext("%(count)d will be retried", "%(count)d will be retried", n),
+                "deferred_quota": lambda n: ngettext(
+                    "%(count)d waits for the daily limit reset", "%(count)d wait for the daily limit reset", n
+                ),
+            }
             parts = [
-                ngettext(singular, plural, n) % {"count": n}
-                for n, singular, plural in (
-                    (report.sent, "%(count)d sent", "%(count)d sent"),
-                    (report.failed, "%(count)d failed", "%(count)d failed"),
-                    (report.retried, "%(count)d will be retried", "%(count)d will be retried"),
-                    (
-                        report.deferred_quota,
-                        "%(count)d waits for the daily limit reset",
-                        "%(count)d wait for the daily limit reset",
-                    ),
-                )
-                if n
+                phrase(count) % {"count": count}
+                for outcome, phrase in phrases.items()
+                if (count := getattr(report, outcome))
             ]
             messages.warning(request, _("Recipients: %(outcomes)s.") % {"outcomes": _(", ").join(parts)})
     elif action == "cancel":
