@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from mailcore.models import Alias, AliasDomain, MailServer, Partner, QuotaDay
 from mailcore.quota import quota_status
@@ -25,11 +26,11 @@ class MailServerAdmin(admin.ModelAdmin):
     actions = ["test_connection"]
     fieldsets = (
         (None, {"fields": ("name", "from_filter", "sequence", "active")}),
-        ("Connection", {"fields": ("smtp_host", "smtp_port", "smtp_encryption", "smtp_timeout")}),
-        ("Authentication", {"fields": ("smtp_user", "smtp_pass")}),
+        (_("Connection"), {"fields": ("smtp_host", "smtp_port", "smtp_encryption", "smtp_timeout")}),
+        (_("Authentication"), {"fields": ("smtp_user", "smtp_pass")}),
     )
 
-    @admin.action(description="Test Connection")
+    @admin.action(description=_("Test Connection"))
     def test_connection(self, request: HttpRequest, queryset: QuerySet[MailServer]) -> None:
         """Odoo's "Test Connection" button, for each selected server."""
         for server in queryset:

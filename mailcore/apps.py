@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MailcoreConfig(AppConfig):
     name = "mailcore"
-    verbose_name = "Mail core"
+    verbose_name = _("Mail core")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
