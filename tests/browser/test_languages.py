@@ -17,11 +17,17 @@ from playwright.sync_api import Page, expect
 from chatter.models import FailureType, Notification, NotificationStatus
 from demo.models import Lead
 from mailcore.models import Partner
+from mailcore.smtp_replies import delivery_failure_reason
 from mailqueue.models import Mail, MailState
 from marketing.models import Mailing, MailingState, MailingTrace, TraceFailure, TraceStatus
 from marketing.services import mailing_list_create, mailing_list_subscribe
 
-REASON = "RCPT 550 5.1.1 mx.bad.example: <bob@bad.example>: Recipient address rejected: User unknown"
+# What the sender records for a refused recipient (mailcore.smtp_replies.delivery_failure_reason).
+REASON = delivery_failure_reason(
+    "mx.bad.example",
+    "SMTPRecipientsRefused",
+    "RCPT 550 5.1.1 <bob@bad.example>: Recipient address rejected: User unknown",
+)
 # Each language's words for what the walk checks (Odoo's own terms where its documentation has them).
 WORDS = {
     "fr": {"failed": "Échec de livraison", "dialog": "Envoyer et fermer", "details": "Voir les détails de l’erreur"},
@@ -63,11 +69,13 @@ def _failed_message(author: Partner) -> tuple[Lead, Mail]:
         urgent=False, mail_auto_delete=False,
     )  # fmt: skip
     Notification.objects.filter(message=message).update(
-        notification_status=NotificationStatus.EXCEPTION, failure_type=FailureType.MAIL_EMAIL_INVALID,
+        notification_status=NotificationStatus.EXCEPTION, failure_type=FailureType.MAIL_SMTP,
         failure_reason=REASON,
     )  # fmt: skip
     mail = Mail.objects.get(message=message)
-    Mail.objects.filter(pk=mail.pk).update(state=MailState.EXCEPTION, failure_reason=REASON)
+    Mail.objects.filter(pk=mail.pk).update(
+        state=MailState.EXCEPTION, failure_type=FailureType.MAIL_SMTP, failure_reason=REASON
+    )
     return lead, mail
 
 
