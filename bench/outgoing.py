@@ -72,7 +72,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import choose_database, drop_database, log  # noqa: E402
+from bench.scratch import choose_database, drop_database, log, own_peak_rss_kb  # noqa: E402
 from mailcore.testing.smtp import free_port  # noqa: E402
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -215,6 +215,7 @@ def worker_main(side: str, lockfile: str, content_file: str, count: int, port: i
                     "server_synchronous_commit": server_default,
                     "switched_off": sum(1 for sql in commit_statements if SWITCH_OFF.search(sql)),
                     "commit_statements": commit_statements[:5],
+                    "peak_kb": own_peak_rss_kb(),
                 }
             ),
             flush=True,
