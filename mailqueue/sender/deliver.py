@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import smtplib
 
-from django.db import DatabaseError
 from django.utils import timezone
 
 from chatter.models import FailureType
@@ -106,8 +105,9 @@ def _record_sent(job: Job, outcome: Outcome, marks: SentMarks) -> None:
 def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run, marks: SentMarks) -> None:
     """Send every target of one row; each accepted message is marked ``sent`` right away.
 
-    "Right away" means as soon as the server's 250 is read, before anything else: the mark leaves
-    for the database at once and its answer is read while the next message goes out.
+    "Right away" means as soon as the server's 250 is read, before anything else. On PostgreSQL
+    the mark leaves for the database at once and its answer is read while the next message goes
+    out; a database error then stops the row, and the lease brings it back.
     """
     assert job.choice is not None
     quota_reason = ""
@@ -156,8 +156,6 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run, marks: 
                 continue
             try:
                 answer = channel.send(envelope_from, target.address, data, then=then)
-            except DatabaseError:
-                raise  # not an SMTP failure: let the run stop; the lease brings the row back
             except Exception as exc:
                 budget.give_back()
                 error = classify(exc, job.host)
