@@ -151,10 +151,11 @@ def process_email_queue(*, time_budget: float | None = None, batch_size: int | N
         done += report.claimed
         if not report.claimed or time.monotonic() >= deadline:
             break
-        # A batch's rows, recipients and contacts point at one another (Django's relation
-        # caches), so only the cyclic collector frees them: do it now, or the next batch is
-        # loaded while the last one still waits for it and a long run holds two at its peak.
-        gc.collect()
+        if report.claimed >= size:
+            # A full batch, so likely another: its rows, recipients and contacts point at one
+            # another (Django's relation caches) and only the cyclic collector frees them. Now,
+            # or the next batch is loaded while they wait and a long run holds two at its peak.
+            gc.collect()
     return QueueRunResult(done=done, remaining=due_mails().count())
 
 
