@@ -159,6 +159,6 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	@touch $@
 
 # Every benchmark under bench/, then a table of their figures (one line each, with the command
-# that printed it), also written to docs/benchmarks.md with the date. About 15 minutes on 2 cores.
+# that printed it), also written to docs/benchmarks.md with the date. About 18 minutes on 2 cores.
 bench: $(BENCH_VENV)/.installed system-deps compilemessages
 	$(BENCH_VENV)/bin/python bench/report.py --write docs/benchmarks.md

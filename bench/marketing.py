@@ -66,7 +66,7 @@ from bench.outgoing import (  # noqa: E402
     run_side,
     seed_ours,
 )
-from bench.scratch import choose_database, drop_database, log  # noqa: E402
+from bench.scratch import choose_database, drop_database, log, own_peak_rss_kb  # noqa: E402
 from mailcore.testing.smtp import free_port  # noqa: E402
 
 # One scratch database per run, so two benchmarks on one machine never drop each other's.
@@ -108,14 +108,6 @@ def query_profile(per_batch: list[int]) -> tuple[int, int, bool]:
     return per_batch[0], usual, all(count == usual for count in middle)
 
 
-def peak_rss_kb(status: str) -> int:
-    """``VmHWM`` (the peak resident set size, in kB) from the text of ``/proc/<pid>/status``."""
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise ValueError("no VmHWM line in the process status")
-
-
 # --- the queue worker (run as: bench/marketing.py --worker queue) -----------------------------------
 def queue_worker() -> None:
     """Say ``ready``, wait for ``go``, run the marketing cron's queue; print what it counted."""
@@ -151,7 +143,7 @@ def queue_worker() -> None:
         seconds = time.perf_counter() - started
     # The run ends with one more lock and the update to "sent" in the last (empty) batch.
     per_batch = batch_queries(starts, counter[0])
-    peak = peak_rss_kb(Path("/proc/self/status").read_text(encoding="ascii"))
+    peak = own_peak_rss_kb()
     print(
         json.dumps(
             {"done": result.done, "failed": result.failed, "seconds": seconds, "batches": per_batch, "peak_kb": peak}

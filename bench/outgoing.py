@@ -2,6 +2,7 @@
 """Outgoing mail throughput against django-post-office, django-mailer and a plain smtplib loop.
 
     make bench              # or: .venv-bench/bin/python bench/outgoing.py [--count 10000] [--rounds 3]
+    .venv-bench/bin/python bench/outgoing.py --sides mailcore_sync --count 3000   # one side only
 
 Every side sends ``--count`` messages to one Postfix ``smtp-sink`` (it counts messages on stdout
 and is far faster than any sender here):
@@ -72,7 +73,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scratch import choose_database, drop_database, log  # noqa: E402
+from bench.scratch import choose_database, drop_database, log, own_peak_rss_kb  # noqa: E402
 from mailcore.testing.smtp import free_port  # noqa: E402
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -215,6 +216,7 @@ def worker_main(side: str, lockfile: str, content_file: str, count: int, port: i
                     "server_synchronous_commit": server_default,
                     "switched_off": sum(1 for sql in commit_statements if SWITCH_OFF.search(sql)),
                     "commit_statements": commit_statements[:5],
+                    "peak_kb": own_peak_rss_kb(),
                 }
             ),
             flush=True,
@@ -586,6 +588,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median of the per-round ratios is printed")
     parser.add_argument("--db", choices=["auto", "postgresql", "sqlite"], default="auto")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per side")
+    parser.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help="comma-separated sides to run (default: all; the ratio lines need mailcore's and the peer's)",
+    )
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--lockfile", default="", help=argparse.SUPPRESS)
     parser.add_argument("--content", default="", help=argparse.SUPPRESS)
@@ -594,6 +601,10 @@ def main() -> int:
     if args.worker:
         worker_main(args.worker, args.lockfile, args.content, args.count, args.port)
         return 0
+    sides = [side for side in SIDES if side in args.sides.split(",")]
+    unknown = set(args.sides.split(",")) - set(SIDES)
+    if unknown or not sides:
+        parser.error(f"--sides: choose among {', '.join(SIDES)}")
 
     if not Path(SMTP_SINK).exists():
         log("smtp-sink not found: install Debian's postfix package (`make bench` does)")
@@ -604,7 +615,7 @@ def main() -> int:
     env = bench_env(database_url, scratch, port)
     os.environ.update(env)
     sink: SmtpSink | None = None
-    seconds: dict[str, list[float]] = {side: [] for side in SIDES}
+    seconds: dict[str, list[float]] = {side: [] for side in sides}
     posts: list[dict[str, Any]] = []
     sizes: dict[str, int] = {}
     commit_seen: dict[str, str] = {}  # side → the synchronous_commit the sender's sessions had
@@ -630,8 +641,8 @@ def main() -> int:
         content_file.write_text(json.dumps(content), encoding="utf-8")
         peers_sent = {"post_office": 0, "mailer": 0}
         for round_number in range(1, args.rounds + 1):
-            shift = (round_number - 1) % len(SIDES)
-            order = SIDES[shift:] + SIDES[:shift]
+            shift = (round_number - 1) % len(sides)
+            order = sides[shift:] + sides[:shift]
             for side in order:
                 reports: list[dict[str, Any]] = []
                 if side.startswith("mailcore"):
@@ -679,7 +690,7 @@ def main() -> int:
                 connections.close_all()
             log(
                 f"round {round_number}: "
-                + ", ".join(f"{side} {args.count / seconds[side][-1]:.0f}/s" for side in SIDES)
+                + ", ".join(f"{side} {args.count / seconds[side][-1]:.0f}/s" for side in sides)
             )
     finally:
         if sink is not None:
@@ -693,34 +704,42 @@ def main() -> int:
         drop_database(db_kind, PG_BENCH_DB)
         shutil.rmtree(scratch, ignore_errors=True)
 
-    rates = {side: [args.count / s for s in seconds[side]] for side in SIDES}
+    rates = {side: [args.count / s for s in seconds[side]] for side in sides}
     print(
-        "outgoing_sizes: " + " ".join(f"{side}={sizes[side]}" for side in ["mailcore", *PEERS]) + " (bytes per message)"
+        "outgoing_sizes: "
+        + " ".join(f"{side}={sizes[side]}" for side in ["mailcore", *PEERS] if side in sizes)
+        + " (bytes per message)"
     )
     for index in range(args.rounds):
-        print(f"outgoing_round: round={index + 1} " + " ".join(f"{side}={rates[side][index]:.0f}/s" for side in SIDES))
+        print(f"outgoing_round: round={index + 1} " + " ".join(f"{side}={rates[side][index]:.0f}/s" for side in sides))
     print(
         f"outgoing_rates: n={args.count} rounds={args.rounds} db={db_kind} workers={args.workers} "
-        + " ".join(f"{side}={statistics.median(rates[side]):.0f}/s" for side in SIDES)
+        + " ".join(f"{side}={statistics.median(rates[side]):.0f}/s" for side in sides)
         + " (medians)"
     )
     # What the sender's sessions did: asynchronous switches them off (times counted), synchronous
     # keeps the server's default, which must be "on".
-    print("outgoing_commit: " + " ".join(f"{side}={commit_seen[side]}" for side in ["mailcore_sync", "mailcore_async"]))
-    post_seconds = statistics.median(p["seconds"] for p in posts)
-    post_queries = max(p["queries"] for p in posts)
-    label = f"{args.count // 1000}k" if args.count % 1000 == 0 else str(args.count)
     print(
-        f"post_{label}_followers: seconds={post_seconds:.2f} queries={post_queries} "
-        f"(queries with 100 followers={setup['queries_100']})"
+        "outgoing_commit: "
+        + " ".join(f"{side}={commit_seen[side]}" for side in ["mailcore_sync", "mailcore_async"] if side in commit_seen)
     )
+    if posts:
+        post_seconds = statistics.median(p["seconds"] for p in posts)
+        post_queries = max(p["queries"] for p in posts)
+        label = f"{args.count // 1000}k" if args.count % 1000 == 0 else str(args.count)
+        print(
+            f"post_{label}_followers: seconds={post_seconds:.2f} queries={post_queries} "
+            f"(queries with 100 followers={setup['queries_100']})"
+        )
 
     def ratios(ours: str) -> str:
-        return " ".join(f"ratio_{peer}={median_ratio(rates[ours], rates[peer]):.2f}" for peer in PEERS)
+        return " ".join(f"ratio_{peer}={median_ratio(rates[ours], rates[peer]):.2f}" for peer in PEERS if peer in rates)
 
-    print(f"outgoing: commit=async {ratios('mailcore_async')}")
-    print("outgoing_targets: commit=sync " + " ".join(f"ratio_{peer}>={t}" for peer, t in TARGETS.items()))
-    print(f"outgoing: commit=sync {ratios('mailcore_sync')}", flush=True)
+    if "mailcore_async" in rates and any(peer in rates for peer in PEERS):
+        print(f"outgoing: commit=async {ratios('mailcore_async')}")
+    if "mailcore_sync" in rates and any(peer in rates for peer in PEERS):
+        print("outgoing_targets: commit=sync " + " ".join(f"ratio_{peer}>={t}" for peer, t in TARGETS.items()))
+        print(f"outgoing: commit=sync {ratios('mailcore_sync')}", flush=True)
     return 0
 
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (script and arguments of the full run, extra arguments of --short)
 BENCHMARKS: list[tuple[list[str], list[str]]] = [
     (["bench/outgoing.py", "--count", "10000", "--rounds", "3"], ["--count", "1000", "--rounds", "1"]),
+    (["bench/outgoing_scale.py", "--small", "10000", "--large", "50000"], ["--small", "500", "--large", "2500"]),
     (
         ["bench/inbound.py", "--throughput-only", "--count", "3000", "--rounds", "3"],
         ["--count", "300", "--rounds", "1"],
@@ -139,6 +140,8 @@ def markdown(
         "What each script measures and how is in its docstring (`bench/<name>.py --help`). Ratios are",
         "medians of per-round ratios (the sides alternate round by round on this shared machine).",
         'The headline of the outgoing benchmark is the `commit=sync` line: every "sent" mark durable.',
+        "`outgoing_scale` sends 10,000 and then 50,000 queued mails the same way (synchronous commits):",
+        "the rate at 50,000 over the rate at 10,000, and a worker's peak memory at each size.",
         "The marketing benchmark's headline is `marketing_ratio`: the campaign's send rate over the",
         "transactional rate of the same run; its memory line compares a tenth of the campaign with all of it.",
         "",

@@ -1,5 +1,5 @@
-"""What the benchmarks share: a scratch database (PostgreSQL when it answers, else SQLite) and
-their progress log on stderr (stdout carries only the result lines)."""
+"""What the benchmarks share: a scratch database (PostgreSQL when it answers, else SQLite),
+their progress log on stderr (stdout carries only the result lines) and a process's peak memory."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ import sys
 from pathlib import Path
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def peak_rss_kb(status: str) -> int:
+    """``VmHWM`` (the peak resident set size, in kB) from the text of ``/proc/<pid>/status``."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise ValueError("no VmHWM line in the process status")
+
+
+def own_peak_rss_kb() -> int:
+    """This process's peak resident set size so far, in kB."""
+    return peak_rss_kb(Path("/proc/self/status").read_text(encoding="ascii"))
 
 
 def log(text: str) -> None:

@@ -8,13 +8,16 @@ import signal
 import subprocess
 import sys
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
-from bench.marketing import batch_queries, peak_rss_kb, query_profile
+from bench.marketing import batch_queries, query_profile
 from bench.memory import rss_kb, start_time, tree_of
 from bench.outgoing import SWITCH_OFF, median_ratio, smtplib_messages
-from bench.report import split_figures, with_options
+from bench.outgoing_scale import label, scale_lines
+from bench.report import BENCHMARKS, ROOT, split_figures, with_options
+from bench.scratch import peak_rss_kb
 
 
 def test_report_keeps_figures_and_sets_per_round_lines_apart() -> None:
@@ -31,6 +34,15 @@ def test_report_keeps_figures_and_sets_per_round_lines_apart() -> None:
         ("outgoing", "commit=sync ratio_post_office=0.73 ratio_mailer=2.77 ratio_smtplib=0.08"),
     ]
     assert per_round == ["outgoing_round: round=1 mailcore_sync=137/s"]
+
+
+def test_report_runs_every_benchmark_script() -> None:
+    scripts = {
+        path.name
+        for path in (ROOT / "bench").glob("*.py")
+        if path.name != "report.py" and path.read_text(encoding="utf-8").startswith("#!")
+    }
+    assert {Path(argv[0]).name for argv, _short in BENCHMARKS} == scripts
 
 
 def test_short_runs_replace_the_options_of_the_full_run() -> None:
@@ -52,6 +64,23 @@ def test_ratio_is_the_median_of_the_per_round_ratios_not_the_ratio_of_medians() 
     peer = [50.0, 100.0, 200.0]  # per round: 2.0, 3.0, 1.0
     assert median_ratio(ours, peer) == 2.0
     assert median_ratio([100.0, 400.0, 90.0], [100.0, 100.0, 10.0]) == 4.0  # ratio of medians would be 1.0
+
+
+def test_scale_line_compares_the_large_queue_with_the_small_one_round_by_round() -> None:
+    rates = {10_000: [1000.0, 1200.0, 900.0], 50_000: [1000.0, 1080.0, 990.0]}  # per round: 1.0, 0.9, 1.1
+    peaks_kb = {10_000: [98_304, 97_280, 99_328], 50_000: [104_448, 103_424, 102_400]}
+    *rounds, summary, targets = scale_lines(10_000, 50_000, rates, peaks_kb, "commit=sync workers=2")
+    assert rounds[1] == (
+        "outgoing_scale_round: round=2 rate_10k=1200/s rate_50k=1080/s peak_rss_10k_mb=95.0 peak_rss_50k_mb=101.0"
+    )
+    figures, per_round = split_figures([*rounds, summary, targets])
+    assert len(per_round) == 3 and [name for name, _ in figures] == ["outgoing_scale", "outgoing_scale_targets"]
+    assert summary == (
+        "outgoing_scale: rate_10k=1000/s rate_50k=1000/s ratio=1.00 peak_rss_10k_mb=96.0 peak_rss_50k_mb=101.0 "
+        "delta_mb=5.0 commit=sync workers=2"
+    )
+    assert targets == "outgoing_scale_targets: ratio>=0.9 delta_mb<=10"
+    assert (label(50_000), label(2_500)) == ("50k", "2500")
 
 
 def test_asynchronous_commit_statement_is_recognised() -> None:
@@ -128,7 +157,7 @@ def test_marketing_query_profile_leaves_out_the_first_and_the_empty_last_batch()
     assert query_profile([]) == (0, 0, True)
 
 
-def test_marketing_peak_memory_is_read_from_the_process_status() -> None:
+def test_peak_memory_is_read_from_the_process_status() -> None:
     status = "Name:\tpython\nVmPeak:\t  300000 kB\nVmHWM:\t  112640 kB\nVmRSS:\t  100000 kB\n"
     assert peak_rss_kb(status) == 112640
     with open("/proc/self/status", encoding="ascii") as own:

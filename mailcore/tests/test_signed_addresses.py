@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from collections.abc import Callable
 
@@ -16,6 +19,8 @@ from mailcore.signed_addresses import (
     ForgedToken,
     SignedBounce,
     SignedReply,
+    _key_for,
+    _signed,
     bounce_address,
     reply_address,
     sign_token,
@@ -79,6 +84,16 @@ def test_tokens_are_bound_to_their_purpose_and_secret(settings: object) -> None:
     assert unsign_token(REPLY_PURPOSE, token) == "12.345"  # remembered: the answer must not outlive the secret
     settings.SECRET_KEY = "another-secret-" + "x" * 40  # type: ignore[attr-defined]
     assert unsign_token(REPLY_PURPOSE, token) is None
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 10, 16, 51, 52, 60])
+@pytest.mark.parametrize("value", ["0", "7", "123456", "4.987654321"])
+def test_signature_is_the_base32_form_of_the_hmac_cut_to_length(length: int, value: str) -> None:
+    # What it has always been, spelled with the standard library's whole-digest encoding.
+    key = _key_for(BOUNCE_PURPOSE, "a secret")
+    digest = hmac.new(key, value.encode(), hashlib.sha256).digest()
+    expected = base64.b32encode(digest).decode().lower().rstrip("=")[:length]
+    assert _signed(key, value, length) == f"{value}-{expected}"
 
 
 def test_signature_length_is_configurable() -> None:

@@ -12,7 +12,8 @@ many workers:
   served, only the pending ones go out on the next claim.
 * Rows are grouped by (server, envelope sender); one SMTP session per group is reused across
   messages and quit at the end. With a server offering PIPELINING (RFC 2920) a message costs
-  one round trip, and its "sent" mark is written while the server reads the next one.
+  one round trip; on PostgreSQL its "sent" mark is sent to the database at once and its answer
+  read while the next message goes out (:mod:`~mailqueue.sender.marks`).
 * Failures are classified first: 4xx, lost or refused connections and timeouts retry with a
   capped exponential backoff (``attempt_count``, ``next_attempt_at``) for the retry window from
   the first one (``first_failure_at``), and fail as ``mail_smtp`` when it ends; 5xx replies fail
@@ -25,13 +26,15 @@ it is known, or a crash would forget what was already sent. On PostgreSQL those 
 asynchronous (see :func:`~mailqueue.sender.claim.asynchronous_commits`).
 
 Modules: ``claim`` (leases), ``build`` (server choice and message), ``smtp`` (sessions, errors),
-``deliver`` (a group through one session, quota), ``bookkeeping`` (recipients, notifications,
-delivery log, row state), ``records`` (the data passed between them).
+``deliver`` (a group through one session, quota), ``marks`` (each recipient's "sent" mark),
+``bookkeeping`` (recipients, notifications, delivery log, row state), ``records`` (the data
+passed between them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import socket
@@ -148,6 +151,11 @@ def process_email_queue(*, time_budget: float | None = None, batch_size: int | N
         done += report.claimed
         if not report.claimed or time.monotonic() >= deadline:
             break
+        if report.claimed >= size:
+            # A full batch, so likely another: its rows, recipients and contacts point at one
+            # another (Django's relation caches) and only the cyclic collector frees them. Now,
+            # or the next batch is loaded while they wait and a long run holds two at its peak.
+            gc.collect()
     return QueueRunResult(done=done, remaining=due_mails().count())
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import smtplib
 
-from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from chatter.models import FailureType
@@ -14,9 +12,10 @@ from mailcore import conf as mailcore_conf
 from mailcore.quota import quota_consume, quota_deferral_reason, quota_release, quota_window
 from mailqueue import conf
 from mailqueue.exceptions import MailDeliveryError, TemporaryDeliveryError
-from mailqueue.models import DeliveryLog, MailRecipient, RecipientState
-from mailqueue.sender.bookkeeping import LOG_FIELDS, flush, keep_content
+from mailqueue.models import RecipientState
+from mailqueue.sender.bookkeeping import flush, keep_content
 from mailqueue.sender.build import bounce_envelope, recipient_label, recipient_lines
+from mailqueue.sender.marks import SentMarks
 from mailqueue.sender.records import Job, Kind, Outcome, Run, Target
 from mailqueue.sender.smtp import Session, classify
 
@@ -71,92 +70,48 @@ class QuotaBudget:
         self.pool = 0
 
 
-@functools.cache
-def _mark_sent_sql(vendor: str) -> tuple[str, str]:
-    """(mark, log): the recipient's "sent" mark and its delivery-log entry.
-
-    On PostgreSQL both are one statement (the INSERT reads the UPDATE's result), so the mark and
-    its log entry are committed together in one round trip; elsewhere the log is the second
-    statement of the same transaction.
-    """
-    quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"{quote(name)} = {value}"
-        for name, value in [("state", "%s"), ("smtp_response", "%s"), ("sent_at", "%s"), ("failure_type", "''"),
-                            ("failure_reason", "''")]
-    )  # fmt: skip
-    mark = f"UPDATE {quote(MailRecipient._meta.db_table)} SET {columns} WHERE {quote('id')} = %s"
-    fields = [DeliveryLog._meta.get_field(name) for name in LOG_FIELDS]
-    log_columns = ", ".join(quote(str(f.column)) for f in fields)  # type: ignore[union-attr]
-    log_table = quote(DeliveryLog._meta.db_table)
-    if vendor == "postgresql":
-        # Typed placeholders: in INSERT … SELECT an untyped parameter would be taken for text.
-        values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)  # type: ignore[union-attr]
-        insert = f"INSERT INTO {log_table} ({log_columns}) SELECT {values} FROM marked"
-        return f"WITH marked AS ({mark} RETURNING 1) {insert}", ""
-    values = ", ".join("%s" for _ in fields)
-    return mark, f"INSERT INTO {log_table} ({log_columns}) VALUES ({values})"
-
-
-def _record_sent(job: Job, outcome: Outcome) -> None:
+def _record_sent(job: Job, outcome: Outcome, marks: SentMarks) -> None:
     """Written the moment the server said 250: this is what prevents a resend after a crash.
 
     The recipient's "sent" mark and its delivery-log entry are one commit, so a worker killed
-    right after never leaves a served recipient without its log. The hottest write of the sender,
-    so plain SQL rather than a queryset compiled again for every recipient; on PostgreSQL a
-    server-side prepared statement on the raw psycopg connection.
+    right after never leaves a served recipient without its log (:mod:`~mailqueue.sender.marks`).
     """
     now = timezone.now()
     response = outcome.smtp_response[:2000]
     recipient = outcome.recipient
-    log = [
-        job.mail.pk,
-        recipient.pk,
-        recipient.notification_id,
-        job.mail.message_id,
-        job.message_id,
-        (outcome.address or recipient_label(recipient))[:512],
-        job.host[:255],
-        response,
-        True,
-        now,
-        keep_content(job) if outcome.recipient_lines else None,
-        outcome.recipient_lines,
-    ]
-    mark_sql, log_sql = _mark_sent_sql(connection.vendor)
-    if connection.vendor == "postgresql":
-        # Only PostgreSQL needs psycopg, and its backend has imported it already; SQLite processes
-        # (the embedded default) do not load it.
-        import psycopg
-
-        connection.ensure_connection()
-        raw = connection.connection
-        assert raw is not None
-        psycopg.Cursor(raw).execute(mark_sql, [RecipientState.SENT, response, now, recipient.pk, *log], prepare=True)
-    else:
-        log[9] = connection.ops.adapt_datetimefield_value(now)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(mark_sql, [RecipientState.SENT, response, log[9], recipient.pk])
-            cursor.execute(log_sql, log)
-    recipient.state = RecipientState.SENT
+    marks.write(
+        [
+            RecipientState.SENT,
+            response,
+            now,
+            recipient.pk,
+            # The delivery log (bookkeeping.LOG_FIELDS).
+            job.mail.pk,
+            recipient.pk,
+            recipient.notification_id,
+            job.mail.message_id,
+            job.message_id,
+            (outcome.address or recipient_label(recipient))[:512],
+            job.host[:255],
+            response,
+            True,
+            now,
+            keep_content(job) if outcome.recipient_lines else None,
+            outcome.recipient_lines,
+        ]
+    )
 
 
-def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None:
+def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run, marks: SentMarks) -> None:
     """Send every target of one row; each accepted message is marked ``sent`` right away.
 
-    "Right away" means before the next message's content leaves: with a pipelining server the
-    mark is written while the server answers the next message's commands, so the database round
-    trip overlaps the SMTP one instead of adding to it.
+    "Right away" means as soon as the server's 250 is read, before anything else. On PostgreSQL
+    the mark leaves for the database at once and its answer is read while the next message goes
+    out; a database error then stops the row, and the lease brings it back.
     """
     assert job.choice is not None
     quota_reason = ""
     quota_kind = Kind.QUOTA
-    unmarked: list[Outcome] = []
-
-    def write_marks() -> None:
-        while unmarked:
-            _record_sent(job, unmarked.pop())
-
     targets = job.targets
     try:
         for index, target in enumerate(targets):
@@ -200,11 +155,8 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
                 job.outcomes.append(_failure_outcome(target, classify(exc, job.host)))
                 continue
             try:
-                answer = channel.send(envelope_from, target.address, data, then=then, meanwhile=write_marks)
-            except DatabaseError:
-                raise  # not an SMTP failure: let the run stop; the lease brings the row back
+                answer = channel.send(envelope_from, target.address, data, then=then)
             except Exception as exc:
-                write_marks()
                 budget.give_back()
                 error = classify(exc, job.host)
                 logger.info("Mail %s to %s not sent: %s", job.mail.pk, target.address, error.reason)
@@ -223,9 +175,10 @@ def _send_job(job: Job, session: Session, budget: QuotaBudget, run: Run) -> None
             )
             outcome.recipient.state = RecipientState.SENT
             job.outcomes.append(outcome)
-            unmarked.append(outcome)
+            _record_sent(job, outcome, marks)
     finally:
-        write_marks()
+        # The row's marks are all confirmed before its bookkeeping.
+        marks.confirm()
         if session.channel is not None and session.channel.announced is not None:
             session.close()  # left early with a message announced: hang up rather than send it
 
@@ -255,19 +208,22 @@ def send_group(jobs: list[Job], run: Run) -> None:
     budget = QuotaBudget(applies=choice.is_builtin)
     size = max(conf.session_batch_size(), 1)
     try:
-        for start in range(0, len(jobs), size):
-            batch = jobs[start : start + size]
-            if start:
-                session.new_batch()
-            budget.reserve(sum(len(job.targets) for job in batch))
-            for job in batch:
-                run.keep_lease()
-                try:
-                    _send_job(job, session, budget, run)
-                except Exception as exc:  # never let one row stop the queue (Odoo logs and goes on)
-                    logger.exception("Failed processing mail %s", job.mail.pk)
-                    fail_untouched(job, TemporaryDeliveryError(f"{type(exc).__name__}: {exc}", failure_type="unknown"))
-                queue_flush(job, run)
+        with SentMarks() as marks:
+            for start in range(0, len(jobs), size):
+                batch = jobs[start : start + size]
+                if start:
+                    session.new_batch()
+                budget.reserve(sum(len(job.targets) for job in batch))
+                for job in batch:
+                    run.keep_lease()
+                    try:
+                        _send_job(job, session, budget, run, marks)
+                    except Exception as exc:  # never let one row stop the queue (Odoo logs and goes on)
+                        logger.exception("Failed processing mail %s", job.mail.pk)
+                        fail_untouched(
+                            job, TemporaryDeliveryError(f"{type(exc).__name__}: {exc}", failure_type="unknown")
+                        )
+                    queue_flush(job, run)
     finally:
         budget.release()
         session.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-from collections.abc import Callable
 
 from chatter.models import FailureType
 from mailcore.servers import ServerChoice, smtp_close, smtp_connect
@@ -158,18 +157,14 @@ class Channel:
         data: bytes,
         *,
         then: Announced | None = None,
-        meanwhile: Callable[[], None] | None = None,
     ) -> str:
         """Send one message; returns the server's final answer ("250 2.0.0 OK …").
 
         ``then`` is the next message's (envelope sender, recipient), announced with this one's
         content when the server pipelines; the next call must send exactly that message.
-        ``meanwhile`` runs while the server works on this message's commands (the sender writes
-        the previous message's "sent" mark then). Refusals raise smtplib's exceptions.
+        Refusals raise smtplib's exceptions.
         """
         if not self.pipelining:
-            if meanwhile is not None:
-                meanwhile()
             return self._send_plain(envelope_from, address, data)
         if self.announced is None:
             self.smtp.send(_commands(envelope_from, address))
@@ -177,12 +172,6 @@ class Channel:
             self.smtp.close()  # a message was announced and not sent: never let it go out by mistake
             raise smtplib.SMTPServerDisconnected("pipelined transaction out of order; connection dropped")
         self.announced = None
-        if meanwhile is not None:
-            try:
-                meanwhile()
-            except BaseException:
-                self.smtp.close()  # the server waits for our content: this connection cannot be reused
-                raise
         (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (
             self.smtp.getreply() for _ in range(3)
         )

@@ -3,7 +3,8 @@
 The sender runs in a real subprocess on the test database, against a real SMTP sink on loopback.
 The subprocess kills itself (SIGKILL, no cleanup of any kind) at a chosen point of its third
 recipient: right after the server accepted it but before its "sent" mark, or right after the
-mark. A second process then takes the row over once the (short) lease of the dead one ends.
+mark left for the database, before its answer is read (PostgreSQL commits it all the same). A
+second process then takes the row over once the (short) lease of the dead one ends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -47,13 +49,14 @@ _SCRIPT = textwrap.dedent(
     original = deliver._record_sent
     marks = []
 
-    def record_sent(job, outcome):
+    def record_sent(job, outcome, *rest):
         if len(marks) == 2 and kill_at == "before_mark":
             os.kill(os.getpid(), signal.SIGKILL)  # the server said 250; the mark is not written
-        original(job, outcome)
+        original(job, outcome, *rest)
         marks.append(outcome.recipient.pk)
         if len(marks) == 3 and kill_at == "after_mark":
-            os.kill(os.getpid(), signal.SIGKILL)  # marked, then dead before any bookkeeping flush
+            # The mark has left, its answer not read yet: dead before it comes, or any bookkeeping.
+            os.kill(os.getpid(), signal.SIGKILL)
 
     deliver._record_sent = record_sent
     report = send_mails(worker="crash-test")
@@ -122,6 +125,41 @@ def test_a_killed_sender_never_resends_to_a_served_recipient(smtp_sink: SmtpSink
     assert sorted(DeliveryLog.objects.filter(mail_id_ref=row.pk).values_list("recipient", flat=True)) == sorted(
         addresses
     )
+
+
+def test_a_mark_that_left_is_committed_though_the_sender_died_before_it_ran(smtp_sink: SmtpSink) -> None:
+    # The mark does not wait for its answer. Here the third recipient's row is locked by another
+    # session while the sender runs, so its mark can only run after the sender is dead: it must
+    # be committed all the same, and that recipient never served again.
+    require_postgres()
+    sink_server(smtp_sink)
+    partners = [PartnerFactory(name=f"L{i}", email=f"l{i}@example.com") for i in range(4)]
+    row = row_of(post(*partners))
+    third = MailRecipient.objects.filter(mail=row).order_by("pk")[2]
+    db = connection.settings_dict
+    with psycopg.connect(
+        f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}", autocommit=False
+    ) as locker:
+        locker.execute(f"SELECT 1 FROM {MailRecipient._meta.db_table} WHERE id = %s FOR UPDATE", [third.pk])
+        dead = _run_sender("after_mark")
+        assert dead.returncode == -signal.SIGKILL, dead.stderr
+        third.refresh_from_db()
+        assert third.state == RecipientState.PENDING  # still waiting for the lock
+        locker.rollback()
+    deadline = time.monotonic() + 10
+    while third.state != RecipientState.SENT and time.monotonic() < deadline:
+        time.sleep(0.05)
+        third.refresh_from_db()
+
+    addresses = [p.email_normalized for p in partners]
+    assert _marked(row) == set(addresses[:3])
+    assert DeliveryLog.objects.filter(recipient_ref=third.pk, success=True).exists()
+    leased = Mail.objects.get(pk=row.pk)
+    assert leased.lease_until is not None
+    time.sleep(max((leased.lease_until - timezone.now()).total_seconds(), 0) + 0.2)
+    again = _run_sender()
+    assert again.returncode == 0, again.stderr
+    assert _sent_to(smtp_sink) == addresses  # the fourth only, once
 
 
 def test_a_killed_senders_rows_come_back_within_a_minute_by_default(smtp_sink: SmtpSink) -> None:
