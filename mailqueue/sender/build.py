@@ -87,6 +87,7 @@ def prepare_jobs(jobs: list[Job]) -> None:
     domains = list(AliasDomain.objects.order_by("sequence", "id"))
     default_domain = domains[0] if domains else None
     choices: dict[tuple[str, int | None, int | None], ServerChoice | MailDeliveryError] = {}
+    signers: dict[str, AliasDomain | None] = {}
     for job in jobs:
         mail = job.mail
         job.alias_domain = mail.message.record_alias_domain or default_domain
@@ -108,7 +109,9 @@ def prepare_jobs(jobs: list[Job]) -> None:
         job.message_id = _message_id(mail)
         try:
             job.content = _build(job)
-            signer = dkim_signing_domain(chosen.header_from, domains)
+            if chosen.header_from not in signers:  # the same for every row of a campaign
+                signers[chosen.header_from] = dkim_signing_domain(chosen.header_from, domains)
+            signer = signers[chosen.header_from]
             if signer is not None:
                 # Once per row, for all its recipients: the signature covers the shared part.
                 job.content = dkim_sign(job.content, signer)

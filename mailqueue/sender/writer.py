@@ -242,15 +242,16 @@ def _encode_text(text: str) -> tuple[str, bytes]:
     ten lines.
     """
     lines = text.encode("utf-8").splitlines()
+    body = b"\r\n".join(lines) + b"\r\n"
     if max((len(line) for line in lines), default=0) <= MAX_LINE:
-        body = b"\r\n".join(lines) + b"\r\n"
         return ("7bit" if body.isascii() else "8bit"), body
-    sniff = b"\r\n".join(lines[:10]) + b"\r\n"
-    if len(binascii.b2a_qp(sniff, istext=True)) > len(binascii.b2a_base64(sniff)):
-        return "base64", _base64_lines(b"\r\n".join(lines) + b"\r\n")
-    # Quoted-printable (RFC 2045 §6.7): lines of at most 76 characters, trailing spaces encoded.
-    encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True)
-    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+    sniff = body if len(lines) <= 10 else b"\r\n".join(lines[:10]) + b"\r\n"
+    sniff_qp = binascii.b2a_qp(sniff, istext=True)
+    if len(sniff_qp) > len(binascii.b2a_base64(sniff)):
+        return "base64", _base64_lines(body)
+    # Quoted-printable (RFC 2045 §6.7): lines of at most 76 characters, trailing spaces encoded,
+    # CRLF line ends kept (binascii writes its soft line breaks the way the first line ends).
+    return "quoted-printable", sniff_qp if sniff is body else binascii.b2a_qp(body, istext=True)
 
 
 def _base64_lines(data: bytes) -> bytes:
