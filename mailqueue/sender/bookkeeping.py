@@ -226,6 +226,21 @@ def keep_content(job: Job) -> int:
     return job.content_id
 
 
+def keep_contents(jobs: list[Job]) -> None:
+    """Store the kept copies of the rows about to be sent in one INSERT.
+
+    A campaign's rows each have their own content: stored on first use, each would cost a round
+    trip per mail. The copies of rows that were not handed to the server after all (no session,
+    quota, lease lost) are deleted again by :func:`flush`.
+    """
+    todo = [job for job in jobs if job.content_id is None and job.targets]
+    kept = SentContent.objects.bulk_create(
+        [SentContent.compressed(mail_id=job.mail.pk, content=job.content) for job in todo]
+    )
+    for job, content in zip(todo, kept, strict=True):
+        job.content_id = content.pk
+
+
 def _forget_detached_failures(jobs: list[Job]) -> None:
     """Drop the earlier failures the resend dialog took off a row while it was being sent.
 
@@ -326,6 +341,9 @@ def flush(run: Run) -> None:
     if logs:
         _insert_logs(logs)
     delivery_listeners_notify(mass_outcomes)
+    unused = [job.content_id for job in jobs if job.content_id and not any(o.recipient_lines for o in job.outcomes)]
+    if unused:
+        SentContent.objects.filter(pk__in=unused).delete()
 
     mine = Mail.objects.filter(lease_owner=run.owner, state=MailState.OUTGOING)
     to_delete = [pk for pk, update in row_updates.items() if update.delete]
