@@ -53,18 +53,27 @@ _SMTP_POLICY = email_policy.SMTP
 def load_jobs(ids: list[int], owner: str) -> list[Job]:
     # Prefetched into plain lists (``to_attr``): a related manager per row costs more than the
     # row's own work when each row has one recipient (a campaign).
-    mails = (
+    mails = list(
         Mail.objects.filter(pk__in=ids, lease_owner=owner)
-        .select_related("message", "message__record_alias_domain", "mail_server")
+        .select_related("mail_server")
         .prefetch_related(
             Prefetch(
                 "recipients",
                 queryset=MailRecipient.objects.select_related("partner").order_by("id"),
                 to_attr="loaded_recipients",
-            ),
-            Prefetch("message__attachments", to_attr="loaded_attachments"),
+            )
         )
     )
+    # One instance per chatter message, not per row: every row of a campaign shares one message
+    # (its body, alias domain and files are loaded once).
+    messages = (
+        Message.objects.select_related("record_alias_domain")
+        .prefetch_related(Prefetch("attachments", to_attr="loaded_attachments"))
+        .in_bulk({mail.message_id for mail in mails})
+    )
+    mails = [mail for mail in mails if mail.message_id in messages]  # else deleted since, with its rows
+    for mail in mails:
+        mail.message = messages[mail.message_id]
     order = {pk: index for index, pk in enumerate(ids)}
     jobs = [Job(mail=mail, recipients=mail.loaded_recipients) for mail in mails]
     jobs.sort(key=lambda job: order[job.mail.pk])
