@@ -341,9 +341,6 @@ def flush(run: Run) -> None:
     if logs:
         _insert_logs(logs)
     delivery_listeners_notify(mass_outcomes)
-    unused = [job.content_id for job in jobs if job.content_id and not any(o.recipient_lines for o in job.outcomes)]
-    if unused:
-        SentContent.objects.filter(pk__in=unused).delete()
 
     mine = Mail.objects.filter(lease_owner=run.owner, state=MailState.OUTGOING)
     to_delete = [pk for pk, update in row_updates.items() if update.delete]
@@ -359,4 +356,8 @@ def flush(run: Run) -> None:
             grouped[tuple(sorted(update.values.items()))].append(pk)
     for values, ids in grouped.items():
         mine.filter(pk__in=ids).update(**dict(values))
+    # Last: the copies stored by keep_contents for rows that were not handed to the server.
+    unused = [job.content_id for job in jobs if job.content_id and not any(o.recipient_lines for o in job.outcomes)]
+    if unused:
+        SentContent.objects.filter(pk__in=unused).delete()
     run.unfinished.difference_update(row_updates)
