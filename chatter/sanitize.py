@@ -104,13 +104,20 @@ def plaintext_to_html(text: str) -> str:
     return "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip())
 
 
+# html_to_plaintext runs for every outgoing mail (each campaign mail has its own body): its
+# patterns and its tag stripper are made once.
+_BR = re.compile(r"(?i)<br\s*/?>")
+_BLOCK_END = re.compile(r"(?i)</(p|div|h[1-6]|li|tr|table|blockquote)>")
+_LINK = re.compile(r"(?i)<a\s[^>]*href=\"([^\"]+)\"[^>]*>(.*?)</a>")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_STRIP_TAGS = nh3.Cleaner(tags=set())
+
+
 def html_to_plaintext(body: str) -> str:
     """A readable text alternative of an HTML body (Odoo ``html2plaintext``, simplified)."""
-    import re
-
-    text = re.sub(r"(?i)<br\s*/?>", "\n", body)
-    text = re.sub(r"(?i)</(p|div|h[1-6]|li|tr|table|blockquote)>", "\n", text)
-    text = re.sub(r"(?i)<a\s[^>]*href=\"([^\"]+)\"[^>]*>(.*?)</a>", r"\2 [\1]", text)
-    text = nh3.clean(text, tags=set())
+    text = _BR.sub("\n", body)
+    text = _BLOCK_END.sub("\n", text)
+    text = _LINK.sub(r"\2 [\1]", text)
+    text = _STRIP_TAGS.clean(text)
     text = html.unescape(text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return _BLANK_LINES.sub("\n\n", text).strip()

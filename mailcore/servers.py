@@ -9,6 +9,7 @@ encapsulation", Odoo's anti-spoofing scheme). :func:`smtp_connect` opens the ses
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import socket
@@ -246,18 +247,15 @@ def smtp_connect(choice: ServerChoice) -> smtplib.SMTP:
     """
     if not choice.host:
         raise SmtpServerMissingError()
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     smtp: smtplib.SMTP
     if choice.encryption == SmtpEncryption.SSL:
-        smtp = smtplib.SMTP_SSL(choice.host, choice.port, timeout=choice.timeout, context=context)
+        smtp = smtplib.SMTP_SSL(choice.host, choice.port, timeout=choice.timeout, context=_tls_context())
     else:
         smtp = smtplib.SMTP(choice.host, choice.port, timeout=choice.timeout)
     try:
         smtp.ehlo_or_helo_if_needed()
         if choice.encryption == SmtpEncryption.STARTTLS:
-            smtp.starttls(context=context)
+            smtp.starttls(context=_tls_context())
             smtp.ehlo()
         if choice.user:
             smtp.login(_idna_user(choice.user), choice.password)
@@ -265,6 +263,16 @@ def smtp_connect(choice: ServerChoice) -> smtplib.SMTP:
         _close_quietly(smtp)
         raise
     return smtp
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process, made when first needed: making one reads the system's CA
+    certificates (tens of milliseconds), and a sender opens a session for every batch."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _idna_user(user: str) -> str:

@@ -204,7 +204,11 @@ class SentContent(models.Model):
 
     @classmethod
     def compressed(cls, *, mail_id: int, content: bytes) -> SentContent:
-        return cls(mail_id_ref=mail_id, data=zlib.compress(content))
+        # A 4 KiB window and small state: most messages are a few kilobytes, and setting up zlib's
+        # default (a 32 KiB window, 256 KiB of state) took longer than compressing them. The ratio
+        # is the same on mail; zlib.decompress reads either.
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 12, 4)
+        return cls(mail_id_ref=mail_id, data=compressor.compress(content) + compressor.flush())
 
     def message(self, recipient_lines: bytes) -> bytes:
         """The exact bytes one recipient was sent: its own first lines, then this shared part."""

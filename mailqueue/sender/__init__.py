@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from mailqueue import conf
 from mailqueue.models import Mail, MailState
-from mailqueue.sender.bookkeeping import flush
+from mailqueue.sender.bookkeeping import flush, keep_contents
 from mailqueue.sender.build import NO_VALID_RECIPIENT, load_jobs, prepare_jobs
 from mailqueue.sender.claim import asynchronous_commits, claim_rows, due_mails, lease_owner_for
 from mailqueue.sender.deliver import fail_untouched, queue_flush, send_group
@@ -81,6 +81,7 @@ def _send(*, mail_ids: Sequence[int] | None, limit: int | None, worker: str, ign
         with asynchronous_commits():
             jobs = load_jobs(ids, owner)
             prepare_jobs(jobs)
+            keep_contents(jobs)
             groups: dict[tuple[int | None, str], list[Job]] = {}
             for job in jobs:
                 if job.choice is None:  # the whole row failed before any SMTP (no From, unbuildable)

@@ -226,6 +226,21 @@ def keep_content(job: Job) -> int:
     return job.content_id
 
 
+def keep_contents(jobs: list[Job]) -> None:
+    """Store the kept copies of the rows about to be sent in one INSERT.
+
+    A campaign's rows each have their own content: stored on first use, each would cost a round
+    trip per mail. The copies of rows that were not handed to the server after all (no session,
+    quota, lease lost) are deleted again by :func:`flush`.
+    """
+    todo = [job for job in jobs if job.content_id is None and job.targets]
+    kept = SentContent.objects.bulk_create(
+        [SentContent.compressed(mail_id=job.mail.pk, content=job.content) for job in todo]
+    )
+    for job, content in zip(todo, kept, strict=True):
+        job.content_id = content.pk
+
+
 def _forget_detached_failures(jobs: list[Job]) -> None:
     """Drop the earlier failures the resend dialog took off a row while it was being sent.
 
@@ -344,4 +359,8 @@ def flush(run: Run) -> None:
                 grouped[tuple(sorted(update.values.items()))].append(pk)
         for values, ids in grouped.items():
             mine.filter(pk__in=ids).update(**dict(values))
+        # Last: the copies stored by keep_contents for rows that were not handed to the server.
+        unused = [job.content_id for job in jobs if job.content_id and not any(o.recipient_lines for o in job.outcomes)]
+        if unused:
+            SentContent.objects.filter(pk__in=unused).delete()
     run.unfinished.difference_update(row_updates)

@@ -10,13 +10,12 @@ byte (:class:`~mailqueue.models.SentContent`).
 from __future__ import annotations
 
 import logging
-from email import message_from_bytes
 from email import policy as email_policy
-from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
 
 from django.db.models import Prefetch
 
+from chatter.models import Attachment as ChatterAttachment
 from chatter.models import FailureType, Message
 from chatter.sanitize import html_to_plaintext
 from mailcore.addresses import email_normalize, formataddr, make_message_id
@@ -28,6 +27,7 @@ from mailcore.signed_addresses import bounce_address
 from mailqueue.exceptions import EmlNotAvailable, MailDeliveryError, PermanentDeliveryError
 from mailqueue.models import Mail, MailRecipient, RecipientState
 from mailqueue.sender.records import Job, Kind, Outcome, Target
+from mailqueue.sender.writer import Attachment, Draft, header_error, write_message
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +51,31 @@ _SMTP_POLICY = email_policy.SMTP
 
 # --- loading and building -----------------------------------------------------------------------
 def load_jobs(ids: list[int], owner: str) -> list[Job]:
-    mails = (
+    # Prefetched into plain lists (``to_attr``): a related manager per row costs more than the
+    # row's own work when each row has one recipient (a campaign).
+    mails = list(
         Mail.objects.filter(pk__in=ids, lease_owner=owner)
-        .select_related("message", "message__record_alias_domain", "mail_server")
+        .select_related("mail_server")
         .prefetch_related(
-            Prefetch("recipients", queryset=MailRecipient.objects.select_related("partner").order_by("id")),
-            "message__attachments",
+            Prefetch(
+                "recipients",
+                queryset=MailRecipient.objects.select_related("partner").order_by("id"),
+                to_attr="loaded_recipients",
+            )
         )
     )
+    # One instance per chatter message, not per row: every row of a campaign shares one message
+    # (its body, alias domain and files are loaded once).
+    messages = (
+        Message.objects.select_related("record_alias_domain")
+        .prefetch_related(Prefetch("attachments", to_attr="loaded_attachments"))
+        .in_bulk({mail.message_id for mail in mails})
+    )
+    mails = [mail for mail in mails if mail.message_id in messages]  # else deleted since, with its rows
+    for mail in mails:
+        mail.message = messages[mail.message_id]
     order = {pk: index for index, pk in enumerate(ids)}
-    jobs = [Job(mail=mail, recipients=list(mail.recipients.all())) for mail in mails]
+    jobs = [Job(mail=mail, recipients=mail.loaded_recipients) for mail in mails]
     jobs.sort(key=lambda job: order[job.mail.pk])
     for job in jobs:
         if not job.recipients and job.mail.email_to.strip():
@@ -81,6 +96,7 @@ def prepare_jobs(jobs: list[Job]) -> None:
     domains = list(AliasDomain.objects.order_by("sequence", "id"))
     default_domain = domains[0] if domains else None
     choices: dict[tuple[str, int | None, int | None], ServerChoice | MailDeliveryError] = {}
+    signers: dict[str, AliasDomain | None] = {}
     for job in jobs:
         mail = job.mail
         job.alias_domain = mail.message.record_alias_domain or default_domain
@@ -102,7 +118,9 @@ def prepare_jobs(jobs: list[Job]) -> None:
         job.message_id = _message_id(mail)
         try:
             job.content = _build(job)
-            signer = dkim_signing_domain(chosen.header_from, domains)
+            if chosen.header_from not in signers:  # the same for every row of a campaign
+                signers[chosen.header_from] = dkim_signing_domain(chosen.header_from, domains)
+            signer = signers[chosen.header_from]
             if signer is not None:
                 # Once per row, for all its recipients: the signature covers the shared part.
                 job.content = dkim_sign(job.content, signer)
@@ -144,14 +162,15 @@ def _build(job: Job) -> bytes:
     """
     mail, choice = job.mail, job.choice
     assert choice is not None
-    msg = EmailMessage(policy=_SMTP_POLICY)
-    msg["From"] = choice.header_from
-    msg["Reply-To"] = mail.reply_to or choice.header_from
-    msg["Subject"] = mail.subject
-    msg["Date"] = formatdate(usegmt=True)
+    headers = {
+        "from": ("From", choice.header_from),
+        "reply-to": ("Reply-To", mail.reply_to or choice.header_from),
+        "subject": ("Subject", mail.subject),
+        "date": ("Date", formatdate(usegmt=True)),
+    }
     identification = {"Message-ID": job.message_id, "In-Reply-To": mail.in_reply_to, "References": mail.references}
-    headers = mail.headers if isinstance(mail.headers, dict) else {}
-    for name, value in headers.items():
+    custom = mail.headers if isinstance(mail.headers, dict) else {}
+    for name, value in custom.items():
         name = str(name).strip()
         if not name or not name.isascii() or ":" in name or " " in name or name.lower() in _PROTECTED_HEADERS:
             logger.warning("Mail %s: ignoring header %r", mail.pk, name)
@@ -160,21 +179,33 @@ def _build(job: Job) -> bytes:
         if canonical is not None:
             identification[canonical] = _clean_header_value(value)
             continue
-        try:
-            del msg[name]
-            msg[name] = _clean_header_value(value)
-        except (ValueError, TypeError):  # a bad custom header must never stop the queue (Odoo)
+        value = _clean_header_value(value)
+        if header_error(name, value) is not None:  # a bad custom header must never stop the queue (Odoo)
             logger.warning("Mail %s: ignoring malformed header %r", mail.pk, name)
+            continue
+        # Replaces a header of the same name, and goes after the others.
+        headers.pop(name.lower(), None)
+        headers[name.lower()] = (name, value)
     identification["X-Mailcore-Message-Id"] = job.message_id
 
     body_html = mail.body_html or mail.message.body or ""
-    msg.set_content(html_to_plaintext(body_html) + "\n", subtype="plain", charset="utf-8")
-    msg.add_alternative(body_html, subtype="html", charset="utf-8")
-    for attachment in mail.message.attachments.all():
-        _attach(msg, attachment.name, bytes(attachment.datas), attachment.mimetype)
-
+    draft = Draft(
+        headers=list(headers.values()),
+        text=html_to_plaintext(body_html) + "\n",
+        html=body_html,
+        attachments=[
+            Attachment(attachment.name, bytes(attachment.datas), attachment.mimetype)
+            for attachment in _attachments(mail.message)
+        ],
+    )
     head = b"".join(_id_line(name, value) for name, value in identification.items() if value)
-    return head + msg.as_bytes(policy=_SMTP_POLICY)
+    return head + write_message(draft)
+
+
+def _attachments(message: Message) -> list[ChatterAttachment]:
+    """The message's files: loaded with the claimed rows (:func:`load_jobs`), else read now."""
+    loaded: list[ChatterAttachment] | None = getattr(message, "loaded_attachments", None)
+    return loaded if loaded is not None else list(message.attachments.all())
 
 
 def _id_line(name: str, value: str) -> bytes:
@@ -184,17 +215,6 @@ def _id_line(name: str, value: str) -> bytes:
         # Only over the 998-octet limit fold, and only between the ids (valid FWS, RFC 5322 §3.6.4).
         line = f"{name}: " + "\r\n ".join(value.split())
     return line.encode("ascii", "ignore") + b"\r\n"
-
-
-def _attach(msg: EmailMessage, name: str, data: bytes, mimetype: str) -> None:
-    maintype, _, subtype = (mimetype or "application/octet-stream").partition("/")
-    if (maintype, subtype) == ("message", "rfc822"):
-        # Odoo embeds attached e-mails as parsed messages, so clients show them inline.
-        msg.add_attachment(message_from_bytes(data, policy=email_policy.default), filename=name)
-        return
-    if maintype in {"", "message", "multipart"} or not subtype:
-        maintype, subtype = "application", "octet-stream"
-    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
 
 
 def _targets(job: Job) -> list[Target]:
