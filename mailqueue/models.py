@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -20,6 +21,22 @@ class MailState(models.TextChoices):
     RECEIVED = "received", _("Received")
     EXCEPTION = "exception", _("Delivery Failed")
     CANCEL = "cancel", _("Cancelled")
+
+
+class FifoIndex(models.Index):
+    """The claim's order, (scheduled date NULLS FIRST, id), as an index the claim can walk.
+
+    PostgreSQL sorts NULLs last in an ascending index, so an index on the plain columns does not
+    serve ``ORDER BY scheduled_date ASC NULLS FIRST`` and every claim sorted the whole queue (a
+    campaign of 100,000 rows: each batch of 100 sorted 100,000). SQLite cannot say NULLS FIRST in
+    an index (it sorts NULLs first anyway): there the plain columns are indexed.
+    """
+
+    def create_sql(self, model: type[models.Model], schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
+        if schema_editor.connection.vendor != "postgresql":
+            plain = models.Index(fields=["scheduled_date", "id"], name=self.name, condition=self.condition)
+            return plain.create_sql(model, schema_editor, using=using, **kwargs)
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
 
 
 class Mail(models.Model):
@@ -93,8 +110,9 @@ class Mail(models.Model):
         verbose_name = _("outgoing e-mail")
         verbose_name_plural = _("outgoing e-mails")
         indexes = [
-            models.Index(
-                fields=["scheduled_date", "id"],
+            FifoIndex(
+                models.F("scheduled_date").asc(nulls_first=True),
+                "id",
                 name="mail_outgoing_fifo_idx",
                 condition=models.Q(state="outgoing"),
             ),
