@@ -1,12 +1,14 @@
 """Fixtures shared by every test: a real SMTP sink on a free loopback port, wired as the
-built-in outgoing server."""
+built-in outgoing server, and a DNS stand-in on loopback for the diagnostics and DKIM checks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from mailcore.testing.dns import DnsStandIn
 from mailcore.testing.smtp import SmtpSink
 
 pytest_plugins = ["tests.celery_fixtures"]
@@ -22,6 +24,16 @@ def smtp_sink(settings: pytest.FixtureRequest) -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def dns_server(settings: Any) -> Iterator[DnsStandIn]:
+    """Every DNS lookup of the test goes to a stand-in on 127.0.0.1, never to the network."""
+    with DnsStandIn() as server:
+        settings.MAILCORE_DNS_NAMESERVER = server.host
+        settings.MAILCORE_DNS_PORT = server.port
+        settings.MAILCORE_DNS_TIMEOUT = 0.5
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ verdicts (written in Python) are French or Japanese; records and host names stay
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,14 @@ from tests.languages import compile_catalogues, staff_client_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-pytestmark = pytest.mark.django_db
+# Every DNS lookup of these tests goes to the stand-in on loopback (the root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dns_server")]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _compiled() -> None:
     for app in ("mailcore", "mailqueue", "console"):
         compile_catalogues(ROOT / app / "locale")
-
-
-@pytest.fixture(autouse=True)
-def dns_server(settings: Any) -> Iterator[DnsStandIn]:
-    with DnsStandIn() as server:
-        settings.MAILCORE_DNS_NAMESERVER = server.host
-        settings.MAILCORE_DNS_PORT = server.port
-        settings.MAILCORE_DNS_TIMEOUT = 0.5
-        yield server
 
 
 def _section(html: str, section_id: str) -> str:

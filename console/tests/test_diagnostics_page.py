@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,8 @@ from mailcore.models import AliasDomain
 from mailcore.testing.dns import DnsStandIn
 from mailqueue.models import Mail, MailState
 
-pytestmark = pytest.mark.django_db
+# Every DNS lookup of these tests goes to the stand-in on loopback (the root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dns_server")]
 
 SECTIONS = [
     "check-admin_email",
@@ -31,16 +31,6 @@ SECTIONS = [
     "check-log_files",
     "support-bundle",
 ]
-
-
-@pytest.fixture(autouse=True)
-def dns_server(settings: Any) -> Iterator[DnsStandIn]:
-    """DNS goes to a stand-in on 127.0.0.1, never to the network."""
-    with DnsStandIn() as server:
-        settings.MAILCORE_DNS_NAMESERVER = server.host
-        settings.MAILCORE_DNS_PORT = server.port
-        settings.MAILCORE_DNS_TIMEOUT = 0.5
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,6 @@ from mailcore.diagnostics import (
 )
 from mailcore.models import AliasDomain, MailServer
 from mailcore.testing.dns import DnsStandIn
-
-
-@pytest.fixture
-def dns_server(settings: Any) -> Iterator[DnsStandIn]:
-    with DnsStandIn() as server:
-        settings.MAILCORE_DNS_NAMESERVER = server.host
-        settings.MAILCORE_DNS_PORT = server.port
-        settings.MAILCORE_DNS_TIMEOUT = 0.5
-        yield server
 
 
 # --- RSA public keys built by hand (no crypto library needed to publish a test key) ---------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import dkim
@@ -70,15 +69,6 @@ def test_the_signing_domain_is_the_from_domain_or_a_parent_with_a_key(domain: Al
     assert dkim_signing_domain("someone@example.org", domains) is None
     assert dkim_signing_domain("not an address", domains) is None
     assert dkim_signing_domain("x@notexample.com", domains) is None
-
-
-@pytest.fixture
-def dns_server(settings: Any) -> Iterator[DnsStandIn]:
-    with DnsStandIn() as server:
-        settings.MAILCORE_DNS_NAMESERVER = server.host
-        settings.MAILCORE_DNS_PORT = server.port
-        settings.MAILCORE_DNS_TIMEOUT = 0.5
-        yield server
 
 
 def test_diagnostics_compare_the_published_key_with_the_signing_key(

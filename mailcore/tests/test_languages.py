@@ -4,7 +4,6 @@ host names stay as they are."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,6 @@ REASON = delivery_failure_reason(
 @pytest.fixture(scope="module", autouse=True)
 def _compiled() -> None:
     compile_catalogues(LOCALE)
-
-
-@pytest.fixture
-def dns_server(settings: Any) -> Iterator[DnsStandIn]:
-    with DnsStandIn() as server:
-        settings.MAILCORE_DNS_NAMESERVER = server.host
-        settings.MAILCORE_DNS_PORT = server.port
-        settings.MAILCORE_DNS_TIMEOUT = 0.5
-        yield server
 
 
 @pytest.mark.parametrize(

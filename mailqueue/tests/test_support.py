@@ -6,7 +6,6 @@ import datetime as dt
 import gzip
 import io
 import zipfile
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,8 @@ from mailqueue.support import (
     support_bundle_filename,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def dns_server(settings: Any) -> Iterator[DnsStandIn]:
-    """Every DNS lookup of these tests goes to a stand-in on 127.0.0.1."""
-    with DnsStandIn() as server:
-        settings.MAILCORE_DNS_NAMESERVER = server.host
-        settings.MAILCORE_DNS_PORT = server.port
-        settings.MAILCORE_DNS_TIMEOUT = 0.5
-        yield server
+# Every DNS lookup of these tests goes to the stand-in on loopback (the root conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dns_server")]
 
 
 def _notifications(lead: Lead, statuses: dict[str, int], *, days_ago: int = 1, failure_type: str = "") -> Message:
@@ -370,9 +360,7 @@ def test_support_bundle_contents(failed_mail: dict[str, Any]) -> None:
     assert f"Message-ID: {message.message_id}" in facts
     assert f"Created: {mail.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC" in facts
     assert "Sent (first delivery): " in facts
-    assert (
-        f"The .eml (mail-{mail.pk}.eml): rendered now by the sender's renderer (not handed to a server yet)" in facts
-    )
+    assert f"The .eml (mail-{mail.pk}.eml): rendered now by the sender's renderer (not handed to a server yet)" in facts
     assert "Built-in server (used when no outgoing server record matches): 127.0.0.1:" in facts
     assert (
         "Outgoing server 'Relay': smtp.relay.example.net:25 encryption=none user=set from_filter=example.com" in facts
