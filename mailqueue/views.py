@@ -118,19 +118,20 @@ def mail_action_view(request: HttpRequest) -> HttpResponse:
         else:
             # One plural-aware phrase per outcome: the number leads, as in "2 sent, 1 failed". Each
             # ngettext call is written out so makemessages finds its words.
-            phrases = {
-                "sent": lambda n: ngettext("%(count)d sent", "%(count)d sent", n),
-                "failed": lambda n: ngettext("%(count)d failed", "%(count)d failed", n),
-                "retried": lambda n: ngettext("%(count)d will be retried", "%(count)d will be retried", n),
-                "deferred_quota": lambda n: ngettext(
-                    "%(count)d waits for the daily limit reset", "%(count)d wait for the daily limit reset", n
+            outcomes = [
+                (report.sent, ngettext("%(count)d sent", "%(count)d sent", report.sent)),
+                (report.failed, ngettext("%(count)d failed", "%(count)d failed", report.failed)),
+                (report.retried, ngettext("%(count)d will be retried", "%(count)d will be retried", report.retried)),
+                (
+                    report.deferred_quota,
+                    ngettext(
+                        "%(count)d waits for the daily limit reset",
+                        "%(count)d wait for the daily limit reset",
+                        report.deferred_quota,
+                    ),
                 ),
-            }
-            parts = [
-                phrase(count) % {"count": count}
-                for outcome, phrase in phrases.items()
-                if (count := getattr(report, outcome))
             ]
+            parts = [phrase % {"count": count} for count, phrase in outcomes if count]
             messages.warning(request, _("Recipients: %(outcomes)s.") % {"outcomes": _(", ").join(parts)})
     elif action == "cancel":
         count = actions.mail_cancel(mail_ids=ids)

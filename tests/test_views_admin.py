@@ -266,3 +266,25 @@ def test_alias_domain_and_alias_crud(staff: Client) -> None:
     assert not Alias.objects.exists()
     staff.post(reverse("mailcore:alias_domain_delete", args=[domain.pk]))
     assert not AliasDomain.objects.filter(pk=domain.pk).exists()
+
+
+def test_queue_send_now_reports_each_outcome_in_the_users_language(staff: Client, smtp_sink: SmtpSink) -> None:
+    """Send Now on rows with different fates says how many of each, with each language's plural."""
+    from pathlib import Path
+
+    from tests.languages import compile_catalogues
+
+    compile_catalogues(Path(__file__).resolve().parent.parent / "mailqueue" / "locale")
+    smtp_sink.fail("RCPT", "550 5.1.1 <carol@example.com>: Recipient address rejected", address="carol@example.com")
+    bob = Partner.objects.create(name="Bob Customer", email="bob@example.com")
+    carol = Partner.objects.create(name="Carol Gone", email="carol@example.com")
+    action = reverse("mailqueue:action")
+
+    rows = [_mail("To Bob", bob).pk, _mail("To Carol", carol).pk]
+    english = staff.post(action, {"action": "send_now", "mail_ids": rows}, follow=True).content.decode()
+    assert "Recipients: 1 sent, 1 failed." in english
+
+    Partner.objects.filter(user__username="boss").update(lang="fr")
+    rows = [_mail("À Bob", bob).pk, _mail("À Bob encore", bob).pk, _mail("À Carol", carol).pk]
+    french = staff.post(action, {"action": "send_now", "mail_ids": rows}, follow=True).content.decode()
+    assert "2 envoyés, 1 en échec" in french
